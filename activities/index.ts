@@ -1,0 +1,232 @@
+/**
+ * Activities of an agent session: learn the agent's spec, call the model, run a tool.
+ * They are built from the worker's dependencies (agent registry, session store, model client).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import OpenAI from 'openai';
+import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
+import type { SessionStore } from '../runtime/store';
+import type { AgentSpec, CheckedToolCall, ModelTurn, ToolRunResult } from '../workflows/types';
+
+export interface ActivityDeps {
+  registry: AgentRegistry;
+  store: SessionStore;
+  openai: OpenAI;
+  defaultModel: string;
+  /** Whether the server has the runtime's custom search attributes (workflows upsert them only then). */
+  searchAttributes: boolean;
+  /** Host directory holding one workspace per session. */
+  workspaceRoot: string;
+  /** Tool output larger than this is cut, with a marker, before it reaches the store and the model. */
+  maxToolOutputBytes?: number;
+  /** Resolves a tool's declared secrets on the worker. */
+  resolveSecrets?: (names: string[]) => Record<string, string>;
+}
+
+export interface CallModelInput {
+  sessionId: string;
+  agent: string;
+  model: string;
+  /** Sequence number the assistant message will take. */
+  seq: number;
+  /** Messages the workflow created since the last model call, stored before the call. */
+  pending: Array<{ seq: number; message: Record<string, unknown> }>;
+}
+
+export interface RunToolInput {
+  sessionId: string;
+  agent: string;
+  seq: number;
+  toolCallId: string;
+  name: string;
+  args: unknown;
+}
+
+const PREVIEW_CHARS = 400;
+const NON_RETRYABLE_MODEL_STATUS = new Set([400, 401, 403, 404, 422]);
+
+export function idempotencyKey(sessionId: string, seq: number, toolCallId: string): string {
+  return createHash('sha256').update(`${sessionId}\n${seq}\n${toolCallId}`).digest('hex').slice(0, 32);
+}
+
+function summarizeCall(name: string, args: unknown): string {
+  if (!args || typeof args !== 'object') return `${name}(…)`;
+  const parts = Object.entries(args as Record<string, unknown>)
+    .slice(0, 2)
+    .map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const inner = parts.join(', ');
+  return `${name}(${inner.length > 60 ? `${inner.slice(0, 57)}...` : inner})`;
+}
+
+export function capText(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const cut = Buffer.from(text).subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
+  return `${cut}\n[output truncated: ${Buffer.byteLength(text)} bytes, first ${maxBytes} kept]`;
+}
+
+/** Heartbeats while `work` runs, so a dead worker is noticed in one heartbeat timeout and cancellation is delivered. */
+async function withHeartbeat<T>(work: Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), 2000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function findTool(agent: AgentDefinition, name: string): ToolDefinition | undefined {
+  return agent.tools.find((t) => t.name === name);
+}
+
+export function checkToolCall(agent: AgentDefinition, id: string, name: string, rawArgs: string): CheckedToolCall {
+  const tool = findTool(agent, name);
+  if (!tool) {
+    return { id, name, args: rawArgs, summary: `${name}(?)`, error: `unknown tool '${name}'; available tools: ${agent.tools.map((t) => t.name).join(', ')}` };
+  }
+  let json: unknown;
+  try {
+    json = rawArgs.trim() === '' ? {} : JSON.parse(rawArgs);
+  } catch (err) {
+    return { id, name, args: rawArgs, summary: `${name}(?)`, error: `arguments for '${name}' are not valid JSON: ${(err as Error).message}` };
+  }
+  const parsed = tool.input.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    return { id, name, args: json, summary: summarizeCall(name, json), error: `invalid arguments for '${name}': ${issues}` };
+  }
+  const args = parsed.data;
+  const call: CheckedToolCall = { id, name, args, summary: summarizeCall(name, args) };
+  const policy = tool.approval ?? 'never';
+  let reason: string | undefined;
+  if (policy === 'always') reason = `${name} always requires approval`;
+  else if (typeof policy === 'function') {
+    try {
+      reason = policy(args) || undefined;
+    } catch (err) {
+      // A broken policy must fail closed: ask a human rather than run unchecked.
+      reason = `approval policy raised an error (${(err as Error).message}); approval required`;
+    }
+  }
+  if (reason) {
+    const policyVersion = tool.policyVersion ?? '1';
+    call.approval = { reason, policyVersion, argsHash: approvalHash(name, args, policyVersion) };
+  }
+  return call;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const maxToolOutput = deps.maxToolOutputBytes ?? 64 * 1024;
+  const resolveSecrets = deps.resolveSecrets ?? ((): Record<string, string> => ({}));
+
+  return {
+    async describeAgent(name: string): Promise<AgentSpec & { searchAttributes: boolean }> {
+      let agent: AgentDefinition;
+      try {
+        agent = deps.registry.get(name);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownAgent');
+      }
+      return { ...agentSpec(agent, deps.defaultModel), searchAttributes: deps.searchAttributes };
+    },
+
+    async callModel(input: CallModelInput): Promise<ModelTurn> {
+      const { store } = deps;
+      await store.append(input.sessionId, input.pending);
+      // A previous attempt may have completed the call and crashed before reporting: reuse its answer
+      // instead of paying for (and possibly changing) the model's reply.
+      const done = await store.get(input.sessionId, input.seq);
+      if (done?.meta?.turn) return done.meta.turn as ModelTurn;
+
+      const agent = deps.registry.get(input.agent);
+      const spec = agentSpec(agent, deps.defaultModel);
+      const messages = (await store.list(input.sessionId, { beforeSeq: input.seq })).map((m) => m.message as unknown as ChatCompletionMessageParam);
+      const tools: ChatCompletionTool[] = spec.tools.map((t) => ({
+        type: 'function',
+        function: { name: t.name, description: t.description, parameters: t.parameters },
+      }));
+      let response: OpenAI.Chat.Completions.ChatCompletion;
+      try {
+        response = await withHeartbeat(
+          deps.openai.chat.completions.create(
+            { model: input.model, messages, ...(tools.length ? { tools } : {}) },
+            { signal: Context.current().cancellationSignal },
+          ),
+        );
+      } catch (err) {
+        if (err instanceof OpenAI.APIError && err.status !== undefined && NON_RETRYABLE_MODEL_STATUS.has(err.status)) {
+          throw ApplicationFailure.nonRetryable(`model endpoint answered ${err.status}: ${err.message}`, 'ModelRequestRejected');
+        }
+        throw err;
+      }
+      const choice = response.choices[0];
+      if (!choice) throw new Error('model response has no choices');
+      const msg = choice.message;
+      const rawCalls = (msg.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [c] : []));
+      const turn: ModelTurn = {
+        seq: input.seq,
+        content: msg.content ?? null,
+        toolCalls: rawCalls.map((c) => checkToolCall(agent, c.id, c.function.name, c.function.arguments)),
+        usage: {
+          promptTokens: response.usage?.prompt_tokens ?? 0,
+          completionTokens: response.usage?.completion_tokens ?? 0,
+          totalTokens: response.usage?.total_tokens ?? 0,
+        },
+        model: response.model,
+      };
+      const assistant: Record<string, unknown> = { role: 'assistant', content: msg.content ?? null };
+      if (rawCalls.length) assistant.tool_calls = rawCalls;
+      await store.append(input.sessionId, [{ seq: input.seq, message: assistant, meta: { turn } }]);
+      return turn;
+    },
+
+    async runTool(input: RunToolInput): Promise<ToolRunResult> {
+      const { store } = deps;
+      // Exactly once: a result recorded by an earlier attempt is returned, never re-run.
+      const done = await store.get(input.sessionId, input.seq);
+      if (done) {
+        const content = String(done.message.content ?? '');
+        return { ok: done.meta?.ok !== false, preview: content.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(content) };
+      }
+      const agent = deps.registry.get(input.agent);
+      const tool = findTool(agent, input.name);
+      if (!tool) throw ApplicationFailure.nonRetryable(`unknown tool '${input.name}'`, 'UnknownTool');
+      const parsed = tool.input.safeParse(input.args);
+      if (!parsed.success) {
+        throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
+      }
+      const actx = Context.current();
+      const workspaceDir = path.join(deps.workspaceRoot, input.sessionId.replace(/[^a-zA-Z0-9_.-]/g, '_'));
+      mkdirSync(workspaceDir, { recursive: true });
+      const secrets = resolveSecrets(tool.secrets ?? []);
+      const result = await withHeartbeat(
+        Promise.resolve(
+          tool.run(parsed.data, {
+            sessionId: input.sessionId,
+            step: input.seq,
+            toolCallId: input.toolCallId,
+            idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
+            workspaceDir,
+            secrets,
+            logger: actx.log,
+            heartbeat: (d?: unknown) => actx.heartbeat(d),
+            signal: actx.cancellationSignal,
+          }),
+        ),
+      );
+      let text = typeof result === 'string' ? result : JSON.stringify(result ?? null);
+      for (const [name, value] of Object.entries(secrets)) {
+        if (value) text = text.split(value).join(`[REDACTED:${name}]`);
+      }
+      text = capText(text, maxToolOutput);
+      await store.append(input.sessionId, [
+        { seq: input.seq, message: { role: 'tool', tool_call_id: input.toolCallId, content: text }, meta: { ok: true, tool: input.name } },
+      ]);
+      return { ok: true, preview: text.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(text) };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The scripted model's behaviour for the offline demo of the application agent. It reads the
+ * conversation it is sent (tool results included) and answers as a careful model would, so the
+ * demo and tests exercise the real loop: parallel data gathering, a decision, an approval.
+ */
+import { lastMessage, messageText, type ChatRequest, type ScriptedTurn } from '../../runtime/scripted-model';
+
+function toolResults(req: ChatRequest): Map<string, unknown> {
+  const names = new Map<string, string>();
+  for (const m of req.messages) for (const c of m.tool_calls ?? []) names.set(c.id, c.function.name);
+  const results = new Map<string, unknown>();
+  for (const m of req.messages) {
+    if (m.role !== 'tool' || !m.tool_call_id) continue;
+    const text = messageText(m);
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      /* error texts stay strings */
+    }
+    results.set(names.get(m.tool_call_id) ?? '?', value);
+  }
+  return results;
+}
+
+export function applicationScript(req: ChatRequest): ScriptedTurn {
+  const task = messageText(req.messages.find((m) => m.role === 'user'));
+  const applicantId = /A-\d{4}/.exec(task)?.[0] ?? 'A-1001';
+  const results = toolResults(req);
+  const last = lastMessage(req);
+
+  if (results.has('send_decision')) {
+    const outcome = results.get('send_decision');
+    if (typeof outcome === 'string') {
+      return { content: `The decision for ${applicantId} was not sent. ${outcome} No message went to the applicant.` };
+    }
+    return { content: `Done: the decision for ${applicantId} was approved by a human and sent to the applicant.` };
+  }
+  if (!results.has('get_applicant')) {
+    return {
+      content: `Gathering data for ${applicantId}.`,
+      toolCalls: [
+        { name: 'get_applicant', arguments: { applicantId } },
+        { name: 'get_credit_report', arguments: { applicantId } },
+        { name: 'verify_employment', arguments: { applicantId } },
+      ],
+    };
+  }
+  const app = results.get('get_applicant') as { requestedAmount?: number; annualIncome?: number; monthlyDebt?: number } | string;
+  const credit = results.get('get_credit_report') as { score?: number } | string;
+  const employment = results.get('verify_employment') as { verified?: boolean } | string;
+  if (typeof app === 'string' || typeof credit === 'string' || typeof employment === 'string') {
+    return { content: `I could not gather the data for ${applicantId}: ${String(last?.content ?? '')}` };
+  }
+  const debtRatio = (app.monthlyDebt ?? 0) / ((app.annualIncome ?? 1) / 12);
+  const approve = (credit.score ?? 0) >= 650 && employment.verified === true && debtRatio < 0.4;
+  const reason = approve
+    ? `credit score ${credit.score}, employment verified, debt-to-income ${(debtRatio * 100).toFixed(0)}%`
+    : `credit score ${credit.score}, employment ${employment.verified ? 'verified' : 'not verified'}, debt-to-income ${(debtRatio * 100).toFixed(0)}%`;
+  return {
+    content: `Recommendation for ${applicantId}: ${approve ? 'approve' : 'decline'} (${reason}).`,
+    toolCalls: [
+      {
+        name: 'send_decision',
+        arguments: { applicantId, decision: approve ? 'approve' : 'decline', amount: approve ? app.requestedAmount ?? 0 : 0, reason },
+      },
+    ],
+  };
+}

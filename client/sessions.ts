@@ -1,0 +1,76 @@
+/** Client-side helpers: what a developer's code, the CLI and other services call. */
+import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import { nanoid } from './ids';
+import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
+import { agentSession } from '../workflows/agentSession';
+import { ApprovalDecision, approvalSignal, decideApprovalUpdate, stateQuery } from '../workflows/messages';
+import type { ApprovalRecord, SessionInput, SessionState } from '../workflows/types';
+
+export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+}
+
+export interface StartedSession {
+  sessionId: string;
+  handle: WorkflowHandle<typeof agentSession>;
+  webUi: string;
+}
+
+export async function startSession(
+  client: Client,
+  input: SessionInput & { sessionId?: string },
+  config: RuntimeConfig = loadConfig(),
+): Promise<StartedSession> {
+  const sessionId = input.sessionId ?? `session-${input.agent}-${nanoid()}`;
+  const handle = await client.workflow.start(agentSession, {
+    taskQueue: config.TASK_QUEUE,
+    workflowId: sessionId,
+    args: [{ agent: input.agent, task: input.task, ...(input.userId ? { userId: input.userId } : {}) }],
+    staticSummary: `agent ${input.agent}${input.userId ? ` for ${input.userId}` : ''}: ${input.task.slice(0, 120)}`,
+  });
+  return { sessionId, handle, webUi: webUiLink(config, sessionId) };
+}
+
+export function sessionHandle(client: Client, sessionId: string): WorkflowHandle<typeof agentSession> {
+  return client.workflow.getHandle<typeof agentSession>(sessionId);
+}
+
+export async function sessionState(client: Client, sessionId: string): Promise<SessionState> {
+  return sessionHandle(client, sessionId).query(stateQuery);
+}
+
+/** Sends a decision as a signal (fire and forget) after checking its shape locally. */
+export async function signalApproval(client: Client, sessionId: string, decision: ApprovalDecision): Promise<void> {
+  await sessionHandle(client, sessionId).signal(approvalSignal, ApprovalDecision.parse(decision));
+}
+
+/** Sends a decision as an Update: resolves with the decided record, or throws the validator's reason. */
+export async function decideApproval(client: Client, sessionId: string, decision: ApprovalDecision): Promise<ApprovalRecord> {
+  return sessionHandle(client, sessionId).executeUpdate(decideApprovalUpdate, { args: [decision] });
+}
+
+/** Polls the state query until `predicate` holds (queries are cheap; a signal-driven push would need a subscriber). */
+export async function waitForState(
+  client: Client,
+  sessionId: string,
+  predicate: (s: SessionState) => boolean,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<SessionState> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let last: SessionState | undefined;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await sessionState(client, sessionId);
+      if (predicate(last)) return last;
+    } catch (err) {
+      lastError = err; // the first workflow task may not have run yet
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+  }
+  throw new Error(
+    `session ${sessionId}: condition not reached in ${opts.timeoutMs ?? 60_000} ms; last status ${last?.status ?? 'unknown'}` +
+      (lastError && !last ? ` (${String(lastError)})` : ''),
+  );
+}

@@ -1,0 +1,156 @@
+/**
+ * Agents and tools as code. Definitions live on the worker (they hold functions and zod schemas);
+ * the workflow only ever sees their serialisable `AgentSpec`, fetched through an activity at the
+ * start of a run, so a new agent version takes effect at a clear boundary.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { AgentSpec, ToolSpec } from '../workflows/types';
+
+/** Returns a reason string when the call needs a human approval, or a falsy value when it does not. */
+export type ApprovalFunction<A> = (args: A) => string | false | null | undefined;
+export type ApprovalPolicy<A> = 'never' | 'always' | ApprovalFunction<A>;
+
+export interface ToolLogger {
+  info(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+  error(msg: string, meta?: Record<string, unknown>): void;
+}
+
+export interface ToolContext {
+  /** Workflow id of the session. */
+  sessionId: string;
+  /** Sequence number of the tool message in the session transcript. */
+  step: number;
+  toolCallId: string;
+  /** Stable across activity retries and worker crashes: derived from session, step and tool call. */
+  idempotencyKey: string;
+  /** Host path of the session's workspace (created on demand). */
+  workspaceDir: string;
+  /** Secrets the tool declared, resolved on the worker at run time. Never returned to the workflow. */
+  secrets: Readonly<Record<string, string>>;
+  logger: ToolLogger;
+  heartbeat(details?: unknown): void;
+  /** Aborted when the activity is cancelled (session cancelled, timeout). */
+  signal: AbortSignal;
+}
+
+export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  input: S;
+  /** Whether a human must approve a call before it runs. Default 'never'. */
+  approval?: ApprovalPolicy<z.infer<S>>;
+  /** 'write' tools take effect outside the session; they are never run twice for one tool call. */
+  effects?: 'none' | 'read' | 'write';
+  /** Start-to-close timeout in milliseconds. Default 60 s. */
+  timeoutMs?: number;
+  /** Attempts before the error is handed back to the model. Default 3. 'write' tools stay exactly-once across
+   *  retries: a recorded result is never re-run, and `ctx.idempotencyKey` lets the tool dedupe its own effect. */
+  maxAttempts?: number;
+  /** Names of secrets resolved on the worker (env or secrets file) and passed in `ctx.secrets`. */
+  secrets?: string[];
+  /** Bumped when the approval policy changes, so old approvals no longer match. */
+  policyVersion?: string;
+  run(args: z.infer<S>, ctx: ToolContext): Promise<unknown> | unknown;
+}
+
+export interface AgentBudget {
+  maxSteps?: number;
+  maxTokens?: number;
+  maxCostUsd?: number;
+}
+
+export interface AgentDefinition {
+  name: string;
+  /** Changing it marks a new agent version in the spec (and in the Web UI). */
+  version?: string;
+  instructions: string;
+  /** Model name; defaults to AGENT_MODEL or 'gpt-4.1-mini'. */
+  model?: string;
+  tools: ToolDefinition[];
+  budget?: AgentBudget;
+  /** How long an approval may wait before it is denied, e.g. 24 h. */
+  approvalTimeoutMs?: number;
+}
+
+export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): ToolDefinition<S> {
+  if (!/^[a-zA-Z0-9_-]{1,64}$/.test(def.name)) {
+    throw new Error(`tool name '${def.name}' must match ^[a-zA-Z0-9_-]{1,64}$ (OpenAI function-name rules)`);
+  }
+  return def;
+}
+
+export function defineAgent(def: AgentDefinition): AgentDefinition {
+  const seen = new Set<string>();
+  for (const t of def.tools) {
+    if (seen.has(t.name)) throw new Error(`agent '${def.name}' has two tools named '${t.name}'`);
+    seen.add(t.name);
+  }
+  return def;
+}
+
+export function toolSpec(tool: ToolDefinition): ToolSpec {
+  const approval = tool.approval ?? 'never';
+  const effects = tool.effects ?? 'none';
+  return {
+    name: tool.name,
+    description: tool.description,
+    parameters: z.toJSONSchema(tool.input, { target: 'draft-7', io: 'input' }) as Record<string, unknown>,
+    approval: typeof approval === 'function' ? 'conditional' : approval,
+    effects,
+    timeoutMs: tool.timeoutMs ?? 60_000,
+    maxAttempts: tool.maxAttempts ?? 3,
+  };
+}
+
+export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSpec {
+  return {
+    name: agent.name,
+    version: agent.version ?? '1',
+    instructions: agent.instructions,
+    model: agent.model ?? defaultModel,
+    tools: agent.tools.map(toolSpec),
+    budget: agent.budget ?? {},
+    approvalTimeoutMs: agent.approvalTimeoutMs ?? 7 * 24 * 3600_000,
+  };
+}
+
+/** JSON with sorted keys: the canonical form approvals and hashes are computed over. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+export function approvalHash(tool: string, args: unknown, policyVersion: string): string {
+  return createHash('sha256').update(`${tool}\n${canonicalJson(args)}\n${policyVersion}`).digest('hex');
+}
+
+export class AgentRegistry {
+  private readonly agents = new Map<string, AgentDefinition>();
+  constructor(agents: AgentDefinition[] = []) {
+    agents.forEach((a) => this.register(a));
+  }
+  register(agent: AgentDefinition): void {
+    this.agents.set(agent.name, agent);
+  }
+  get(name: string): AgentDefinition {
+    const agent = this.agents.get(name);
+    if (!agent) throw new Error(`unknown agent '${name}'; registered: ${[...this.agents.keys()].join(', ') || 'none'}`);
+    return agent;
+  }
+  names(): string[] {
+    return [...this.agents.keys()];
+  }
+}

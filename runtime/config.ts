@@ -1,0 +1,34 @@
+/** Worker and client configuration from the environment, validated once at start-up. */
+import path from 'node:path';
+import { z } from 'zod';
+import { PROJECT_ROOT } from './temporal-server';
+import { DEFAULT_STORE_URL } from './store';
+
+const Env = z.object({
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TASK_QUEUE: z.string().default('agent-runtime'),
+  OPENAI_BASE_URL: z.string().url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  AGENT_MODEL: z.string().default('gpt-4.1-mini'),
+  AGENT_STORE_URL: z.string().default(DEFAULT_STORE_URL),
+  WORKSPACE_ROOT: z.string().default(path.join(PROJECT_ROOT, '.data', 'workspaces')),
+  /** Prebuilt workflow bundle (tests and fast restarts); bundled from source when absent. */
+  WORKFLOW_BUNDLE: z.string().optional(),
+  /** How long a workflow task waits for the worker that cached it before any worker may take it. */
+  STICKY_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  WEB_UI_URL: z.string().default('http://localhost:8233'),
+});
+export type RuntimeConfig = z.infer<typeof Env>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+export function webUiLink(config: Pick<RuntimeConfig, 'WEB_UI_URL' | 'TEMPORAL_NAMESPACE'>, workflowId: string): string {
+  return `${config.WEB_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -1,0 +1,163 @@
+/**
+ * The scripted model server: a real HTTP server speaking the OpenAI Chat Completions wire format,
+ * driven by a script instead of a model. It is the only stand-in in tests and the offline demo; the
+ * runtime reaches it through the `openai` client exactly as it would reach a real endpoint.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ScriptedToolCall {
+  name: string;
+  /** Object (serialised for you) or a raw string, to script malformed arguments. */
+  arguments: Record<string, unknown> | string;
+  id?: string;
+}
+
+export interface ScriptedTurn {
+  content?: string;
+  toolCalls?: ScriptedToolCall[];
+  /** Answer with this HTTP error instead of a completion. */
+  error?: { status: number; message: string; type?: string };
+  /** Wait before answering (to crash a worker mid-call, or simulate latency). */
+  delayMs?: number;
+  usage?: { prompt_tokens: number; completion_tokens: number };
+}
+
+export interface ChatRequestMessage {
+  role: string;
+  content?: unknown;
+  tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatRequestMessage[];
+  tools?: Array<{ type: 'function'; function: { name: string; description?: string; parameters?: unknown } }>;
+}
+
+/** A script is a fixed list of turns, consumed in order, or a function of the request. */
+export type ModelScript = ScriptedTurn[] | ((req: ChatRequest, callIndex: number) => ScriptedTurn);
+
+export interface ScriptedModelServer {
+  /** Base URL for OPENAI_BASE_URL, e.g. http://127.0.0.1:4010/v1 */
+  baseUrl: string;
+  /** Every request received, in order (for assertions). */
+  requests: ChatRequest[];
+  setScript(script: ModelScript): void;
+  close(): Promise<void>;
+}
+
+function estimateTokens(text: string): number {
+  return Math.max(1, Math.ceil(text.length / 4));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startScriptedModelServer(script: ModelScript = [], port = 0): Promise<ScriptedModelServer> {
+  let current: ModelScript = script;
+  let listIndex = 0;
+  let callIndex = 0;
+  const requests: ChatRequest[] = [];
+
+  const nextTurn = (req: ChatRequest): ScriptedTurn => {
+    const i = callIndex++;
+    if (typeof current === 'function') return current(req, i);
+    const turn = current[listIndex++];
+    if (!turn) return { error: { status: 500, message: `scripted model: script exhausted after ${current.length} turns` } };
+    return turn;
+  };
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+        sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } });
+        return;
+      }
+      let body: ChatRequest;
+      try {
+        body = JSON.parse(await readBody(req)) as ChatRequest;
+      } catch {
+        sendJson(res, 400, { error: { message: 'request body is not JSON', type: 'invalid_request_error' } });
+        return;
+      }
+      requests.push(body);
+      let turn: ScriptedTurn;
+      try {
+        turn = nextTurn(body);
+      } catch (err) {
+        turn = { error: { status: 500, message: `scripted model: script threw: ${String(err)}` } };
+      }
+      if (turn.delayMs) await new Promise((r) => setTimeout(r, turn.delayMs));
+      if (turn.error) {
+        sendJson(res, turn.error.status, {
+          error: { message: turn.error.message, type: turn.error.type ?? 'api_error', code: null, param: null },
+        });
+        return;
+      }
+      const toolCalls = turn.toolCalls?.map((c, i) => ({
+        id: c.id ?? `call_${callIndex}_${i}`,
+        type: 'function' as const,
+        function: { name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments) },
+      }));
+      const promptTokens = turn.usage?.prompt_tokens ?? estimateTokens(JSON.stringify(body.messages));
+      const completionTokens =
+        turn.usage?.completion_tokens ?? estimateTokens((turn.content ?? '') + JSON.stringify(toolCalls ?? []));
+      sendJson(res, 200, {
+        id: `chatcmpl-scripted-${callIndex}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: body.model,
+        system_fingerprint: 'scripted-model-server',
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: turn.content ?? null, refusal: null, ...(toolCalls?.length ? { tool_calls: toolCalls } : {}) },
+            finish_reason: toolCalls?.length ? 'tool_calls' : 'stop',
+            logprobs: null,
+          },
+        ],
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      });
+    })().catch((err) => sendJson(res, 500, { error: { message: String(err), type: 'api_error' } }));
+  });
+
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: actualPort } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${actualPort}/v1`,
+    requests,
+    setScript(s) {
+      current = s;
+      listIndex = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The last message of a request, for scripts that answer according to what just happened. */
+export function lastMessage(req: ChatRequest): ChatRequestMessage | undefined {
+  return req.messages[req.messages.length - 1];
+}
+
+/** Text content of a message (string or content parts). */
+export function messageText(m: ChatRequestMessage | undefined): string {
+  if (!m || m.content == null) return '';
+  if (typeof m.content === 'string') return m.content;
+  if (Array.isArray(m.content)) return m.content.map((p: { text?: string }) => p.text ?? '').join('');
+  return JSON.stringify(m.content);
+}

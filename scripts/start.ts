@@ -1,0 +1,119 @@
+/**
+ * `npm start`: the main job. Brings up the embedded Temporal dev server and a worker, then runs the
+ * application-processing agent until it pauses for a human approval and finishes.
+ *   npm start                    waits for you to approve from another terminal
+ *   npm start -- --auto-approve  approves from a separate process (unattended, CI)
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Command } from 'commander';
+import { demoAgents } from '../agents';
+import { applicationScript } from '../agents/application/script';
+import { openOutbox, sentDecisions } from '../agents/application/outbox';
+import { connectClient, startSession, waitForState } from '../client/sessions';
+import { loadConfig } from '../runtime/config';
+import { startScriptedModelServer, type ScriptedModelServer } from '../runtime/scripted-model';
+import { ensureTemporal, findTemporalCli, PROJECT_ROOT } from '../runtime/temporal-server';
+import { createAgentWorker } from '../workers/worker';
+
+async function run(): Promise<void> {
+  const opts = new Command('start')
+    .option('--auto-approve', 'approve from a separate process instead of waiting for you')
+    .option('--applicant <id>', 'which fixture applicant to process', 'A-1001')
+    .option('--stop-server', 'stop the Temporal dev server at the end if this run started it')
+    .parse()
+    .opts<{ autoApprove?: boolean; applicant: string; stopServer?: boolean }>();
+  const t0 = Date.now();
+  // Keep the demo's output readable: SDK logs at WARN and above (the worker entry point logs INFO).
+  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+
+  const server = await ensureTemporal({ verbose: true });
+  process.env.TEMPORAL_ADDRESS = server.address;
+  console.log(`Temporal: ${server.address}${server.started ? ' (dev server started, state in .data/temporal.db)' : ' (reusing running server)'}`);
+  if (server.uiUrl) console.log(`Web UI:   ${server.uiUrl}`);
+
+  let model: ScriptedModelServer | undefined;
+  if (!process.env.OPENAI_API_KEY) {
+    model = await startScriptedModelServer(applicationScript);
+    process.env.OPENAI_BASE_URL = model.baseUrl;
+    console.log(`Model:    no OPENAI_API_KEY set, so this demo uses the project's SCRIPTED MODEL SERVER at ${model.baseUrl}`);
+    console.log('          (a local HTTP server speaking the OpenAI Chat Completions protocol, answering from a script - not a real model)');
+  } else {
+    console.log(`Model:    ${process.env.AGENT_MODEL ?? 'gpt-4.1-mini'} at ${process.env.OPENAI_BASE_URL ?? 'api.openai.com'}`);
+  }
+
+  const config = loadConfig();
+  const worker = await createAgentWorker(demoAgents(), config);
+  console.log(`Worker:   polling '${config.TASK_QUEUE}'`);
+  const client = await connectClient(config);
+
+  const task = `Process the loan application of applicant ${opts.applicant}.`;
+  const session = await startSession(client, { agent: 'application-processor', task, userId: 'demo-user' }, config);
+  console.log(`\nSession ${session.sessionId} started: "${task}"`);
+  console.log(`  ${session.webUi}\n`);
+
+  const paused = await waitForState(client, session.sessionId, (s) => s.status !== 'running', { timeoutMs: 120_000 });
+  for (const entry of paused.transcript) {
+    if (entry.role === 'tool') console.log(`  tool ${entry.tool}: ${entry.text?.slice(0, 110)}`);
+    if (entry.role === 'assistant' && entry.text) console.log(`  model: ${entry.text}`);
+  }
+  if (paused.status === 'awaiting_approval') {
+    const a = paused.pendingApprovals[0];
+    console.log(`\nPAUSED: waiting for a human to approve ${a.tool}(${JSON.stringify(a.args)})`);
+    console.log(`  approval id: ${a.approvalId}   reason: ${a.reason}`);
+    console.log('\nApprove it from another terminal with either:');
+    console.log(`  npm run approve -- ${session.sessionId} --approver <your-name>          (add --reject --comment "why" to reject)`);
+    const signalInput = JSON.stringify({ approvalId: a.approvalId, decision: 'approve', approver: 'your-name' });
+    let cli = 'temporal';
+    try {
+      cli = path.relative(process.cwd(), findTemporalCli()) || cli;
+    } catch {
+      /* keep the plain name */
+    }
+    console.log(`  ${cli} workflow signal --address ${server.address} --workflow-id ${session.sessionId} --name approval --input '${signalInput}'`);
+
+    if (opts.autoApprove) {
+      console.log('\n--auto-approve: approving from a separate process...');
+      const t = Date.now();
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'client', 'approve.ts'), session.sessionId, '--approver', 'auto-approver', '--comment', 'approved by npm start --auto-approve'],
+          { stdio: 'inherit', env: process.env },
+        );
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`approve process exited ${code}`))));
+      });
+      console.log(`  (approval process took ${Date.now() - t} ms)`);
+    } else {
+      console.log('\nWaiting for the decision (Ctrl-C leaves the session paused; it resumes whenever a worker runs)...');
+    }
+  }
+
+  const result = await session.handle.result();
+  const final = await waitForState(client, session.sessionId, () => true);
+  const decided = final.approvals.map((a) => `${a.tool}: ${a.status}${a.approver ? ` by ${a.approver}` : ''}${a.comment ? ` (${a.comment})` : ''}`);
+  console.log(`\nSession ${result.status} after ${result.steps} model steps, ${result.usage.totalTokens} tokens.`);
+  if (decided.length) console.log(`Approvals: ${decided.join('; ')}`);
+  console.log(`Final answer: ${result.finalAnswer}`);
+  const outbox = openOutbox();
+  const sent = sentDecisions(outbox, session.sessionId);
+  outbox.close();
+  console.log(`Outbox: ${sent.length} decision(s) sent for this session${sent.length ? ` (${sent.map((s) => `${s.applicantId} ${s.decision}`).join(', ')})` : ''}.`);
+  console.log(`\nnpm start finished in ${((Date.now() - t0) / 1000).toFixed(1)} s. Inspect the session: ${session.webUi}`);
+
+  await worker.shutdown();
+  await client.connection.close();
+  await model?.close();
+  if (server.started && (opts.stopServer || opts.autoApprove)) {
+    await server.stop();
+    console.log('Temporal dev server stopped.');
+  } else if (server.started) {
+    console.log(`The Temporal dev server keeps running (pid ${server.pid}) so you can browse the Web UI; stop it with: kill ${server.pid}`);
+  }
+}
+
+run().catch((err) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  process.exit(1);
+});

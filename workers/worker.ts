@@ -1,0 +1,72 @@
+/** Builds a worker that runs agent sessions for a set of agents. */
+import { existsSync } from 'node:fs';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import OpenAI from 'openai';
+import { createActivities } from '../activities';
+import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
+import { loadConfig, type RuntimeConfig } from '../runtime/config';
+import { openSessionStore, type SessionStore } from '../runtime/store';
+import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
+
+export interface AgentWorker {
+  worker: Worker;
+  store: SessionStore;
+  /** Stops polling, lets running activities finish (grace period), closes connections. */
+  shutdown(): Promise<void>;
+  /** Resolves when the worker has stopped. */
+  done: Promise<void>;
+}
+
+export async function createAgentWorker(agents: AgentDefinition[], config: RuntimeConfig = loadConfig()): Promise<AgentWorker> {
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const registered = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
+  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(k in (registered.customAttributes ?? {})));
+  if (missing.length) {
+    console.warn(`[worker] search attributes not registered on the server (${missing.join(', ')}): sessions will not upsert them. ` +
+      'Start the server with `npm run temporal` or register them (see README).');
+  }
+  const store = openSessionStore(config.AGENT_STORE_URL);
+  const openai = new OpenAI({
+    baseURL: config.OPENAI_BASE_URL,
+    apiKey: config.OPENAI_API_KEY ?? 'no-key-scripted-model',
+    // Temporal retries the activity (with backoff, visible in history); the client must not retry on its own.
+    maxRetries: 0,
+    timeout: 120_000,
+  });
+  const activities = createActivities({
+    registry: new AgentRegistry(agents),
+    store,
+    openai,
+    defaultModel: config.AGENT_MODEL,
+    searchAttributes: missing.length === 0,
+    workspaceRoot: config.WORKSPACE_ROOT,
+    resolveSecrets: (names) => Object.fromEntries(names.map((n) => {
+      const value = process.env[`AGENT_SECRET_${n.toUpperCase()}`];
+      if (value === undefined) throw new Error(`secret '${n}' is not configured (set AGENT_SECRET_${n.toUpperCase()})`);
+      return [n, value];
+    })),
+  });
+  const bundle = config.WORKFLOW_BUNDLE && existsSync(config.WORKFLOW_BUNDLE) ? { codePath: config.WORKFLOW_BUNDLE } : undefined;
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TASK_QUEUE,
+    ...(bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities,
+    stickyQueueScheduleToStartTimeout: config.STICKY_TIMEOUT_MS,
+    shutdownGraceTime: '10 seconds',
+  });
+  const done = worker.run().finally(async () => {
+    await store.close().catch(() => undefined);
+    await connection.close().catch(() => undefined);
+  });
+  return {
+    worker,
+    store,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
