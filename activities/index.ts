@@ -23,6 +23,8 @@ export interface ActivityDeps {
   workspaceRoot: string;
   /** Tool output larger than this is cut, with a marker, before it reaches the store and the model. */
   maxToolOutputBytes?: number;
+  /** Heartbeat timeout of model and tool activities: how fast work on a dead worker is retried elsewhere. */
+  heartbeatTimeoutMs?: number;
   /** Resolves a tool's declared secrets on the worker. */
   resolveSecrets?: (names: string[]) => Record<string, string>;
 }
@@ -71,7 +73,7 @@ export function capText(text: string, maxBytes: number): string {
 /** Heartbeats while `work` runs, so a dead worker is noticed in one heartbeat timeout and cancellation is delivered. */
 async function withHeartbeat<T>(work: Promise<T>): Promise<T> {
   const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(), 2000);
+  const timer = setInterval(() => ctx.heartbeat(), 1000); // the SDK throttles what it actually sends
   try {
     return await work;
   } finally {
@@ -124,14 +126,18 @@ export function createActivities(deps: ActivityDeps) {
   const resolveSecrets = deps.resolveSecrets ?? ((): Record<string, string> => ({}));
 
   return {
-    async describeAgent(name: string): Promise<AgentSpec & { searchAttributes: boolean }> {
+    async describeAgent(name: string): Promise<AgentSpec & { searchAttributes: boolean; heartbeatTimeoutMs: number }> {
       let agent: AgentDefinition;
       try {
         agent = deps.registry.get(name);
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownAgent');
       }
-      return { ...agentSpec(agent, deps.defaultModel), searchAttributes: deps.searchAttributes };
+      return {
+        ...agentSpec(agent, deps.defaultModel),
+        searchAttributes: deps.searchAttributes,
+        heartbeatTimeoutMs: deps.heartbeatTimeoutMs ?? 20_000,
+      };
     },
 
     async callModel(input: CallModelInput): Promise<ModelTurn> {

@@ -1,5 +1,5 @@
 /** Client-side helpers: what a developer's code, the CLI and other services call. */
-import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { nanoid } from './ids';
 import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
 import { agentSession } from '../workflows/agentSession';
@@ -47,7 +47,15 @@ export async function signalApproval(client: Client, sessionId: string, decision
 
 /** Sends a decision as an Update: resolves with the decided record, or throws the validator's reason. */
 export async function decideApproval(client: Client, sessionId: string, decision: ApprovalDecision): Promise<ApprovalRecord> {
-  return sessionHandle(client, sessionId).executeUpdate(decideApprovalUpdate, { args: [decision] });
+  try {
+    return await sessionHandle(client, sessionId).executeUpdate(decideApprovalUpdate, { args: [decision] });
+  } catch (err) {
+    // Surface the validator's reason ("unknown approvalId ...") rather than the generic "Workflow Update failed".
+    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof Error) {
+      throw new Error(`decision refused: ${err.cause.message}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** Polls the state query until `predicate` holds (queries are cheap; a signal-driven push would need a subscriber). */

@@ -17,6 +17,8 @@ const Env = z.object({
   WORKFLOW_BUNDLE: z.string().optional(),
   /** How long a workflow task waits for the worker that cached it before any worker may take it. */
   STICKY_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Heartbeat timeout of model/tool activities: bounds how long work on a crashed worker waits to be retried. */
+  HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
   WEB_UI_URL: z.string().default('http://localhost:8233'),
 });
 export type RuntimeConfig = z.infer<typeof Env>;

@@ -40,6 +40,7 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
     defaultModel: config.AGENT_MODEL,
     searchAttributes: missing.length === 0,
     workspaceRoot: config.WORKSPACE_ROOT,
+    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
     resolveSecrets: (names) => Object.fromEntries(names.map((n) => {
       const value = process.env[`AGENT_SECRET_${n.toUpperCase()}`];
       if (value === undefined) throw new Error(`secret '${n}' is not configured (set AGENT_SECRET_${n.toUpperCase()})`);

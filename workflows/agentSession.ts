@@ -22,7 +22,6 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import type * as activities from '../activities';
 import { ApprovalDecision, approvalSignal, decideApprovalUpdate, stateQuery } from './messages';
 import type {
-  AgentSpec,
   ApprovalRecord,
   CheckedToolCall,
   SessionInput,
@@ -52,7 +51,6 @@ const { runTool } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute
 // every attempt is visible in history); auth and bad-request errors are non-retryable.
 const MODEL_ACTIVITY = {
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 } as const;
 const { callModel } = proxyActivities<Activities>(MODEL_ACTIVITY);
@@ -133,7 +131,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     },
   });
 
-  const spec: AgentSpec & { searchAttributes: boolean } = await describeAgent(input.agent);
+  const spec = await describeAgent(input.agent);
   searchAttributes = spec.searchAttributes;
   if (searchAttributes) {
     upsertSearchAttributes([
@@ -205,7 +203,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       const result = await runTool.executeWithOptions(
         {
           startToCloseTimeout: tool.timeoutMs,
-          heartbeatTimeout: Math.min(tool.timeoutMs, 20_000),
+          heartbeatTimeout: Math.min(tool.timeoutMs, spec.heartbeatTimeoutMs),
           retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: tool.maxAttempts },
           summary: `tool ${call.summary}`,
         },
@@ -226,7 +224,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     const seq = nextSeq++;
     try {
       turn = await callModel.executeWithOptions(
-        { ...MODEL_ACTIVITY, summary: `model ${spec.model} (step ${state.steps + 1})` },
+        { ...MODEL_ACTIVITY, heartbeatTimeout: spec.heartbeatTimeoutMs, summary: `model ${spec.model} (step ${state.steps + 1})` },
         [{ sessionId, agent: spec.name, model: spec.model, seq, pending: pending.splice(0) }],
       );
     } catch (err) {

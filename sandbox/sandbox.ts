@@ -1,0 +1,961 @@
+/**
+ * Runs a command inside a bubblewrap sandbox with resource limits.
+ *
+ * Process chain for one run (each step `exec`s the next, so node stays the direct parent of bwrap and
+ * `--die-with-parent` follows the worker):
+ *
+ *   /bin/sh (joins the per-run cgroups, sets rlimits)  ->  setpriv (uid/gid 65534, no caps, no_new_privs)
+ *     ->  bwrap (unprivileged: new user/pid/net/ipc/uts/cgroup/mount namespaces)  ->  command
+ *
+ * Why this shape:
+ * - Joining the cgroups from inside the wrapper *before* exec means no process of the run can ever
+ *   exist outside them (writing bwrap's pid from node after spawn would race with its first fork).
+ * - bwrap runs as the unprivileged uid, not as root: inside a user namespace set up by root the
+ *   sandbox uid would map back to host root, and RLIMIT_NPROC does not apply to root.
+ * - Every process of the run lives in a fresh pid namespace whose init is bwrap's reaper; when the
+ *   command exits, or bwrap is killed, or the worker dies (`--die-with-parent`), the namespace is torn
+ *   down and the kernel kills everything left in it (nohup/setsid/double-fork included).
+ *
+ * `SANDBOX=none` is an explicit opt-in to run commands directly on the host (for development on machines
+ * without user namespaces); cgroup and rlimit limits still apply but there is no isolation.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable, Writable } from 'node:stream';
+import { z } from 'zod';
+import { seccompProgram } from './seccomp';
+
+// ---------------------------------------------------------------------------------------------------
+// Public types
+
+export type SandboxMode = 'bubblewrap' | 'none';
+
+/**
+ * Network policy. Only 'none' (no network namespace peers at all: not even the host loopback) exists
+ * today; the object form leaves room for an egress allowlist (a proxy reachable through a socket bound
+ * into the sandbox), which is typed here so callers can be written against it but is rejected at run time.
+ */
+export type SandboxNetwork = 'none' | { mode: 'none' } | { mode: 'allowlist'; allow: string[] };
+
+export interface SandboxLimits {
+  /** Wall-clock limit; the whole process tree is killed when it passes. */
+  timeoutMs: number;
+  /** CPU seconds per process (RLIMIT_CPU: SIGXCPU at the limit, SIGKILL one second later). */
+  cpuSeconds: number;
+  /** Memory of the whole run (cgroup v1 memory.limit_in_bytes, incl. tmpfs pages); RLIMIT_DATA per process as fallback. */
+  memoryBytes: number;
+  /** Tasks (processes + threads) of the run (cgroup pids.max), plus RLIMIT_NPROC on the sandbox uid. */
+  maxProcesses: number;
+  /** Largest file a process may write (RLIMIT_FSIZE). */
+  fileSizeBytes: number;
+  /** RLIMIT_NOFILE. */
+  openFiles: number;
+  /** Size of the private /tmp (and of /dev/shm) tmpfs. */
+  tmpBytes: number;
+  /** Bytes captured per stream (stdout, stderr); the rest is counted and dropped. */
+  outputBytes: number;
+  /** Total output (both streams) after which the command is killed as a flood. */
+  outputKillBytes: number;
+  /** Disk the workspace may use (polled during the run; the run is killed when it is exceeded). */
+  workspaceBytes: number;
+  /** CPU share of the run in cores (cgroup cpu.cfs_quota_us). */
+  cpus: number;
+}
+
+export interface SandboxRequest {
+  /** Host path of the workspace, bound read-write at /workspace. Created if missing. */
+  workspaceDir: string;
+  argv: string[];
+  stdin?: string | Uint8Array;
+  /** Extra environment variables; the sandbox starts from an empty environment. */
+  env?: Record<string, string>;
+  limits?: Partial<SandboxLimits>;
+  network: SandboxNetwork;
+  signal?: AbortSignal;
+}
+
+export type SandboxKillReason = 'timeout' | 'cancelled' | 'memory' | 'output' | 'disk' | 'cpu';
+
+export interface SandboxResult {
+  /**
+   * Exit status of the command. A command killed by a signal *inside* the sandbox reports 128+N (as a
+   * shell would); `null` only when the sandbox itself was killed from outside (then `signal` is set).
+   */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /**
+   * Captured output decoded as UTF-8. Invalid sequences are replaced by U+FFFD and the stream is flagged
+   * in `binary` (write binary data to a file and read it with `read_file` encoding 'base64' instead).
+   * When a stream exceeds `limits.outputBytes` it is cut on a character boundary and `TRUNCATION_MARKER`
+   * plus the byte counts are appended.
+   */
+  stdout: string;
+  stderr: string;
+  truncated: { stdout: boolean; stderr: boolean };
+  binary: { stdout: boolean; stderr: boolean };
+  timedOut: boolean;
+  killedReason: SandboxKillReason | null;
+  durationMs: number;
+  mode: SandboxMode;
+}
+
+export type SandboxCheck = { ok: true } | { ok: false; reason: string; fix: string };
+
+/** Thrown when the sandbox cannot be created at all (as opposed to a command that fails inside it). */
+export class SandboxUnavailableError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly fix: string,
+  ) {
+    super(`sandbox unavailable: ${reason}. Fix: ${fix}`);
+    this.name = 'SandboxUnavailableError';
+  }
+}
+
+/** Starts the line appended to a truncated stream. */
+export const TRUNCATION_MARKER = '[agent-sandbox: output truncated';
+
+export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+  timeoutMs: 30_000,
+  cpuSeconds: 30,
+  memoryBytes: 512 * 1024 * 1024,
+  maxProcesses: 256,
+  fileSizeBytes: 256 * 1024 * 1024,
+  openFiles: 512,
+  tmpBytes: 64 * 1024 * 1024,
+  outputBytes: 64 * 1024,
+  outputKillBytes: 16 * 1024 * 1024,
+  workspaceBytes: 1024 * 1024 * 1024,
+  cpus: 1,
+});
+
+/** Host uid/gid the sandboxed processes run as (and own the workspace). */
+export const SANDBOX_UID = Number(process.env.AGENT_SANDBOX_UID ?? 65534);
+export const SANDBOX_GID = Number(process.env.AGENT_SANDBOX_GID ?? SANDBOX_UID);
+
+// ---------------------------------------------------------------------------------------------------
+// Validation at the boundary
+
+const posInt = z.number().int().positive();
+const LimitsSchema = z.strictObject({
+  timeoutMs: posInt.max(24 * 3600_000),
+  cpuSeconds: posInt.max(24 * 3600),
+  memoryBytes: posInt.min(32 * 1024 * 1024),
+  // bwrap itself needs a few tasks (monitor, reaper) before the command starts.
+  maxProcesses: posInt.min(8),
+  fileSizeBytes: posInt,
+  openFiles: posInt.min(16),
+  tmpBytes: posInt.min(1024 * 1024),
+  outputBytes: posInt,
+  outputKillBytes: posInt,
+  workspaceBytes: posInt,
+  cpus: z.number().positive().max(1024),
+});
+
+/** Linux refuses single arguments above MAX_ARG_STRLEN (32 pages) and a total above ~1/4 of the stack rlimit. */
+const MAX_ARG_BYTES = 128 * 1024 - 1;
+const MAX_ARGV_TOTAL_BYTES = 1024 * 1024;
+
+const noNul = (s: string): boolean => !s.includes('\0');
+const NetworkSchema = z.union([
+  z.literal('none'),
+  z.strictObject({ mode: z.literal('none') }),
+  z.strictObject({ mode: z.literal('allowlist'), allow: z.array(z.string()) }),
+]);
+const RequestSchema = z.strictObject({
+  workspaceDir: z.string().min(1).refine(noNul, 'must not contain NUL'),
+  argv: z
+    .array(
+      z
+        .string()
+        .refine(noNul, 'arguments must not contain NUL')
+        .refine((s) => Buffer.byteLength(s) <= MAX_ARG_BYTES, `an argument is longer than ${MAX_ARG_BYTES} bytes`),
+    )
+    .min(1),
+  stdin: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+  env: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names must match ^[A-Za-z_][A-Za-z0-9_]*$'),
+      z.string().refine(noNul, 'environment values must not contain NUL'),
+    )
+    .optional(),
+  limits: LimitsSchema.partial().optional(),
+  network: NetworkSchema,
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+export function resolveLimits(limits?: Partial<SandboxLimits>): SandboxLimits {
+  const parsed = LimitsSchema.partial().parse(limits ?? {});
+  const merged: SandboxLimits = { ...DEFAULT_LIMITS };
+  for (const [k, v] of Object.entries(parsed) as Array<[keyof SandboxLimits, number | undefined]>) {
+    if (v !== undefined) merged[k] = v;
+  }
+  return merged;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Mode and availability
+
+/** 'none' only when the operator set SANDBOX=none explicitly; unknown values fail closed. */
+export function sandboxMode(): SandboxMode {
+  const v = process.env.SANDBOX;
+  if (v === undefined || v === '' || v === 'bubblewrap' || v === 'bwrap') return 'bubblewrap';
+  if (v === 'none') return 'none';
+  throw new Error(`SANDBOX='${v}' is not a sandbox mode; use 'bubblewrap' (default) or 'none' (unsafe opt-in)`);
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function findExecutable(name: string): string | null {
+  const dirs = ['/usr/bin', '/usr/local/bin', '/bin', '/usr/sbin', '/sbin'];
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // try the next directory
+    }
+  }
+  return null;
+}
+
+let checkCache: { at: number; result: SandboxCheck } | undefined;
+const CHECK_FAILURE_TTL_MS = 10_000;
+
+/**
+ * Whether bubblewrap can create the sandbox on this host. Probes once with the real invocation; a success
+ * is cached for the life of the process, a failure for 10 s (so fixing the host does not need a restart).
+ */
+export async function checkSandbox(): Promise<SandboxCheck> {
+  if (sandboxMode() === 'none') return { ok: true };
+  if (checkCache && (checkCache.result.ok || performance.now() - checkCache.at < CHECK_FAILURE_TTL_MS)) {
+    return checkCache.result;
+  }
+  const result = await probeSandbox();
+  checkCache = { at: performance.now(), result };
+  return result;
+}
+
+async function probeSandbox(): Promise<SandboxCheck> {
+  const fixInstall =
+    'install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), ' +
+    'or set SANDBOX=none to run tools unsandboxed (unsafe, development only)';
+  if (!paths().bwrap) return { ok: false, reason: 'bubblewrap (bwrap) is not installed', fix: fixInstall };
+  if ((isRoot && !paths().setpriv) || !paths().prlimit) {
+    return { ok: false, reason: 'setpriv/prlimit (util-linux) are missing; they drop root and set rlimits before bwrap', fix: 'apt-get install util-linux' };
+  }
+  const argv = commandLine({ argv: ['/bin/true'], env: {}, workspace: null, limits: DEFAULT_LIMITS, cgroupProcs: [] });
+  const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    feedDataFds(child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, stderr: String(err) });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+  if (out.code === 0) return { ok: true };
+  return {
+    ok: false,
+    reason: `bubblewrap cannot create the sandbox namespaces (${out.stderr.trim() || `exit ${out.code}`})`,
+    fix:
+      'allow unprivileged user namespaces: sysctl -w user.max_user_namespaces=15000 ' +
+      '(Debian: kernel.unprivileged_userns_clone=1; Ubuntu 24.04+: kernel.apparmor_restrict_unprivileged_userns=0); ' +
+      'inside Docker run with --security-opt seccomp=unconfined --security-opt apparmor=unconfined; ' +
+      'or set SANDBOX=none to run tools unsandboxed (unsafe, development only)',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Host layout (computed once)
+
+interface HostPaths {
+  bwrap: string | null;
+  setpriv: string | null;
+  prlimit: string | null;
+  /** Top-level entries that are symlinks into /usr on merged-/usr systems (else bound read-only). */
+  rootLinks: Array<{ name: string; target: string }>;
+  rootDirs: string[];
+  etc: string[];
+}
+
+let hostPaths: HostPaths | undefined;
+
+/**
+ * /etc entries the sandbox gets (each bind costs ~0.15 ms, so only what commands need): the dynamic
+ * linker cache, the /usr/bin -> /etc/alternatives symlink targets, the timezone and CA certificates.
+ * Nothing with credentials or host identity (shadow, npmrc, pip.conf, ssh, machine-id, resolv.conf).
+ */
+const ETC_ALLOW = ['ld.so.cache', 'alternatives', 'localtime', 'ssl/certs'];
+
+function paths(): HostPaths {
+  if (hostPaths) return hostPaths;
+  const rootLinks: HostPaths['rootLinks'] = [];
+  const rootDirs: string[] = [];
+  for (const name of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    try {
+      const st = fs.lstatSync(`/${name}`);
+      if (st.isSymbolicLink()) {
+        const target = fs.readlinkSync(`/${name}`);
+        // Only symlinks into /usr are recreated; anything else is not needed and not exposed.
+        if (/^(\/?usr\/)[\w.-]+$/.test(target)) rootLinks.push({ name, target });
+      } else if (st.isDirectory()) {
+        rootDirs.push(`/${name}`);
+      }
+    } catch {
+      // not present on this host
+    }
+  }
+  const etc = ETC_ALLOW.map((e) => `/etc/${e}`);
+  hostPaths = {
+    bwrap: findExecutable('bwrap'),
+    setpriv: findExecutable('setpriv'),
+    prlimit: findExecutable('prlimit'),
+    rootLinks,
+    rootDirs,
+    etc: etc.filter((p) => fs.existsSync(p)),
+  };
+  return hostPaths;
+}
+
+// Stub identity files: tools such as `id`, `whoami`, python's getpass and ssh want a passwd entry.
+const PASSWD = `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_GID}:sandbox:/workspace:/bin/bash\n`;
+const GROUP = `root:x:0:\nsandbox:x:${SANDBOX_GID}:\n`;
+const HOSTS = '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost\n';
+/** fds 3..6 of the wrapper carry these to bwrap (--ro-bind-data / --seccomp), so no host file is needed. */
+const FD_PASSWD = 3;
+const FD_GROUP = 4;
+const FD_HOSTS = 5;
+const FD_SECCOMP = 6;
+
+/** The wrapper and bwrap see only this environment; the worker's env (secrets!) never reaches them. */
+const WRAPPER_ENV: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+
+function sandboxEnv(extra: Record<string, string>, home: string): Record<string, string> {
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    LANG: 'C.UTF-8',
+    TMPDIR: '/tmp',
+    USER: 'sandbox',
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Command line
+
+/**
+ * The wrapper: join each cgroup given as a leading argument, then exec the rest (prlimit -> ...). `$$` is
+ * the wrapper's pid, which becomes prlimit's, setpriv's and finally bwrap's (exec keeps the pid). Plain
+ * POSIX sh so it means the same under dash and bash.
+ */
+const WRAPPER_SCRIPT = [
+  'n=$1; shift',
+  'while [ "$n" -gt 0 ]; do',
+  '  echo $$ > "$1" || { echo "agent-sandbox-setup: cannot join cgroup $1" >&2; exit 125; }',
+  '  shift; n=$((n-1))',
+  'done',
+  'exec "$@"',
+].join('\n');
+
+/** prlimit (util-linux) rather than shell `ulimit`: exact byte units and the same flags on every distro. */
+function prlimitArgs(limits: SandboxLimits, opts: { nproc: number | null; dataBytes: number | null }): string[] {
+  const n = (x: number): string => {
+    if (!Number.isSafeInteger(x) || x < 0) throw new Error(`invalid limit ${x}`);
+    return String(x);
+  };
+  const args = [
+    paths().prlimit ?? 'prlimit',
+    '--core=0',
+    // Soft limit sends SIGXCPU (reported as killedReason 'cpu'); the hard limit a second later is SIGKILL.
+    `--cpu=${n(limits.cpuSeconds)}:${n(limits.cpuSeconds + 1)}`,
+    `--fsize=${n(limits.fileSizeBytes)}`,
+    `--nofile=${n(limits.openFiles)}`,
+  ];
+  if (opts.nproc !== null) args.push(`--nproc=${n(opts.nproc)}`);
+  if (opts.dataBytes !== null) args.push(`--data=${n(opts.dataBytes)}`);
+  args.push('--');
+  return args;
+}
+
+function wrapperArgs(cgroupProcs: string[]): string[] {
+  return ['/bin/sh', '-c', WRAPPER_SCRIPT, 'agent-sandbox-wrap', String(cgroupProcs.length), ...cgroupProcs];
+}
+
+interface CommandLineOptions {
+  argv: string[];
+  env: Record<string, string>;
+  /** Host workspace; null only for the availability probe. */
+  workspace: string | null;
+  limits: SandboxLimits;
+  cgroupProcs: string[];
+  memoryCgroup?: boolean;
+  pidsCgroup?: boolean;
+}
+
+function commandLine(o: CommandLineOptions): string[] {
+  const hp = paths();
+  if (!hp.bwrap) throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed', 'apt-get install bubblewrap');
+  // RLIMIT_NPROC counts every process of the sandbox uid on the host, shared by concurrent runs. With a
+  // pids cgroup doing the per-run limit it is only a backstop, set high enough that one run's fork bomb
+  // cannot starve the others; without the cgroup it is the limit.
+  const nproc = isRoot ? (o.pidsCgroup ? o.limits.maxProcesses * 8 : o.limits.maxProcesses) : null;
+  // RLIMIT_DATA only as the fallback: it is per process and counts reservations, cgroups count real use.
+  const dataBytes = o.memoryCgroup ? null : o.limits.memoryBytes;
+  const wrapper = [...wrapperArgs(o.cgroupProcs), ...prlimitArgs(o.limits, { nproc, dataBytes })];
+
+  const drop = isRoot
+    ? [hp.setpriv ?? 'setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--']
+    : [];
+
+  const b: string[] = [hp.bwrap];
+  b.push('--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--cap-drop', 'ALL');
+  b.push('--hostname', 'sandbox', '--clearenv');
+  for (const [k, v] of Object.entries(sandboxEnv(o.env, '/workspace'))) b.push('--setenv', k, v);
+  b.push('--ro-bind', '/usr', '/usr');
+  for (const l of hp.rootLinks) b.push('--symlink', l.target, `/${l.name}`);
+  for (const d of hp.rootDirs) b.push('--ro-bind', d, d);
+  b.push('--dir', '/etc');
+  for (const e of hp.etc) b.push('--ro-bind-try', e, e);
+  b.push('--perms', '0644', '--ro-bind-data', String(FD_PASSWD), '/etc/passwd');
+  b.push('--perms', '0644', '--ro-bind-data', String(FD_GROUP), '/etc/group');
+  b.push('--perms', '0644', '--ro-bind-data', String(FD_HOSTS), '/etc/hosts');
+  b.push('--proc', '/proc', '--dev', '/dev');
+  b.push('--size', String(o.limits.tmpBytes), '--tmpfs', '/dev/shm');
+  b.push('--size', String(o.limits.tmpBytes), '--tmpfs', '/tmp');
+  if (o.workspace) b.push('--bind', o.workspace, '/workspace');
+  else b.push('--dir', '/workspace');
+  if (seccompProgram()) b.push('--seccomp', String(FD_SECCOMP));
+  // The root and /dev are tmpfs owned by the sandbox uid: read-only so they cannot be used as unbounded
+  // scratch space outside the size-capped /tmp.
+  b.push('--remount-ro', '/dev', '--remount-ro', '/');
+  b.push('--chdir', '/workspace', '--');
+  return [...wrapper, ...drop, ...b, ...o.argv];
+}
+
+function feedDataFds(child: ChildProcess): void {
+  const feed = (fd: number, data: Buffer | string | null): void => {
+    const s = child.stdio[fd] as Writable | null | undefined;
+    if (!s) return;
+    // bwrap may die before reading (setup error): the EPIPE is reported through its exit status instead.
+    s.on('error', () => undefined);
+    s.end(data ?? undefined);
+  };
+  feed(FD_PASSWD, PASSWD);
+  feed(FD_GROUP, GROUP);
+  feed(FD_HOSTS, HOSTS);
+  feed(FD_SECCOMP, seccompProgram());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// cgroups (v1)
+
+type Controller = 'memory' | 'pids' | 'cpu';
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const CGROUP_PARENT = 'agent-sandbox';
+
+let controllerBases: Partial<Record<Controller, string>> | undefined;
+
+/** Parent directory per controller (nested under this process's own cgroup), or absent when not writable. */
+function cgroupBases(): Partial<Record<Controller, string>> {
+  if (controllerBases) return controllerBases;
+  const bases: Partial<Record<Controller, string>> = {};
+  let own: string[] = [];
+  try {
+    own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  } catch {
+    // no cgroup info: rlimits only
+  }
+  for (const c of ['memory', 'pids', 'cpu'] as const) {
+    const line = own.find((l) => l.split(':')[1]?.split(',').includes(c));
+    const rel = line ? line.split(':').slice(2).join(':') : null;
+    const mount = path.join(CGROUP_ROOT, c);
+    if (rel === null || !fs.existsSync(path.join(mount, 'cgroup.procs'))) continue;
+    const base = path.join(mount, rel, CGROUP_PARENT);
+    try {
+      fs.mkdirSync(base, { recursive: true });
+      bases[c] = base;
+    } catch {
+      // read-only or delegated elsewhere: fall back to rlimits for this controller
+    }
+  }
+  controllerBases = bases;
+  return bases;
+}
+
+interface RunCgroups {
+  name: string;
+  dirs: Partial<Record<Controller, string>>;
+}
+
+const activeCgroups = new Set<RunCgroups>();
+let runSeq = 0;
+let swept = false;
+
+function writeCg(dir: string, file: string, value: string): boolean {
+  try {
+    fs.writeFileSync(path.join(dir, file), value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function createRunCgroups(limits: SandboxLimits): RunCgroups {
+  const name = `run-${process.pid}-${++runSeq}-${randomBytes(3).toString('hex')}`;
+  const cg: RunCgroups = { name, dirs: {} };
+  const bases = cgroupBases();
+  for (const [c, base] of Object.entries(bases) as Array<[Controller, string]>) {
+    const dir = path.join(base, name);
+    try {
+      fs.mkdirSync(dir);
+    } catch {
+      continue;
+    }
+    let ok = true;
+    if (c === 'memory') {
+      ok = writeCg(dir, 'memory.limit_in_bytes', String(limits.memoryBytes));
+      // No swap escape hatch; absent when swap accounting is off, which is fine.
+      writeCg(dir, 'memory.memsw.limit_in_bytes', String(limits.memoryBytes));
+    } else if (c === 'pids') {
+      ok = writeCg(dir, 'pids.max', String(limits.maxProcesses));
+    } else if (c === 'cpu') {
+      ok = writeCg(dir, 'cpu.cfs_period_us', '100000') && writeCg(dir, 'cpu.cfs_quota_us', String(Math.max(1000, Math.round(limits.cpus * 100_000))));
+    }
+    if (ok) cg.dirs[c] = dir;
+    else rmdirQuiet(dir);
+  }
+  activeCgroups.add(cg);
+  return cg;
+}
+
+function rmdirQuiet(dir: string): boolean {
+  try {
+    fs.rmdirSync(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+function cgroupPids(dir: string): number[] {
+  try {
+    return fs
+      .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** SIGKILL every process in the run's cgroups (a fork bomb may race, so callers loop). Returns how many were seen. */
+function killCgroup(cg: RunCgroups): number {
+  let seen = 0;
+  for (const dir of Object.values(cg.dirs)) {
+    for (const pid of cgroupPids(dir)) {
+      seen++;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return seen;
+}
+
+function oomKills(cg: RunCgroups): number {
+  if (!cg.dirs.memory) return 0;
+  try {
+    const m = /oom_kill (\d+)/.exec(fs.readFileSync(path.join(cg.dirs.memory, 'memory.oom_control'), 'utf8'));
+    if (m) return Number(m[1]);
+    return Number(fs.readFileSync(path.join(cg.dirs.memory, 'memory.failcnt'), 'utf8')) > 0 ? 1 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function destroyRunCgroups(cg: RunCgroups): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    killCgroup(cg);
+    const remaining = Object.entries(cg.dirs).filter(([, dir]) => !rmdirQuiet(dir));
+    if (remaining.length === 0) break;
+    cg.dirs = Object.fromEntries(remaining);
+    // Killed tasks need a moment to be reaped before the cgroup is empty.
+    await sleep(i < 20 ? 5 : 50);
+  }
+  if (Object.keys(cg.dirs).length === 0) activeCgroups.delete(cg);
+}
+
+/**
+ * Removes cgroups left behind by workers that died (SIGKILL, OOM) before cleaning up: the name carries
+ * the worker pid; a cgroup whose worker is gone has its processes killed and is removed.
+ */
+export function sweepStaleCgroups(): number {
+  let removed = 0;
+  for (const base of Object.values(cgroupBases())) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(base).filter((n) => n.startsWith('run-'));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const pid = Number(/^run-(\d+)-/.exec(name)?.[1]);
+      if (!pid || (pid !== process.pid && isAlive(pid))) continue;
+      if (pid === process.pid && [...activeCgroups].some((c) => c.name === name)) continue;
+      const dir = path.join(base, name);
+      for (const p of cgroupPids(dir)) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      if (rmdirQuiet(dir)) removed++;
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// If the worker exits normally while runs are in flight, do not leave their processes or cgroups behind.
+process.once('exit', () => {
+  for (const cg of activeCgroups) {
+    killCgroup(cg);
+    for (const dir of Object.values(cg.dirs)) rmdirQuiet(dir);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Workspace
+
+/** Creates the workspace if needed and hands it to the sandbox uid. Refuses a symlink or non-directory. */
+export function prepareWorkspace(dir: string): string {
+  const abs = path.resolve(dir);
+  fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(abs);
+  if (!st.isDirectory()) throw new Error(`workspace ${abs} is not a directory (symlinks are refused)`);
+  if (isRoot && sandboxMode() === 'bubblewrap' && (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_GID)) {
+    fs.lchownSync(abs, SANDBOX_UID, SANDBOX_GID);
+  }
+  if ((st.mode & 0o700) !== 0o700) fs.chmodSync(abs, st.mode | 0o700);
+  return abs;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Output capture
+
+class Capture {
+  private readonly chunks: Buffer[] = [];
+  captured = 0;
+  total = 0;
+  constructor(private readonly limit: number) {}
+  push(chunk: Buffer): void {
+    this.total += chunk.length;
+    const room = this.limit - this.captured;
+    if (room <= 0) return;
+    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    this.chunks.push(part);
+    this.captured += part.length;
+  }
+  finish(name: 'stdout' | 'stderr', floodKilled: boolean): { text: string; truncated: boolean; binary: boolean } {
+    let buf = Buffer.concat(this.chunks);
+    const truncated = this.total > this.captured;
+    if (truncated) buf = buf.subarray(0, utf8Boundary(buf));
+    let text: string;
+    let binary = false;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
+    } catch {
+      binary = true;
+      text = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(buf);
+    }
+    if (truncated) {
+      const total = floodKilled ? `at least ${this.total} bytes, command killed as an output flood` : `${this.total} bytes total`;
+      text += `\n${TRUNCATION_MARKER}: ${name} shows the first ${buf.length} bytes; ${total}]`;
+    }
+    return { text, truncated, binary };
+  }
+}
+
+/** Length of `buf` without a trailing incomplete UTF-8 sequence (so a cut does not look like binary). */
+function utf8Boundary(buf: Buffer): number {
+  for (let back = 1; back <= Math.min(4, buf.length); back++) {
+    const b = buf[buf.length - back];
+    if ((b & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > back ? buf.length - back : buf.length;
+  }
+  return buf.length;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Disk watchdog
+
+/** Bytes allocated under `dir` (st_blocks, so sparse files count what they really use); stops once over `cap`. */
+async function diskUsage(dir: string, cap: number): Promise<number> {
+  let total = 0;
+  let entries = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop() as string;
+    let list: fs.Dirent[];
+    try {
+      list = await fs.promises.readdir(d, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of list) {
+      const p = path.join(d, e.name);
+      try {
+        // lstat: never follow links the sandbox planted.
+        const st = await fs.promises.lstat(p);
+        total += st.blocks * 512;
+        // Directories and inodes cost disk too; count a block per entry so millions of empty files add up.
+        total += 512;
+        if (st.isDirectory()) stack.push(p);
+      } catch {
+        // removed meanwhile
+      }
+      if (total > cap || ++entries > 1_000_000) return Math.max(total, cap + 1);
+    }
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Run
+
+/** Runs `argv` in a fresh sandbox with the workspace at /workspace. Never throws for a failing command. */
+export async function runSandboxed(input: SandboxRequest): Promise<SandboxResult> {
+  const parsed = RequestSchema.safeParse(input);
+  if (!parsed.success) throw new Error(`invalid sandbox request: ${z.prettifyError(parsed.error)}`);
+  const req = parsed.data;
+  const network = req.network;
+  if (network !== 'none' && network.mode !== 'none') {
+    throw new Error(`sandbox network mode '${network.mode}' is not supported yet; only 'none' is`);
+  }
+  const env = req.env ?? {};
+  const argvBytes = [...req.argv, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].reduce((s, a) => s + Buffer.byteLength(a) + 1, 0);
+  if (argvBytes > MAX_ARGV_TOTAL_BYTES) {
+    throw new Error(`sandbox argv and env are ${argvBytes} bytes; the limit is ${MAX_ARGV_TOTAL_BYTES} (pass large data via stdin or a file)`);
+  }
+  const limits = resolveLimits(req.limits);
+  const mode = sandboxMode();
+  if (mode === 'bubblewrap') {
+    const check = await checkSandbox();
+    if (!check.ok) throw new SandboxUnavailableError(check.reason, check.fix);
+  }
+  const started = performance.now();
+  if (req.signal?.aborted) return emptyResult(mode, 'cancelled', started);
+
+  const workspace = prepareWorkspace(req.workspaceDir);
+  if (!swept) {
+    swept = true;
+    sweepStaleCgroups();
+  }
+  const cg = createRunCgroups(limits);
+  try {
+    return await execute({ req, env, limits, mode, workspace, cg, started });
+  } finally {
+    await destroyRunCgroups(cg);
+  }
+}
+
+function emptyResult(mode: SandboxMode, reason: SandboxKillReason, started: number): SandboxResult {
+  return {
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    truncated: { stdout: false, stderr: false },
+    binary: { stdout: false, stderr: false },
+    timedOut: false,
+    killedReason: reason,
+    durationMs: performance.now() - started,
+    mode,
+  };
+}
+
+interface ExecuteArgs {
+  req: z.infer<typeof RequestSchema>;
+  env: Record<string, string>;
+  limits: SandboxLimits;
+  mode: SandboxMode;
+  workspace: string;
+  cg: RunCgroups;
+  started: number;
+}
+
+function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs): Promise<SandboxResult> {
+  const cgroupProcs = Object.values(cg.dirs).map((d) => path.join(d, 'cgroup.procs'));
+  let argv: string[];
+  let spawnEnv: NodeJS.ProcessEnv;
+  let cwd: string;
+  const stdinMode = req.stdin === undefined ? 'ignore' : 'pipe';
+  let stdio: Array<'pipe' | 'ignore'>;
+  if (mode === 'bubblewrap') {
+    argv = commandLine({ argv: req.argv, env, workspace, limits, cgroupProcs, memoryCgroup: !!cg.dirs.memory, pidsCgroup: !!cg.dirs.pids });
+    spawnEnv = WRAPPER_ENV;
+    cwd = '/';
+    stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'];
+  } else {
+    argv = [...wrapperArgs(cgroupProcs), ...prlimitArgs(limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }), ...req.argv];
+    spawnEnv = { ...sandboxEnv(env, workspace), PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
+    cwd = workspace;
+    stdio = [stdinMode, 'pipe', 'pipe'];
+  }
+
+  return new Promise<SandboxResult>((resolve, reject) => {
+    // detached: own process group, so a timeout can kill the wrapper chain as a group.
+    const child = spawn(argv[0], argv.slice(1), { cwd, env: spawnEnv, stdio, detached: true });
+    if (mode === 'bubblewrap') feedDataFds(child);
+    const out = new Capture(limits.outputBytes);
+    const err = new Capture(limits.outputBytes);
+    let killedReason: SandboxKillReason | null = null;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    let settled = false;
+
+    const kill = (reason: SandboxKillReason): void => {
+      if (killedReason || exit) return;
+      killedReason = reason;
+      if (child.pid) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      killCgroup(cg);
+    };
+
+    const onData = (cap: Capture) => (chunk: Buffer) => {
+      cap.push(chunk);
+      if (out.total + err.total > limits.outputKillBytes) kill('output');
+    };
+    (child.stdout as Readable).on('data', onData(out));
+    (child.stderr as Readable).on('data', onData(err));
+
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // the command may exit without reading its input
+      child.stdin.end(req.stdin === undefined ? undefined : Buffer.from(req.stdin));
+    }
+
+    const timer = setTimeout(() => kill('timeout'), limits.timeoutMs);
+    const onAbort = (): void => kill('cancelled');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+
+    let watching = false;
+    const diskTimer = setInterval(() => {
+      if (watching) return;
+      watching = true;
+      void diskUsage(workspace, limits.workspaceBytes)
+        .then((used) => {
+          if (used > limits.workspaceBytes) kill('disk');
+        })
+        .finally(() => (watching = false));
+    }, 250);
+
+    // A process that escaped into the background but still holds the pipes must not hang the run:
+    // once the main process is gone, give the streams a moment, then kill the cgroup and close them.
+    let lingerTimer: NodeJS.Timeout | undefined;
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      lingerTimer = setTimeout(() => {
+        killCgroup(cg);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, 2000);
+    });
+
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      clearInterval(diskTimer);
+      if (lingerTimer) clearTimeout(lingerTimer);
+      req.signal?.removeEventListener('abort', onAbort);
+    };
+
+    child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      reject(e);
+    });
+
+    child.on('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      const status = exit ?? { code, signal };
+      const o = out.finish('stdout', killedReason === 'output');
+      const e = err.finish('stderr', killedReason === 'output');
+      if (status.code === 125 && e.text.startsWith('agent-sandbox-setup:')) {
+        reject(new SandboxUnavailableError(e.text.trim(), 'check that the cgroup v1 hierarchy under /sys/fs/cgroup is writable by the worker'));
+        return;
+      }
+      if (mode === 'bubblewrap' && status.code === 1 && !killedReason && isBwrapSetupError(e.text, o.text)) {
+        reject(new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${e.text.trim()}`, bwrapFix(e.text)));
+        return;
+      }
+      let reason: SandboxKillReason | null = killedReason;
+      if (!reason && oomKills(cg) > 0) reason = 'memory';
+      if (!reason && (status.code === 128 + 24 || status.signal === 'SIGXCPU')) reason = 'cpu';
+      resolve({
+        exitCode: status.code,
+        signal: status.signal,
+        stdout: o.text,
+        stderr: e.text,
+        truncated: { stdout: o.truncated, stderr: e.truncated },
+        binary: { stdout: o.binary, stderr: e.binary },
+        timedOut: killedReason === 'timeout',
+        killedReason: reason,
+        durationMs: performance.now() - started,
+        mode,
+      });
+    });
+  });
+}
+
+function isBwrapSetupError(stderr: string, stdout: string): boolean {
+  // "bwrap: execvp foo: No such file" is the command not existing, which the caller should see as a result.
+  return stdout === '' && /^bwrap: /.test(stderr) && !/^bwrap: execvp /.test(stderr);
+}
+
+function bwrapFix(stderr: string): string {
+  if (/Can't find source path/.test(stderr)) {
+    return `make every parent directory of the workspace traversable (o+x) for uid ${SANDBOX_UID}`;
+  }
+  return 'run checkSandbox() for a diagnosis; unprivileged user namespaces must be allowed';
+}
+
+/** For benchmarks and diagnostics: the exact argv a run would spawn (without cgroups). */
+export function sandboxCommandLine(argv: string[], workspaceDir: string, limits?: Partial<SandboxLimits>): string[] {
+  return commandLine({ argv, env: {}, workspace: workspaceDir, limits: resolveLimits(limits), cgroupProcs: [] });
+}
+
+/** Exposed for tests only. */
+export const _internal = { utf8Boundary, cgroupBases };

@@ -1,0 +1,130 @@
+/**
+ * Durability against real failures: workers are real child processes killed with SIGKILL, and the
+ * Temporal dev server is stopped and started again on the same database file.
+ */
+import { applicationScript } from '../agents/application/script';
+import { openOutbox, sentDecisions } from '../agents/application/outbox';
+import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
+import { openSessionStore } from '../runtime/store';
+import { createHarness, type Harness } from './support/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterEach(async () => h.killWorkers());
+afterAll(async () => h?.close());
+
+function sent(sessionId: string): number {
+  const db = openOutbox(h.env.OUTBOX_DB);
+  try {
+    return sentDecisions(db, sessionId).length;
+  } finally {
+    db.close();
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function storedRoles(sessionId: string): Promise<string[]> {
+  const store = openSessionStore(h.env.AGENT_STORE_URL);
+  try {
+    return (await store.list(sessionId)).map((m) => String(m.message.role));
+  } finally {
+    await store.close();
+  }
+}
+
+const APPLICATION_ROLES = ['system', 'user', 'assistant', 'tool', 'tool', 'tool', 'assistant', 'tool', 'assistant'];
+
+test('worker SIGKILLed while the session waits for approval: a new worker finishes it, the effect happens once', async () => {
+  h.model.setScript(applicationScript);
+  const first = await h.spawnWorker();
+  const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.' }, h.config);
+  const paused = await waitForState(h.client, s.sessionId, (st) => st.status === 'awaiting_approval');
+  await first.kill();
+
+  await h.spawnWorker();
+  const approver = await h.newClient();
+  await signalApproval(approver, s.sessionId, { approvalId: paused.pendingApprovals[0].approvalId, decision: 'approve', approver: 'alice' });
+  const result = await s.handle.result();
+  expect(result.status).toBe('completed');
+  expect(sent(s.sessionId)).toBe(1);
+  expect(await storedRoles(s.sessionId)).toEqual(APPLICATION_ROLES);
+  const state = await sessionState(h.client, s.sessionId);
+  expect(state.transcript.map((e) => e.role)).toEqual(APPLICATION_ROLES);
+});
+
+test('worker SIGKILLed during a model call: the call is retried on a new worker and usage is counted once', async () => {
+  let delayedOnce = false;
+  h.model.setScript((req) => {
+    const toolDone = req.messages.some((m) => m.role === 'tool');
+    if (!toolDone) return { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'ann', text: 'hello' } }], usage: { prompt_tokens: 100, completion_tokens: 10 } };
+    if (!delayedOnce) {
+      delayedOnce = true;
+      return { content: 'too late', delayMs: 15_000, usage: { prompt_tokens: 100, completion_tokens: 10 } };
+    }
+    return { content: 'Notice sent to ann.', usage: { prompt_tokens: 100, completion_tokens: 10 } };
+  });
+  const worker = await h.spawnWorker();
+  const before = h.model.requests.length;
+  const s = await startSession(h.client, { agent: 'notifier', task: 'Tell ann hello.' }, h.config);
+  await until(() => h.model.requests.length === before + 2, 'the second model call to be in flight');
+  await worker.kill();
+  await h.spawnWorker();
+
+  const result = await s.handle.result();
+  expect(result).toMatchObject({ status: 'completed', finalAnswer: 'Notice sent to ann.', steps: 2 });
+  expect(h.model.requests.length - before).toBe(3); // the killed call was made again...
+  expect(result.usage).toEqual({ promptTokens: 200, completionTokens: 20, totalTokens: 220 }); // ...but billed once
+  expect(sent(s.sessionId)).toBe(1);
+  expect(await storedRoles(s.sessionId)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
+});
+
+test('worker SIGKILLed while a side-effecting tool runs: retried on a new worker, the effect happens exactly once', async () => {
+  h.model.setScript((req) =>
+    req.messages.some((m) => m.role === 'tool')
+      ? { content: 'Notice delivered.' }
+      : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'bo', text: 'your order shipped', holdMs: 4000 } }] },
+  );
+  const worker = await h.spawnWorker();
+  const s = await startSession(h.client, { agent: 'notifier', task: 'Tell bo the order shipped.' }, h.config);
+  // The effect is written, the tool is still running: kill the worker in that window.
+  await until(() => sent(s.sessionId) === 1, 'the notice to be written');
+  await worker.kill();
+  await h.spawnWorker();
+
+  const result = await s.handle.result();
+  expect(result).toMatchObject({ status: 'completed', finalAnswer: 'Notice delivered.' });
+  expect(sent(s.sessionId)).toBe(1);
+  const history = await s.handle.fetchHistory();
+  const attempts = (history.events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
+  expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2); // the tool activity really ran twice
+});
+
+test('server restart while paused for approval: the same database resumes the session and the approval still works', async () => {
+  h.model.setScript(applicationScript);
+  const worker = await h.spawnWorker();
+  const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1003.' }, h.config);
+  const paused = await waitForState(h.client, s.sessionId, (st) => st.status === 'awaiting_approval');
+  const serverPid = h.server.pid;
+
+  await h.restartServer();
+  expect(h.server.pid).not.toBe(serverPid);
+  const approver = await h.newClient(); // a fresh connection to the restarted server
+  const state = await waitForState(approver, s.sessionId, (st) => st.status === 'awaiting_approval', { timeoutMs: 60_000 });
+  expect(state.pendingApprovals.map((a) => a.approvalId)).toEqual([paused.pendingApprovals[0].approvalId]);
+  await signalApproval(approver, s.sessionId, { approvalId: paused.pendingApprovals[0].approvalId, decision: 'approve', approver: 'erin' });
+  const result = await approver.workflow.getHandle(s.sessionId).result();
+  expect(result.status).toBe('completed');
+  expect(sent(s.sessionId)).toBe(1);
+  expect(await storedRoles(s.sessionId)).toEqual(APPLICATION_ROLES);
+  await worker.stop();
+});

@@ -1,0 +1,145 @@
+/**
+ * The agent session on a real Temporal dev server, with the scripted model server behind the openai client.
+ */
+import { applicationScript } from '../agents/application/script';
+import { openOutbox, sentDecisions } from '../agents/application/outbox';
+import { decideApproval, sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
+import { messageText } from '../runtime/scripted-model';
+import { openSessionStore } from '../runtime/store';
+import { approvalSignal } from '../workflows/messages';
+import { createHarness, type Harness } from './support/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness();
+  await h.startWorker();
+});
+afterAll(async () => h?.close());
+
+function activityTypes(history: Awaited<ReturnType<ReturnType<Harness['client']['workflow']['getHandle']>['fetchHistory']>>): string[] {
+  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name ?? ''] : []));
+}
+
+function countSent(sessionId: string): number {
+  const db = openOutbox(h.env.OUTBOX_DB);
+  try {
+    return sentDecisions(db, sessionId).length;
+  } finally {
+    db.close();
+  }
+}
+
+test('happy path: tool calls run as activities and the final answer is returned', async () => {
+  h.model.setScript([
+    { content: 'Let me compute.', toolCalls: [{ name: 'add', arguments: { a: 2, b: 3 } }, { name: 'lookup_fact', arguments: { topic: 'otters' } }] },
+    { content: 'The sum is 5 and otters are interesting.' },
+  ]);
+  const before = h.model.requests.length;
+  const s = await startSession(h.client, { agent: 'calculator', task: 'What is 2+3? And tell me about otters.' }, h.config);
+  const result = await s.handle.result();
+
+  expect(result).toMatchObject({ status: 'completed', finalAnswer: 'The sum is 5 and otters are interesting.', steps: 2 });
+  expect(result.usage.totalTokens).toBeGreaterThan(0);
+  const types = activityTypes(await s.handle.fetchHistory());
+  expect(types.filter((t) => t === 'callModel')).toHaveLength(2);
+  expect(types.filter((t) => t === 'runTool')).toHaveLength(2);
+
+  // The second model request carried both tool results, produced by the activities, through the openai client.
+  const second = h.model.requests[before + 1];
+  const toolMessages = second.messages.filter((m) => m.role === 'tool').map(messageText);
+  expect(toolMessages).toEqual(['{"sum":5}', '{"topic":"otters","fact":"otters is interesting"}']);
+  expect(second.tools?.map((t) => t.function.name)).toEqual(['add', 'lookup_fact']);
+
+  // The transcript is stored once, in order: system, user, assistant, tool, tool, assistant.
+  const store = openSessionStore(h.env.AGENT_STORE_URL);
+  const stored = await store.list(s.sessionId);
+  await store.close();
+  expect(stored.map((m) => m.message.role)).toEqual(['system', 'user', 'assistant', 'tool', 'tool', 'assistant']);
+  const state = await sessionState(h.client, s.sessionId);
+  expect(state.transcript.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+  expect(state.status).toBe('completed');
+});
+
+test('approval: the session waits for a human, a signal from a separate connection resumes it', async () => {
+  h.model.setScript(applicationScript);
+  const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.' }, h.config);
+  const paused = await waitForState(h.client, s.sessionId, (st) => st.status === 'awaiting_approval');
+  expect(paused.pendingApprovals).toHaveLength(1);
+  const approval = paused.pendingApprovals[0];
+  expect(approval).toMatchObject({ tool: 'send_decision', status: 'pending', args: { applicantId: 'A-1001', decision: 'approve' } });
+  expect(approval.argsHash).toMatch(/^[0-9a-f]{64}$/);
+
+  // It stays paused: nothing moves without a decision.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect((await sessionState(h.client, s.sessionId)).status).toBe('awaiting_approval');
+  expect(countSent(s.sessionId)).toBe(0);
+
+  const other = await h.newClient();
+  await signalApproval(other, s.sessionId, { approvalId: approval.approvalId, decision: 'approve', approver: 'alice', comment: 'looks fine' });
+  const result = await s.handle.result();
+  expect(result.status).toBe('completed');
+  expect(result.finalAnswer).toContain('approved by a human and sent');
+  expect(countSent(s.sessionId)).toBe(1);
+  const state = await sessionState(h.client, s.sessionId);
+  expect(state.approvals[0]).toMatchObject({ status: 'approved', approver: 'alice', comment: 'looks fine' });
+});
+
+test('rejection: the rejection and its reason go back to the model, nothing is sent', async () => {
+  h.model.setScript(applicationScript);
+  const before = h.model.requests.length;
+  const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1002.' }, h.config);
+  const paused = await waitForState(h.client, s.sessionId, (st) => st.status === 'awaiting_approval');
+  const other = await h.newClient();
+  await signalApproval(other, s.sessionId, {
+    approvalId: paused.pendingApprovals[0].approvalId,
+    decision: 'reject',
+    approver: 'bob',
+    comment: 'call the applicant first',
+  });
+  const result = await s.handle.result();
+  expect(result.status).toBe('completed');
+  expect(result.finalAnswer).toContain('was not sent');
+  expect(countSent(s.sessionId)).toBe(0);
+  const last = h.model.requests[h.model.requests.length - 1];
+  expect(h.model.requests.length - before).toBe(3);
+  expect(messageText(last.messages[last.messages.length - 1])).toBe('The call was not run: rejected by bob: call the applicant first.');
+});
+
+test('bad input: malformed or unknown approvals change nothing; a valid one still completes the session', async () => {
+  h.model.setScript(applicationScript);
+  const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1003.' }, h.config);
+  const paused = await waitForState(h.client, s.sessionId, (st) => st.status === 'awaiting_approval');
+  const approvalId = paused.pendingApprovals[0].approvalId;
+  const handle = h.client.workflow.getHandle(s.sessionId);
+
+  // Signals bypass the client-side zod check here on purpose: other services may send anything.
+  await handle.signal(approvalSignal, { approvalId: 'nope', decision: 'approve', approver: 'mallory' });
+  await handle.signal(approvalSignal, { approvalId, decision: 'maybe', approver: 'mallory' } as never);
+  await handle.signal(approvalSignal, { approvalId, decision: 'approve' } as never);
+  await handle.signal(approvalSignal, 'approve' as never);
+  await expect(decideApproval(h.client, s.sessionId, { approvalId: 'unknown', decision: 'approve', approver: 'eve' })).rejects.toThrow(
+    /unknown approvalId 'unknown'/,
+  );
+  await expect(decideApproval(h.client, s.sessionId, { approvalId, decision: 'approve', approver: ' ' })).rejects.toThrow(/approver is required/);
+
+  const after = await waitForState(h.client, s.sessionId, (st) => st.rejectedMessages.length === 4);
+  expect(after.status).toBe('awaiting_approval');
+  expect(after.pendingApprovals).toHaveLength(1);
+  expect(after.rejectedMessages.map((m) => m.reason)).toEqual([
+    "unknown approvalId 'nope'",
+    expect.stringContaining('decision'),
+    expect.stringContaining('approver'),
+    expect.stringContaining('malformed approval'),
+  ]);
+  // Rejected Updates leave no trace in history.
+  const history = await handle.fetchHistory();
+  expect((history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(0);
+
+  const record = await decideApproval(h.client, s.sessionId, { approvalId, decision: 'approve', approver: 'carol' });
+  expect(record).toMatchObject({ status: 'approved', approver: 'carol' });
+  await expect(decideApproval(h.client, s.sessionId, { approvalId, decision: 'reject', approver: 'dave' })).rejects.toThrow(/already approved/);
+  const result = await s.handle.result();
+  expect(result.status).toBe('completed');
+  expect(countSent(s.sessionId)).toBe(1);
+});

@@ -1,0 +1,62 @@
+/** Agents used only by tests, registered next to the demo agents in test workers. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { defineAgent, defineTool } from '../../runtime/agent';
+import { openOutbox, sendDecision } from '../../agents/application/outbox';
+
+export const calculatorAgent = defineAgent({
+  name: 'calculator',
+  instructions: 'You add numbers with the add tool and look facts up.',
+  tools: [
+    defineTool({
+      name: 'add',
+      description: 'Add two numbers.',
+      input: z.object({ a: z.number(), b: z.number() }),
+      run: ({ a, b }) => ({ sum: a + b }),
+    }),
+    defineTool({
+      name: 'lookup_fact',
+      description: 'Look up a fact by topic.',
+      input: z.object({ topic: z.string().min(1) }),
+      run: ({ topic }) => {
+        if (topic === 'explode') throw new Error('fact service unavailable');
+        return { topic, fact: `${topic} is interesting` };
+      },
+    }),
+  ],
+});
+
+/** A side-effecting tool that writes its effect first and then takes a while: the window a crash test aims at. */
+export const notifierAgent = defineAgent({
+  name: 'notifier',
+  instructions: 'You send notices.',
+  tools: [
+    defineTool({
+      name: 'send_notice',
+      description: 'Send a notice to a recipient (side effect).',
+      input: z.object({ recipient: z.string(), text: z.string(), holdMs: z.number().int().nonnegative().default(0) }),
+      effects: 'write',
+      approval: (args) => (args.recipient.startsWith('vip') ? `notices to ${args.recipient} need approval` : false),
+      run: async ({ recipient, text, holdMs }, ctx) => {
+        const db = openOutbox();
+        try {
+          sendDecision(db, {
+            idempotencyKey: ctx.idempotencyKey,
+            sessionId: ctx.sessionId,
+            applicantId: recipient,
+            decision: 'notice',
+            amount: 0,
+            reason: text,
+            sentAt: new Date().toISOString(),
+          });
+        } finally {
+          db.close();
+        }
+        if (holdMs) await sleep(holdMs, undefined, { signal: ctx.signal });
+        return { delivered: recipient };
+      },
+    }),
+  ],
+});
+
+export const testAgents = [calculatorAgent, notifierAgent];

@@ -1,0 +1,161 @@
+/**
+ * Test harness: a real Temporal dev server (own port and db file), the scripted model server,
+ * workers in-process or as child processes (for SIGKILL), and a client.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { demoAgents } from '../../agents';
+import { loadConfig, type RuntimeConfig } from '../../runtime/config';
+import { startScriptedModelServer, type ModelScript, type ScriptedModelServer } from '../../runtime/scripted-model';
+import { killAndWait, startDevServer, type RunningServer } from '../../runtime/temporal-server';
+import { createAgentWorker, type AgentWorker } from '../../workers/worker';
+import { testAgents } from './agents';
+import { WORKFLOW_BUNDLE } from './paths';
+
+export { WORKFLOW_BUNDLE };
+
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  /* already installed by another suite in this process */
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildWorker {
+  process: ChildProcess;
+  /** SIGKILL, and wait until the process is gone. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface Harness {
+  dir: string;
+  server: RunningServer;
+  model: ScriptedModelServer;
+  config: RuntimeConfig;
+  /** Environment a worker process needs to join this harness. */
+  env: Record<string, string>;
+  client: Client;
+  /** A second, independent client connection (approvals come from other processes in real life). */
+  newClient(): Promise<Client>;
+  startWorker(): Promise<AgentWorker>;
+  spawnWorker(): Promise<ChildWorker>;
+  /** SIGKILLs every worker process this harness spawned (so the next test controls which worker runs what). */
+  killWorkers(): Promise<void>;
+  /** Stops the dev server and starts it again on the same port and db file. */
+  restartServer(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createHarness(script: ModelScript = [], extraEnv: Record<string, string> = {}): Promise<Harness> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-test-'));
+  const port = await freePort();
+  const dbFile = path.join(dir, 'temporal.db');
+  let server = await startDevServer({ port, uiPort: null, dbFile });
+  const model = await startScriptedModelServer(script);
+  const env: Record<string, string> = {
+    TEMPORAL_ADDRESS: server.address,
+    TASK_QUEUE: `test-${path.basename(dir)}`,
+    OPENAI_BASE_URL: model.baseUrl,
+    OPENAI_API_KEY: 'test-key',
+    AGENT_MODEL: 'scripted-test-model',
+    AGENT_STORE_URL: `sqlite:${path.join(dir, 'sessions.sqlite')}`,
+    OUTBOX_DB: path.join(dir, 'outbox.sqlite'),
+    WORKSPACE_ROOT: path.join(dir, 'workspaces'),
+    WORKFLOW_BUNDLE,
+    STICKY_TIMEOUT_MS: '1000',
+    HEARTBEAT_TIMEOUT_MS: '3000',
+    ...extraEnv,
+  };
+  // In-process workers and tools read OUTBOX_DB from this process's env.
+  process.env.OUTBOX_DB = env.OUTBOX_DB;
+  const config = loadConfig({ ...process.env, ...env });
+  const connect = async (): Promise<Client> => new Client({ connection: await Connection.connect({ address: server.address }) });
+  const clients: Client[] = [];
+  const client = await connect();
+  clients.push(client);
+  const workers: AgentWorker[] = [];
+  const children: ChildWorker[] = [];
+
+  return {
+    dir,
+    get server() {
+      return server;
+    },
+    model,
+    config,
+    env,
+    client,
+    async newClient() {
+      const c = await connect();
+      clients.push(c);
+      return c;
+    },
+    async startWorker() {
+      const w = await createAgentWorker([...demoAgents(), ...testAgents], config);
+      workers.push(w);
+      return w;
+    },
+    async spawnWorker() {
+      // `node --import tsx` keeps the worker in this one process, so SIGKILL really kills the worker.
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'worker-child.ts')], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('WORKER_READY') && resolve());
+        child.once('exit', (code) => reject(new Error(`worker child exited ${code} before ready:\n${stderr}`)));
+      });
+      const handle: ChildWorker = {
+        process: child,
+        kill: async () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const gone = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          await gone;
+        },
+        stop: async () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const gone = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await gone;
+        },
+      };
+      children.push(handle);
+      return handle;
+    },
+    async killWorkers() {
+      await Promise.all(children.splice(0).map((c) => c.kill()));
+    },
+    async restartServer() {
+      await server.stop();
+      server = await startDevServer({ port, uiPort: null, dbFile });
+    },
+    async close() {
+      await Promise.all(children.map((c) => c.kill()));
+      for (const w of workers) await w.shutdown().catch(() => undefined);
+      for (const c of clients) await c.connection.close().catch(() => undefined);
+      await model.close();
+      await server.stop();
+      if (server.pid) await killAndWait(server.pid);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
