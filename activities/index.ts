@@ -126,6 +126,11 @@ export function createActivities(deps: ActivityDeps) {
   const resolveSecrets = deps.resolveSecrets ?? ((): Record<string, string> => ({}));
 
   return {
+    /** Does nothing: the bench baseline's unit of work. */
+    async noop(n: number): Promise<number> {
+      return n;
+    },
+
     async describeAgent(name: string): Promise<AgentSpec & { searchAttributes: boolean; heartbeatTimeoutMs: number }> {
       let agent: AgentDefinition;
       try {

@@ -39,6 +39,12 @@ export interface PostgresMemoryStoreOptions extends MemoryStoreCommonOptions {
    * 'off': never touch the extension.
    */
   vector?: 'auto' | 'off';
+  /**
+   * Errors of idle pooled connections (server restart, network drop) on the owned pool. The pool
+   * discards such a connection and the next query opens a new one; without a listener Node would
+   * treat the pool's 'error' event as fatal. Default: ignored.
+   */
+  onPoolError?: (err: Error) => void;
 }
 
 /** Text search configuration baked into the generated tsvector column; queries must use the same. */
@@ -176,6 +182,7 @@ export class PostgresMemoryStore extends BaseMemoryStore {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new MemoryError('invalid_input', `invalid schema name '${schema}'`);
     if (!opts.pool && !opts.connectionString) throw new MemoryError('invalid_input', 'PostgresMemoryStore needs a pool or a connectionString');
     const pool = opts.pool ?? new Pool({ ...opts.poolConfig, connectionString: opts.connectionString });
+    if (!opts.pool) pool.on('error', (err) => opts.onPoolError?.(err));
     try {
       await migrate(pool, schema);
       const vectorNs = opts.vector === 'off' ? null : await detectVector(pool);
@@ -198,16 +205,18 @@ export class PostgresMemoryStore extends BaseMemoryStore {
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
+    let broken = false;
     try {
       await c.query('BEGIN');
       const out = await fn(c);
       await c.query('COMMIT');
       return out;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
+      // A failed ROLLBACK means the connection itself is gone: destroy it rather than pool it.
+      await c.query('ROLLBACK').catch(() => (broken = true));
       throw err;
     } finally {
-      c.release();
+      c.release(broken);
     }
   }
 
@@ -445,6 +454,7 @@ async function migrate(pool: Pool, schema: string): Promise<void> {
   const s = `"${schema}"`;
   const steps = migrations(s);
   const c = await pool.connect();
+  let broken = false;
   try {
     await c.query('BEGIN');
     // Serialises concurrent openers: CREATE ... IF NOT EXISTS alone still races on the catalogs.
@@ -462,10 +472,10 @@ async function migrate(pool: Pool, schema: string): Promise<void> {
     await c.query(`UPDATE ${s}.memory_schema SET version = $1`, [steps.length]);
     await c.query('COMMIT');
   } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
+    await c.query('ROLLBACK').catch(() => (broken = true));
     throw err;
   } finally {
-    c.release();
+    c.release(broken);
   }
 }
 

@@ -111,5 +111,5 @@ export function memoryTools(store: MemoryStore, opts: MemoryToolsOptions = {}): 
     },
   });
 
-  return [remember, recall, forget] as ToolDefinition[];
+  return [remember, recall, forget];
 }

@@ -75,7 +75,8 @@ export interface ListFilesResult {
   truncated: boolean;
 }
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_CLOEXEC, O_APPEND } = fs.constants;
+// libuv opens every file with O_CLOEXEC, so fds never leak into spawned sandboxes.
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_APPEND } = fs.constants;
 
 const PathSchema = z.string().min(1).max(4096);
 
@@ -113,7 +114,9 @@ function explainOpenError(err: unknown, dirFd: number, name: string, shown: stri
       const st = fs.lstatSync(fdPath(dirFd, name));
       if (st.isSymbolicLink()) return new WorkspaceFileError('SYMLINK', `'${shown}' is a symlink; file tools never follow symlinks`);
       if (!st.isDirectory() && !st.isFile()) return new WorkspaceFileError('NOT_A_FILE', `'${shown}' is not a regular file`);
-      if (code === 'ENOTDIR') return new WorkspaceFileError('NOT_A_DIRECTORY', `'${shown}' is not a directory`);
+      if (code === 'ENOTDIR' && !st.isDirectory()) return new WorkspaceFileError('NOT_A_DIRECTORY', `'${shown}' is not a directory`);
+      // It is a directory again: it was swapped for a symlink while we opened it.
+      return new WorkspaceFileError('SYMLINK', `'${shown}' changed while being opened (a symlink swap?); refusing`);
     } catch {
       // fall through to the original error
     }
@@ -133,14 +136,14 @@ interface Opened {
  */
 function openBeneath(root: string, parts: string[], flags: number, opts: { createDirs?: boolean; mode?: number } = {}): Opened {
   const realRoot = fs.realpathSync(root);
-  let dirFd = fs.openSync(realRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  let dirFd = fs.openSync(realRoot, O_RDONLY | O_DIRECTORY);
   try {
     for (let i = 0; i < parts.length - 1; i++) {
       const name = parts[i];
       const shown = display(parts.slice(0, i + 1));
       let next: number;
       try {
-        next = fs.openSync(fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        next = fs.openSync(fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       } catch (err) {
         if (errno(err) !== 'ENOENT' || !opts.createDirs) throw explainOpenError(err, dirFd, name, shown);
         try {
@@ -150,7 +153,7 @@ function openBeneath(root: string, parts: string[], flags: number, opts: { creat
           if (errno(mkErr) !== 'EEXIST') throw mkErr;
         }
         try {
-          next = fs.openSync(fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          next = fs.openSync(fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         } catch (err2) {
           throw explainOpenError(err2, dirFd, name, shown);
         }
@@ -160,7 +163,7 @@ function openBeneath(root: string, parts: string[], flags: number, opts: { creat
     }
     if (parts.length === 0) {
       if (flags & (O_WRONLY | O_CREAT)) throw new WorkspaceFileError('NOT_A_FILE', "'.' is the workspace directory");
-      const fd = fs.openSync(fdPath(dirFd), flags | O_CLOEXEC);
+      const fd = fs.openSync(fdPath(dirFd), flags);
       return { fd, root: realRoot, created: false };
     }
     const name = parts[parts.length - 1];
@@ -170,14 +173,14 @@ function openBeneath(root: string, parts: string[], flags: number, opts: { creat
       if (flags & O_CREAT) {
         // Try to create first, so we know whether the file is new (then it is handed to the sandbox uid).
         try {
-          fd = fs.openSync(fdPath(dirFd, name), flags | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, opts.mode ?? 0o644);
+          fd = fs.openSync(fdPath(dirFd, name), flags | O_EXCL | O_NOFOLLOW | O_NONBLOCK, opts.mode ?? 0o644);
           created = true;
         } catch (err) {
           if (errno(err) !== 'EEXIST') throw err;
-          fd = fs.openSync(fdPath(dirFd, name), (flags & ~O_CREAT) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+          fd = fs.openSync(fdPath(dirFd, name), (flags & ~O_CREAT) | O_NOFOLLOW | O_NONBLOCK);
         }
       } else {
-        fd = fs.openSync(fdPath(dirFd, name), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        fd = fs.openSync(fdPath(dirFd, name), flags | O_NOFOLLOW | O_NONBLOCK);
       }
     } catch (err) {
       throw explainOpenError(err, dirFd, name, display(parts));
@@ -313,7 +316,7 @@ export async function listWorkspaceFiles(
       if (type === 'directory' && depth < maxDepth) {
         let sub: number;
         try {
-          sub = fs.openSync(fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          sub = fs.openSync(fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         } catch {
           continue; // swapped for a symlink meanwhile: not followed
         }

@@ -28,7 +28,7 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
   const store = openSessionStore(config.AGENT_STORE_URL);
   const openai = new OpenAI({
     baseURL: config.OPENAI_BASE_URL,
-    apiKey: config.OPENAI_API_KEY ?? 'no-key-scripted-model',
+    apiKey: config.OPENAI_API_KEY || 'no-key-scripted-model',
     // Temporal retries the activity (with backoff, visible in history); the client must not retry on its own.
     maxRetries: 0,
     timeout: 120_000,

@@ -1,1 +1,2 @@
 export { agentSession } from './agentSession';
+export { benchBaseline } from './baseline';

@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: measures the runtime on real parts (dev server, scripted model over HTTP, SQLite,
+ * bubblewrap) and writes bench/RESULTS.md. Baselines are measured in the same run.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { temporal } from '@temporalio/proto';
+import { applicationScript } from '../agents/application/script';
+import { decideApproval, signalApproval, startSession, waitForState } from '../client/sessions';
+import { PROJECT_ROOT } from '../runtime/temporal-server';
+import { createHarness, type Harness } from '../test/support/harness';
+import { writeWorkflowBundle } from '../test/support/paths';
+import { benchBaseline } from '../workflows/baseline';
+
+export interface BenchRow {
+  name: string;
+  n: number;
+  p50Ms: number;
+  p99Ms: number;
+  note?: string;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+export function row(name: string, samples: number[], note?: string): BenchRow {
+  return { name, n: samples.length, p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99), ...(note ? { note } : {}) };
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+function eventMs(e: HistoryEvent): number {
+  const t = e.eventTime!;
+  return Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6;
+}
+
+function scheduledTimes(events: HistoryEvent[], activityType: string): number[] {
+  return events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map(eventMs);
+}
+
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((t, i) => t - times[i]);
+}
+
+/** Per agent step (model activity + tool activity + the workflow tasks between), from server timestamps. */
+async function benchSteps(h: Harness, steps: number, sessions: number): Promise<number[]> {
+  h.model.setScript((req) => {
+    const calls = req.messages.filter((m) => m.role === 'tool').length;
+    return calls < steps ? { toolCalls: [{ name: 'add', arguments: { a: calls, b: 1 } }] } : { content: `done after ${calls} steps` };
+  });
+  const samples: number[] = [];
+  for (let i = 0; i < sessions; i++) {
+    const s = await startSession(h.client, { agent: 'calculator', task: 'count' }, h.config);
+    await s.handle.result();
+    const events = (await s.handle.fetchHistory()).events ?? [];
+    samples.push(...gaps(scheduledTimes(events, 'callModel')));
+  }
+  return samples;
+}
+
+async function benchBaselineSteps(h: Harness, steps: number, runs: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const handle = await h.client.workflow.start(benchBaseline, { taskQueue: h.config.TASK_QUEUE, workflowId: `bench-baseline-${Date.now()}-${i}`, args: [steps] });
+    await handle.result();
+    const events = (await handle.fetchHistory()).events ?? [];
+    // One baseline step = two no-op activities; measure between the first activity of consecutive steps.
+    samples.push(...gaps(scheduledTimes(events, 'noop').filter((_, j) => j % 2 === 0)));
+  }
+  return samples;
+}
+
+async function pausedSessions(h: Harness, count: number): Promise<Array<{ sessionId: string; approvalId: string }>> {
+  h.model.setScript(applicationScript);
+  const started = await Promise.all(
+    Array.from({ length: count }, () => startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.' }, h.config)),
+  );
+  const out: Array<{ sessionId: string; approvalId: string }> = [];
+  for (const s of started) {
+    const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval', { timeoutMs: 120_000 });
+    out.push({ sessionId: s.sessionId, approvalId: st.pendingApprovals[0].approvalId });
+  }
+  return out;
+}
+
+/** Signal sent -> the workflow schedules the approved tool (server timestamps: signal event -> activity scheduled). */
+async function benchApprovalResume(h: Harness, count: number): Promise<{ resume: number[]; rpc: number[] }> {
+  const paused = await pausedSessions(h, count);
+  const resume: number[] = [];
+  const rpc: number[] = [];
+  for (const p of paused) {
+    const t0 = performance.now();
+    await signalApproval(h.client, p.sessionId, { approvalId: p.approvalId, decision: 'approve', approver: 'bench' });
+    rpc.push(performance.now() - t0);
+    const handle = h.client.workflow.getHandle(p.sessionId);
+    await handle.result();
+    const events = (await handle.fetchHistory()).events ?? [];
+    const signalled = events.find((e) => e.workflowExecutionSignaledEventAttributes)!;
+    const next = events.find((e) => Number(e.eventId) > Number(signalled.eventId) && e.activityTaskScheduledEventAttributes)!;
+    resume.push(eventMs(next) - eventMs(signalled));
+  }
+  return { resume, rpc };
+}
+
+async function benchUpdateRoundTrip(h: Harness, count: number): Promise<number[]> {
+  const paused = await pausedSessions(h, count);
+  const samples: number[] = [];
+  for (const p of paused) {
+    const t0 = performance.now();
+    await decideApproval(h.client, p.sessionId, { approvalId: p.approvalId, decision: 'approve', approver: 'bench' });
+    samples.push(performance.now() - t0);
+  }
+  await Promise.all(paused.map((p) => h.client.workflow.getHandle(p.sessionId).result()));
+  return samples;
+}
+
+/** Includes starting the dev server unless one is already running on 7233 (then it is reused, as npm start does). */
+function benchNpmStart(runs: number): number[] {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const env = { ...process.env };
+    delete env.OPENAI_API_KEY; // the offline demo: scripted model server
+    const r = spawnSync('npm', ['start', '--', '--auto-approve'], { cwd: PROJECT_ROOT, encoding: 'utf8', env });
+    if (r.status !== 0) throw new Error(`npm start failed:\n${r.stdout}\n${r.stderr}`);
+    samples.push(performance.now() - t0);
+  }
+  return samples;
+}
+
+function table(rows: BenchRow[]): string {
+  const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
+  return [
+    '| measurement | n | p50 (ms) | p99 (ms) | note |',
+    '|---|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.name} | ${r.n} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.note ?? ''} |`),
+  ].join('\n');
+}
+
+async function run(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const rows: BenchRow[] = [];
+  await writeWorkflowBundle();
+  const h = await createHarness();
+  await h.startWorker();
+  try {
+    const steps = await benchSteps(h, quick ? 20 : 50, quick ? 2 : 4);
+    const base = await benchBaselineSteps(h, quick ? 20 : 50, quick ? 2 : 4);
+    rows.push(row('agent step: model activity + tool activity (scripted model, 0 ms latency)', steps));
+    rows.push(row('baseline: bare workflow step, two no-op activities', base));
+    rows.push({
+      name: 'agent step overhead vs baseline (ratio)',
+      n: steps.length,
+      p50Ms: percentile(steps, 50) / percentile(base, 50),
+      p99Ms: percentile(steps, 99) / percentile(base, 99),
+      note: 'ratio, not ms',
+    });
+    const { resume, rpc } = await benchApprovalResume(h, quick ? 10 : 30);
+    rows.push(row('approval signal -> approved tool scheduled (server time)', resume));
+    rows.push(row('approval signal RPC (client)', rpc));
+    rows.push(row('decideApproval Update round trip (client)', await benchUpdateRoundTrip(h, quick ? 10 : 30)));
+  } finally {
+    await h.close();
+  }
+
+  const sandboxBench = path.join(__dirname, 'sandbox.ts');
+  if (existsSync(sandboxBench) && !process.argv.includes('--core')) {
+    const { benchSandbox } = (await import(sandboxBench)) as { benchSandbox(n: number): Promise<BenchRow[]> };
+    rows.push(...(await benchSandbox(quick ? 50 : 200)));
+  }
+  const memoryBench = path.join(__dirname, 'memory.ts');
+  if (existsSync(memoryBench) && !quick && !process.argv.includes('--core')) {
+    const { benchMemory } = (await import(memoryBench)) as { benchMemory(): Promise<BenchRow[]> };
+    rows.push(...(await benchMemory()));
+  }
+  const start = benchNpmStart(quick ? 1 : 3);
+  rows.push(row('`npm start -- --auto-approve` wall time, warm machine (ms)', start, 'dev server start + worker + demo session + approval process'));
+
+  const md = [
+    '# Benchmark results',
+    '',
+    `Measured by \`npm run bench\` on ${new Date().toISOString()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}).`,
+    'Real Temporal dev server (SQLite), scripted model server over HTTP through the openai client, SQLite session store.',
+    'Per-step and resume times come from server-side history timestamps; round trips are measured on the client.',
+    '',
+    table(rows),
+    '',
+  ].join('\n');
+  writeFileSync(path.join(__dirname, 'RESULTS.md'), md);
+  console.log(md);
+}
+
+if (require.main === module) {
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,24 @@
+/** Sandboxed tool execution: bubblewrap runner, workspace file access, secrets, built-in tools. */
+export {
+  runSandboxed,
+  checkSandbox,
+  sandboxMode,
+  resolveLimits,
+  prepareWorkspace,
+  sweepStaleCgroups,
+  sandboxIdle,
+  sandboxCommandLine,
+  SandboxUnavailableError,
+  DEFAULT_LIMITS,
+  TRUNCATION_MARKER,
+  SANDBOX_UID,
+  SANDBOX_GID,
+} from './sandbox';
+export type { SandboxRequest, SandboxResult, SandboxLimits, SandboxNetwork, SandboxMode, SandboxKillReason, SandboxCheck } from './sandbox';
+export { readWorkspaceFile, writeWorkspaceFile, listWorkspaceFiles, workspacePathComponents, WorkspaceFileError, FILE_LIMITS } from './files';
+export type { ReadFileResult, WriteFileResult, ListFilesResult, FileEntry, FileEncoding, WorkspaceFileErrorCode } from './files';
+export { resolveSecrets, redactSecrets, redactDeep, secretEnvName, MissingSecretError, MIN_REDACT_LENGTH } from './secrets';
+export type { ResolveSecretsOptions } from './secrets';
+export { sandboxTools, shellTool, runPythonTool, runNodeTool, readFileTool, writeFileTool, listFilesTool } from './tools';
+export type { SandboxToolOptions, CommandToolResult } from './tools';
+export { DENIED_SYSCALLS } from './seccomp';

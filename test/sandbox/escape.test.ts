@@ -1,0 +1,421 @@
+/**
+ * Escape and abuse suite: each case is something an attacker controlling the sandboxed code would try.
+ * Every case must fail inside the sandbox AND leave the host unharmed (checked from the host side).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { runSandboxed, type SandboxRequest } from '../../sandbox/sandbox';
+import { readWorkspaceFile, writeWorkspaceFile, listWorkspaceFiles } from '../../sandbox/files';
+import { diskUsageBytes, finalCgroupCheck, isAlive, makeTempRoot, marker, processesWithMarker, waitFor } from './helpers';
+
+const REPO = path.resolve(__dirname, '../..');
+const tmp = makeTempRoot('escape');
+const ws = tmp.workspace('victim-session');
+const other = tmp.workspace('other-session');
+const outside = path.join(tmp.root, 'outside');
+const run = (argv: string[], extra: Partial<SandboxRequest> = {}) => runSandboxed({ workspaceDir: ws, argv, network: 'none', ...extra });
+const sh = (script: string, extra: Partial<SandboxRequest> = {}) => run(['/bin/bash', '-c', script], extra);
+
+beforeAll(() => {
+  fs.mkdirSync(other, { recursive: true });
+  fs.writeFileSync(path.join(other, 'secret.txt'), 'other-session-secret');
+  fs.mkdirSync(outside, { recursive: true });
+  fs.writeFileSync(path.join(outside, 'host.txt'), 'host-original');
+});
+
+afterAll(() => {
+  expect(finalCgroupCheck()).toEqual([]);
+  tmp.cleanup();
+});
+
+describe('filesystem: reading what is not ours', () => {
+  test('1. /etc/shadow (and the rest of the host /etc) is not visible', async () => {
+    const r = await sh('cat /etc/shadow; cat /etc/gshadow; ls /etc; cat /etc/passwd');
+    expect(r.stdout).not.toMatch(/^root:(?!x:)/m); // only the stub passwd, no password hashes
+    expect(r.stderr).toMatch(/\/etc\/shadow: No such file or directory/);
+    expect(r.stdout).not.toMatch(/npmrc|pip\.conf|machine-id|resolv\.conf|ssh/);
+  });
+
+  test('2. the project directory (and the worker cwd) does not exist inside', async () => {
+    const r = await sh(`ls ${REPO}; ls ${process.cwd()}; cat ${path.join(REPO, 'package.json')}; ls /work`);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/No such file or directory/);
+  });
+
+  test('3. /root and /home are not visible', async () => {
+    const r = await sh('ls -a /root /home; cat /root/.bash_history');
+    expect(r.stdout).toBe('');
+    expect(r.exitCode).not.toBe(0);
+  });
+
+  test("4. another session's workspace is unreachable by relative or host path", async () => {
+    const r = await sh(`cat ../other-session/secret.txt; cat ${path.join(other, 'secret.txt')}; ls ${tmp.root}; find / \\( -path /usr -o -path /proc \\) -prune -o -name secret.txt -print 2>/dev/null`);
+    expect(r.stdout).not.toContain('other-session-secret');
+    expect(r.stdout).not.toContain('secret.txt');
+  });
+
+  test('5. /proc/kcore, /dev/mem, dmesg and /sys are denied', async () => {
+    const r = await sh('head -c 16 /proc/kcore | wc -c; head -c 16 /dev/mem | wc -c; dmesg | head -1; ls /sys | wc -l; echo 1 > /sys/kernel/mm/ksm/run; echo c > /proc/sysrq-trigger; echo 1 > /proc/sys/vm/drop_caches');
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual(['0', '0']);
+    expect(r.stderr).toMatch(/kcore.*(Permission denied|No such file or directory)/);
+    expect(r.stderr).toMatch(/dmesg: read kernel buffer failed: Operation not permitted/);
+    expect(r.stderr).toMatch(/sysrq-trigger: (Read-only file system|Permission denied|No such file or directory)/);
+    expect(r.stderr).toMatch(/drop_caches: (Read-only file system|Permission denied)/);
+  });
+});
+
+describe('filesystem: writing outside the workspace', () => {
+  test('6. /usr, /etc, / and ../ are read-only; nothing appears on the host', async () => {
+    const mark = marker('write');
+    const r = await sh(`for p in /usr/${mark} /usr/bin/${mark} /etc/${mark} /${mark} ../${mark} /workspace/../${mark} /proc/${mark}; do echo x > $p && echo WROTE $p; done; echo ok`);
+    expect(r.stdout).toBe('ok\n');
+    for (const p of [`/usr/${mark}`, `/usr/bin/${mark}`, `/etc/${mark}`, `/${mark}`, path.join(tmp.root, mark)]) expect(fs.existsSync(p)).toBe(false);
+  });
+
+  test('7. remounting read-write, mounting and new user namespaces all fail', async () => {
+    const r = await sh('mount -o remount,rw /usr; mount -t tmpfs none /mnt; mount --bind /workspace /usr; unshare -r true; unshare -m true; echo done');
+    expect(r.stdout).toBe('done\n');
+    expect(r.stderr).toMatch(/unshare failed/);
+    expect(fs.existsSync('/usr/bin/bash')).toBe(true);
+  });
+
+  test('8. capabilities: CapEff 0, bounding set empty, NoNewPrivs 1, seccomp on', async () => {
+    const r = await run(['cat', '/proc/self/status']);
+    expect(r.stdout).toMatch(/^CapEff:\s+0{16}$/m);
+    expect(r.stdout).toMatch(/^CapPrm:\s+0{16}$/m);
+    expect(r.stdout).toMatch(/^CapBnd:\s+0{16}$/m);
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
+    const su = await sh('su -c id root </dev/null; setpriv --reuid=0 id; echo end');
+    expect(su.stdout).toBe('end\n');
+  });
+});
+
+describe('links', () => {
+  test('9. a symlink inside the sandbox only ever resolves inside the sandbox view', async () => {
+    const r = await sh(`ln -sf /etc/shadow s1; ln -sfn ${outside} s2; cat s1; cat s2/host.txt; ls s2/`);
+    expect(r.stdout).toBe('');
+    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original');
+  });
+
+  test('10. symlinks planted by the sandbox are refused by the host file tools', async () => {
+    await sh(`ln -sfn ${outside} outlink; ln -sf ${path.join(outside, 'host.txt')} filelink; ln -sf /etc/shadow shadowlink`);
+    await expect(readWorkspaceFile(ws, 'filelink')).rejects.toMatchObject({ code: 'SYMLINK' });
+    await expect(readWorkspaceFile(ws, 'shadowlink')).rejects.toMatchObject({ code: 'SYMLINK' });
+    await expect(readWorkspaceFile(ws, 'outlink/host.txt')).rejects.toMatchObject({ code: 'SYMLINK' });
+    await expect(writeWorkspaceFile(ws, 'outlink/new.txt', 'pwned')).rejects.toMatchObject({ code: 'SYMLINK' });
+    await expect(writeWorkspaceFile(ws, 'filelink', 'pwned')).rejects.toMatchObject({ code: 'SYMLINK' });
+    await expect(listWorkspaceFiles(ws, 'outlink')).rejects.toMatchObject({ code: 'SYMLINK' });
+    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original');
+    expect(fs.existsSync(path.join(outside, 'new.txt'))).toBe(false);
+  });
+
+  test('11. hard links: cannot be made to files outside; one made on the host is refused by the file tools', async () => {
+    const r = await sh('ln /etc/passwd hl1; ln /usr/bin/bash hl2; ls hl1 hl2');
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/Invalid cross-device link|Operation not permitted/);
+    // Simulate a hard link that already exists (e.g. the workspace was on the same filesystem as a secret).
+    fs.linkSync(path.join(outside, 'host.txt'), path.join(ws, 'hardlink.txt'));
+    await expect(readWorkspaceFile(ws, 'hardlink.txt')).rejects.toMatchObject({ code: 'HARDLINK' });
+    await expect(writeWorkspaceFile(ws, 'hardlink.txt', 'pwned')).rejects.toMatchObject({ code: 'HARDLINK' });
+    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original');
+    fs.rmSync(path.join(ws, 'hardlink.txt'));
+  });
+
+  test('12. swapping a directory for a symlink while the host writes into it never writes outside', async () => {
+    const ac = new AbortController();
+    const swapper = sh(
+      `mkdir -p realdir; touch swap-ready; while true; do mv -T realdir tmpd 2>/dev/null; ln -sfn ${outside} realdir; rm -f realdir; mv -T tmpd realdir 2>/dev/null; done`,
+      { signal: ac.signal, limits: { timeoutMs: 60_000 } },
+    );
+    expect(await waitFor(() => fs.existsSync(path.join(ws, 'swap-ready')), 10_000)).toBe(true);
+    let ok = 0;
+    let refused = 0;
+    const codes = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      try {
+        await writeWorkspaceFile(ws, 'realdir/race.txt', `attempt ${i}`, { createDirs: false });
+        ok++;
+      } catch (err) {
+        refused++;
+        codes.add((err as { code?: string }).code ?? String(err));
+      }
+    }
+    ac.abort();
+    await swapper;
+    expect(ok + refused).toBe(300);
+    // Both outcomes occur while racing: a write lands in the real directory or is refused as a symlink.
+    expect(refused).toBeGreaterThan(0);
+    expect([...codes].every((c) => ['SYMLINK', 'NOT_FOUND', 'NOT_A_DIRECTORY'].includes(c))).toBe(true);
+    expect(fs.readdirSync(outside)).toEqual(['host.txt']);
+    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original');
+  });
+
+  test("13. '..' and absolute paths are refused by the file tools", async () => {
+    await expect(readWorkspaceFile(ws, '../other-session/secret.txt')).rejects.toMatchObject({ code: 'ESCAPE' });
+    await expect(readWorkspaceFile(ws, 'a/../../other-session/secret.txt')).rejects.toMatchObject({ code: 'ESCAPE' });
+    await expect(readWorkspaceFile(ws, '/etc/passwd')).rejects.toMatchObject({ code: 'ESCAPE' });
+    await expect(writeWorkspaceFile(ws, '../escaped.txt', 'x')).rejects.toMatchObject({ code: 'ESCAPE' });
+    await expect(writeWorkspaceFile(ws, '/workspace/../escaped.txt', 'x')).rejects.toMatchObject({ code: 'ESCAPE' });
+    expect(fs.existsSync(path.join(tmp.root, 'escaped.txt'))).toBe(false);
+  });
+});
+
+describe('network', () => {
+  let server: net.Server;
+  let port = 0;
+  let connections = 0;
+  const sockPath = path.join(tmp.root, 'host.sock');
+  let unixServer: net.Server;
+  let unixConnections = 0;
+  const abstractName = `\0${marker('abstract')}`;
+  let abstractServer: net.Server;
+  let abstractConnections = 0;
+
+  beforeAll(async () => {
+    server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as net.AddressInfo).port;
+    unixServer = net.createServer((s) => {
+      unixConnections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => unixServer.listen(sockPath, r));
+    fs.chmodSync(sockPath, 0o777);
+    abstractServer = net.createServer((s) => {
+      abstractConnections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => abstractServer.listen(abstractName, r));
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    await new Promise((r) => unixServer.close(r));
+    await new Promise((r) => abstractServer.close(r));
+  });
+
+  const probe = (target: string): string => `
+import socket, sys
+def tcp(host, port, fam=socket.AF_INET):
+    s = socket.socket(fam); s.settimeout(2)
+    try:
+        s.connect((host, port)); print("CONNECTED", host, port)
+    except OSError as e:
+        print("refused", host, port, e.errno)
+${target}`;
+
+  test('14. egress to an external IP (v4 and v6) and to the metadata service fails', async () => {
+    const r = await run(['python3', '-c', probe('tcp("1.1.1.1", 80); tcp("8.8.8.8", 53); tcp("169.254.169.254", 80); tcp("2606:4700:4700::1111", 80, socket.AF_INET6)')]);
+    expect(r.stdout).not.toContain('CONNECTED');
+    expect(r.stdout.match(/refused/g)?.length).toBe(4);
+    expect(r.stdout).toContain('refused 1.1.1.1 80 101'); // ENETUNREACH
+  });
+
+  test('15. DNS resolution fails', async () => {
+    const r = await run(['python3', '-c', 'import socket\ntry:\n  print(socket.getaddrinfo("example.com", 443))\nexcept OSError as e: print("dns failed", e)']);
+    expect(r.stdout).toMatch(/^dns failed/);
+    const r2 = await sh('getent hosts example.com; echo rc=$?');
+    expect(r2.stdout).toMatch(/rc=2/);
+  });
+
+  test('16. the host loopback (a real listener here, and Temporal on 127.0.0.1:7233) is unreachable', async () => {
+    const r = await run(['python3', '-c', probe(`tcp("127.0.0.1", ${port}); tcp("127.0.0.1", 7233); tcp("::1", ${port}, socket.AF_INET6)`)]);
+    expect(r.stdout).not.toContain('CONNECTED');
+    expect(r.stdout).toContain(`refused 127.0.0.1 ${port} 111`); // ECONNREFUSED: the sandbox's own empty loopback
+    expect(r.stdout).toContain('refused 127.0.0.1 7233 111');
+    expect(connections).toBe(0);
+    // Sanity: the listener does accept connections from the host.
+    await new Promise<void>((resolve, reject) => net.connect(port, '127.0.0.1').on('connect', resolve).on('error', reject));
+    expect(await waitFor(() => connections === 1, 2000)).toBe(true);
+  });
+
+  test('17. host Unix sockets (path and abstract) are unreachable; /run is not mounted', async () => {
+    const code = `
+import socket
+for addr in (${JSON.stringify(sockPath)}, "\\0${abstractName.slice(1)}", "/run/docker.sock", "/var/run/docker.sock"):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(addr); print("CONNECTED", repr(addr))
+    except OSError as e:
+        print("refused", e.errno)`;
+    const r = await run(['python3', '-c', code]);
+    expect(r.stdout).not.toContain('CONNECTED');
+    expect(r.stdout.match(/refused/g)?.length).toBe(4);
+    expect(unixConnections).toBe(0);
+    expect(abstractConnections).toBe(0);
+    const ls = await sh('ls /run /var/run 2>&1; echo end');
+    expect(ls.stdout).toMatch(/No such file or directory[\s\S]*end/);
+  });
+});
+
+describe('secrets', () => {
+  test('18. worker secrets are not visible via env or /proc/*/environ', async () => {
+    const secret = `s3cr3t-${marker('env')}`;
+    process.env.AGENT_SECRET_LEAK_TEST = secret;
+    try {
+      const r = await sh('env; cat /proc/self/environ; for f in /proc/[0-9]*/environ; do cat $f; done; cat /proc/1/cmdline; ps auxe 2>/dev/null', { env: { HARMLESS: '1' } });
+      expect(r.stdout + r.stderr).not.toContain(secret);
+      expect(r.stdout).toContain('HARMLESS=1');
+    } finally {
+      delete process.env.AGENT_SECRET_LEAK_TEST;
+    }
+  });
+});
+
+describe('resource abuse', () => {
+  test('19. fork bomb is contained and the host can still fork', async () => {
+    const mark = marker('forkbomb');
+    const r = await sh(`bomb() { bomb | bomb & }; bomb; sleep 1; echo tasks=$(ls /proc | grep -cE '^[0-9]+$'); echo survived`, {
+      env: { SBX_TEST_MARKER: mark },
+      limits: { maxProcesses: 64, timeoutMs: 15_000 },
+    });
+    // The shell itself survives (the bomb hits pids.max, not the host) and sees at most the run's task budget.
+    expect(r.stdout).toMatch(/survived/);
+    expect(Number(/tasks=(\d+)/.exec(r.stdout)?.[1])).toBeLessThanOrEqual(64);
+    expect(r.stderr).toMatch(/Resource temporarily unavailable/);
+    expect(spawnSync('/bin/true').status).toBe(0);
+    expect(await waitFor(() => processesWithMarker(mark).length === 0, 5000)).toBe(true);
+  });
+
+  test('20. memory bomb in Python is killed at the limit', async () => {
+    const r = await run(['python3', '-c', 'x = bytearray(1)\nwhile True: x += bytearray(len(x))'], { limits: { memoryBytes: 96 * 1024 * 1024 } });
+    expect(r.killedReason === 'memory' || /MemoryError/.test(r.stderr)).toBe(true);
+    expect(r.exitCode).not.toBe(0);
+  });
+
+  test('21. memory bomb in Node is killed at the limit', async () => {
+    const r = await run(['node', '-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 24, 1))'], { limits: { memoryBytes: 128 * 1024 * 1024 } });
+    expect(r.killedReason).toBe('memory');
+    expect(r.exitCode).not.toBe(0);
+  });
+
+  test('22. filling the workspace with many files is stopped near the workspace limit', async () => {
+    const limit = 40 * 1024 * 1024;
+    const r = await sh('mkdir -p fill; i=0; while true; do head -c 4000000 /dev/zero > fill/f$i || exit 9; i=$((i+1)); done', { limits: { workspaceBytes: limit, timeoutMs: 30_000 } });
+    expect(r.killedReason).toBe('disk');
+    // The watchdog polls, so some overshoot is possible; it must stay bounded.
+    expect(diskUsageBytes(path.join(ws, 'fill'))).toBeLessThan(limit + 512 * 1024 * 1024);
+    fs.rmSync(path.join(ws, 'fill'), { recursive: true, force: true });
+  });
+
+  test('23. filling /tmp and /dev/shm hits the tmpfs size', async () => {
+    const r = await sh('head -c 50000000 /dev/zero > /tmp/f; echo tmp=$?; head -c 50000000 /dev/zero > /dev/shm/f; echo shm=$?; echo x > /dev/newfile; echo dev=$?', { limits: { tmpBytes: 8 * 1024 * 1024 } });
+    expect(r.stdout).toMatch(/tmp=1/);
+    expect(r.stdout).toMatch(/shm=1/);
+    expect(r.stdout).toMatch(/dev=[12]/);
+  });
+
+  test('24. an infinite loop is stopped by the wall clock', async () => {
+    const r = await sh('while :; do :; done', { limits: { timeoutMs: 800 } });
+    expect(r.timedOut).toBe(true);
+    expect(r.killedReason).toBe('timeout');
+  });
+
+  test('25. an output flood is cut off and killed', async () => {
+    const r = await run(['yes', 'flood'], { limits: { outputBytes: 1000, outputKillBytes: 2 * 1024 * 1024 } });
+    expect(r.killedReason).toBe('output');
+    expect(r.truncated.stdout).toBe(true);
+    expect(r.stdout.length).toBeLessThan(1200);
+    expect(r.stdout).toContain('command killed as an output flood');
+  });
+
+  test('26. huge argv is refused before spawning, and inside the sandbox execve fails cleanly', async () => {
+    await expect(run(['echo', 'a'.repeat(200 * 1024)])).rejects.toThrow(/longer than/);
+    await expect(run(['echo', ...Array.from({ length: 20 }, () => 'b'.repeat(100 * 1024))])).rejects.toThrow(/bytes; the limit/);
+    const r = await sh('/bin/true $(head -c 3000000 /dev/zero | tr "\\0" a); echo rc=$?');
+    expect(r.stdout).toBe('rc=126\n');
+    expect(r.stderr).toMatch(/Argument list too long/);
+  });
+});
+
+describe('process escapes', () => {
+  test('27. nohup/setsid/double-fork background processes do not survive the end of a run', async () => {
+    const mark = marker('bg');
+    const r = await sh(`(setsid nohup bash -c 'exec -a ${mark}-a sleep 1000' >/dev/null 2>&1 &); (bash -c '(exec -a ${mark}-b sleep 1000 &)' &); nohup bash -c 'exec -a ${mark}-c sleep 1000' >/dev/null 2>&1 & disown; sleep 0.3; echo started`);
+    expect(r.stdout).toBe('started\n');
+    expect(await waitFor(() => processesWithMarker(mark).length === 0, 3000)).toBe(true);
+  });
+
+  test('28. ... nor a cancellation', async () => {
+    const mark = marker('bgcancel');
+    const ac = new AbortController();
+    const p = sh(`(setsid nohup bash -c 'exec -a ${mark}-a sleep 1000' >/dev/null 2>&1 &); touch bg-ready; exec -a ${mark}-fg sleep 1000`, { signal: ac.signal });
+    expect(await waitFor(() => fs.existsSync(path.join(ws, 'bg-ready')), 10_000)).toBe(true);
+    expect(await waitFor(() => processesWithMarker(mark).length >= 2, 3000)).toBe(true);
+    ac.abort();
+    expect((await p).killedReason).toBe('cancelled');
+    expect(await waitFor(() => processesWithMarker(mark).length === 0, 3000)).toBe(true);
+  });
+
+  test('29. ... nor a SIGKILLed worker process', async () => {
+    const mark = marker('worker');
+    const childWs = tmp.workspace('worker-child');
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures/worker-child.ts'), childWs, mark], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      expect(await waitFor(() => fs.existsSync(path.join(childWs, 'ready')), 30_000)).toBe(true);
+      // Both sleepers (foreground and setsid/nohup background) are running and carry the marker.
+      expect(await waitFor(() => processesWithMarker(mark).length >= 2, 5000)).toBe(true);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(await waitFor(() => processesWithMarker(mark).length === 0, 5000)).toBe(true);
+      // The dead worker's cgroups are swept by the next worker (here: this process).
+      expect(finalCgroupCheck()).toEqual([]);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nchild output: ${out}`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  test('30. `kill -9 -1` inside kills only the sandbox: the test process and a host sleeper of the same uid survive', async () => {
+    const hostSleeper = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      expect(await waitFor(() => fs.existsSync(`/proc/${hostSleeper.pid}`), 2000)).toBe(true);
+      const r = await sh('sleep 30 & kill -9 -1; echo after', { limits: { timeoutMs: 10_000 } });
+      expect(r.timedOut).toBe(false);
+      expect(r.stdout).toBe('after\n'); // kill(-1) spares the caller; the background sleep was killed
+      expect(isAlive(hostSleeper.pid as number)).toBe(true);
+      expect(fs.readFileSync(`/proc/${hostSleeper.pid}/status`, 'utf8')).toMatch(/Uid:\s+65534/);
+      expect(isAlive(process.pid)).toBe(true);
+    } finally {
+      hostSleeper.kill('SIGKILL');
+    }
+  });
+
+  test('31. host processes are invisible and cannot be signalled or traced', async () => {
+    const r = await sh(`ls /proc | grep -E '^[0-9]+$' | wc -l; kill -0 ${process.pid} 2>&1; kill -0 1 2>&1 && echo init-visible; cat /proc/${process.pid}/cmdline 2>&1 | head -c 100`);
+    const [count] = r.stdout.split('\n');
+    expect(Number(count)).toBeLessThan(10); // only the sandbox's own processes
+    expect(r.stdout).toMatch(/No such process/);
+  });
+
+  test('32. TIOCSTI terminal injection fails (no controlling terminal, ioctl filtered)', async () => {
+    const code = 'import fcntl, termios\nfor fd in (0, 1, 2):\n    try:\n        fcntl.ioctl(fd, termios.TIOCSTI, b"x"); print("INJECTED")\n    except OSError as e: print("blocked", e.errno)\ntry:\n    open("/dev/tty")\n    print("HAS TTY")\nexcept OSError as e: print("no tty", e.errno)';
+    const r = await run(['python3', '-c', code], { stdin: '' });
+    expect(r.stdout).not.toMatch(/INJECTED|HAS TTY/);
+    expect(r.stdout.match(/blocked 1\b/g)?.length).toBe(3); // EPERM from the seccomp filter
+  });
+
+  test('33. kernel attack surface calls are filtered (io_uring, bpf, userfaultfd, keyctl, ptrace)', async () => {
+    const code = `
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+for name, nr in (("io_uring_setup", 425), ("bpf", 321), ("userfaultfd", 323), ("keyctl", 250), ("ptrace", 101), ("perf_event_open", 298)):
+    r = libc.syscall(nr, 0, 0, 0, 0, 0)
+    print(name, r, ctypes.get_errno())`;
+    const r = await run(['python3', '-c', code]);
+    for (const line of r.stdout.trim().split('\n')) expect(line).toMatch(/ -1 1$/); // EPERM
+  });
+});
