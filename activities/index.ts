@@ -10,7 +10,8 @@ import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
 import type { SessionStore } from '../runtime/store';
-import type { AgentSpec, CheckedToolCall, ModelTurn, ToolRunResult } from '../workflows/types';
+import { redactSecrets } from '../sandbox/secrets';
+import type { CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 
 export interface ActivityDeps {
   registry: AgentRegistry;
@@ -27,6 +28,8 @@ export interface ActivityDeps {
   heartbeatTimeoutMs?: number;
   /** Resolves a tool's declared secrets on the worker. */
   resolveSecrets?: (names: string[]) => Record<string, string>;
+  /** 'bubblewrap', or 'none' when the operator explicitly runs tools unsandboxed (flagged on every session). */
+  sandboxMode?: string;
 }
 
 export interface CallModelInput {
@@ -131,7 +134,7 @@ export function createActivities(deps: ActivityDeps) {
       return n;
     },
 
-    async describeAgent(name: string): Promise<AgentSpec & { searchAttributes: boolean; heartbeatTimeoutMs: number }> {
+    async describeAgent(name: string): Promise<RunSpec> {
       let agent: AgentDefinition;
       try {
         agent = deps.registry.get(name);
@@ -142,7 +145,13 @@ export function createActivities(deps: ActivityDeps) {
         ...agentSpec(agent, deps.defaultModel),
         searchAttributes: deps.searchAttributes,
         heartbeatTimeoutMs: deps.heartbeatTimeoutMs ?? 20_000,
+        sandboxMode: deps.sandboxMode ?? 'bubblewrap',
       };
+    },
+
+    /** Checks arguments an approver edited, against the same schema and policy as the model's. */
+    async checkToolArgs(input: { agent: string; name: string; args: unknown }): Promise<CheckedToolCall> {
+      return checkToolCall(deps.registry.get(input.agent), 'edited', input.name, JSON.stringify(input.args));
     },
 
     async callModel(input: CallModelInput): Promise<ModelTurn> {
@@ -230,10 +239,7 @@ export function createActivities(deps: ActivityDeps) {
         ),
       );
       let text = typeof result === 'string' ? result : JSON.stringify(result ?? null);
-      for (const [name, value] of Object.entries(secrets)) {
-        if (value) text = text.split(value).join(`[REDACTED:${name}]`);
-      }
-      text = capText(text, maxToolOutput);
+      text = capText(redactSecrets(text, secrets), maxToolOutput);
       await store.append(input.sessionId, [
         { seq: input.seq, message: { role: 'tool', tool_call_id: input.toolCallId, content: text }, meta: { ok: true, tool: input.name } },
       ]);

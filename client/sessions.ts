@@ -1,10 +1,20 @@
 /** Client-side helpers: what a developer's code, the CLI and other services call. */
-import { Client, Connection, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, Connection, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { nanoid } from './ids';
 import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
 import { agentSession } from '../workflows/agentSession';
-import { ApprovalDecision, approvalSignal, decideApprovalUpdate, stateQuery } from '../workflows/messages';
-import type { ApprovalRecord, SessionInput, SessionState } from '../workflows/types';
+import {
+  ApprovalDecision,
+  approvalSignal,
+  BudgetTopUp,
+  decideApprovalUpdate,
+  endSignal,
+  type EndRequest,
+  sendMessageUpdate,
+  stateQuery,
+  topUpBudgetUpdate,
+} from '../workflows/messages';
+import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -26,10 +36,55 @@ export async function startSession(
   const handle = await client.workflow.start(agentSession, {
     taskQueue: config.TASK_QUEUE,
     workflowId: sessionId,
-    args: [{ agent: input.agent, task: input.task, ...(input.userId ? { userId: input.userId } : {}) }],
-    staticSummary: `agent ${input.agent}${input.userId ? ` for ${input.userId}` : ''}: ${input.task.slice(0, 120)}`,
+    args: [sessionInput(input)],
+    staticSummary: sessionSummary(input),
   });
   return { sessionId, handle, webUi: webUiLink(config, sessionId) };
+}
+
+function sessionInput(input: SessionInput): SessionInput {
+  return {
+    agent: input.agent,
+    ...(input.mode ? { mode: input.mode } : {}),
+    ...(input.task ? { task: input.task } : {}),
+    ...(input.userId ? { userId: input.userId } : {}),
+  };
+}
+
+/** Static summary shown in the Web UI's workflow list: agent, user, task. */
+function sessionSummary(input: SessionInput): string {
+  const what = input.task ? `: ${input.task.slice(0, 120)}` : input.mode === 'chat' ? ' (chat)' : '';
+  return `agent ${input.agent}${input.userId ? ` for ${input.userId}` : ''}${what}`;
+}
+
+/**
+ * Chat: sends a message to the session with this id, creating the session first if it does not exist
+ * (update-with-start). Resolves with the assistant's reply, or the pending approval the turn stopped on.
+ */
+export async function sendMessage(
+  client: Client,
+  sessionId: string,
+  text: string,
+  create: { agent: string; userId?: string },
+  config: RuntimeConfig = loadConfig(),
+): Promise<ChatReply> {
+  const input: SessionInput = { agent: create.agent, mode: 'chat', ...(create.userId ? { userId: create.userId } : {}) };
+  const start = new WithStartWorkflowOperation(agentSession, {
+    workflowId: sessionId,
+    taskQueue: config.TASK_QUEUE,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: sessionSummary(input),
+  });
+  return client.workflow.executeUpdateWithStart(sendMessageUpdate, { args: [{ text }], startWorkflowOperation: start });
+}
+
+export async function topUpBudget(client: Client, sessionId: string, topUp: BudgetTopUp): Promise<Budget> {
+  return sessionHandle(client, sessionId).executeUpdate(topUpBudgetUpdate, { args: [BudgetTopUp.parse(topUp)] });
+}
+
+export async function endSession(client: Client, sessionId: string, request: EndRequest = {}): Promise<void> {
+  await sessionHandle(client, sessionId).signal(endSignal, request);
 }
 
 export function sessionHandle(client: Client, sessionId: string): WorkflowHandle<typeof agentSession> {

@@ -7,7 +7,6 @@ import { z } from 'zod';
 import { queryTokens, reciprocalRankFusion } from './query';
 import {
   MemoryError,
-  asOfSchema,
   forgetOptionsSchema,
   listOptionsSchema,
   namespaceSchema,
@@ -175,9 +174,4 @@ export abstract class BaseMemoryStore implements MemoryStore {
     }
     return parsed.data;
   }
-}
-
-/** Parses an asOf outside a store (tools, callers that want early validation). */
-export function parseAsOf(value: unknown): NormalizedAsOf {
-  return parseInput(asOfSchema, value, 'asOf');
 }

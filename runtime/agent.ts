@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AgentSpec, ToolSpec } from '../workflows/types';
+import { modelPrice } from './pricing';
 
 /** Returns a reason string when the call needs a human approval, or a falsy value when it does not. */
 export type ApprovalFunction<A> = (args: A) => string | false | null | undefined;
@@ -70,8 +71,14 @@ export interface AgentDefinition {
   model?: string;
   tools: ToolDefinition[];
   budget?: AgentBudget;
-  /** How long an approval may wait before it is denied, e.g. 24 h. */
-  approvalTimeoutMs?: number;
+  /** Who approves, how long they have, and who is asked next when they do not answer. Then: default deny. */
+  approvals?: { group?: string; timeoutMs?: number; escalation?: Array<{ group: string; timeoutMs: number }> };
+  /** USD per million tokens; defaults to the price table for the model (runtime/pricing.ts). */
+  pricing?: { inputPerMTokUsd: number; outputPerMTokUsd: number };
+  /** Chat sessions end after this long without a message. Default 24 h. */
+  idleTimeoutMs?: number;
+  /** Start a fresh workflow run after this many model steps (Temporal's own suggestion applies anyway). */
+  continueAsNewEverySteps?: number;
 }
 
 export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): ToolDefinition<S> {
@@ -105,14 +112,22 @@ export function toolSpec(tool: ToolDefinition): ToolSpec {
 }
 
 export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSpec {
+  const model = agent.model ?? defaultModel;
   return {
     name: agent.name,
     version: agent.version ?? '1',
     instructions: agent.instructions,
-    model: agent.model ?? defaultModel,
+    model,
     tools: agent.tools.map(toolSpec),
     budget: agent.budget ?? {},
-    approvalTimeoutMs: agent.approvalTimeoutMs ?? 7 * 24 * 3600_000,
+    pricing: agent.pricing ?? modelPrice(model),
+    approvals: {
+      group: agent.approvals?.group ?? 'approvers',
+      timeoutMs: agent.approvals?.timeoutMs ?? 7 * 24 * 3600_000,
+      escalation: agent.approvals?.escalation ?? [],
+    },
+    idleTimeoutMs: agent.idleTimeoutMs ?? 24 * 3600_000,
+    ...(agent.continueAsNewEverySteps ? { continueAsNewEverySteps: agent.continueAsNewEverySteps } : {}),
   };
 }
 

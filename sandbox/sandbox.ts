@@ -258,10 +258,15 @@ async function probeSandbox(): Promise<SandboxCheck> {
   if ((isRoot && !paths().setpriv) || !paths().prlimit) {
     return { ok: false, reason: 'setpriv/prlimit (util-linux) are missing; they drop root and set rlimits before bwrap', fix: 'apt-get install util-linux' };
   }
-  const argv = commandLine({ argv: ['/bin/true'], env: {}, workspace: null, limits: DEFAULT_LIMITS, cgroupProcs: [] });
+  let cl: CommandLine;
+  try {
+    cl = commandLine({ argv: ['/bin/true'], env: {}, workspace: null, limits: DEFAULT_LIMITS, cgroupProcs: [] });
+  } catch (err) {
+    return { ok: false, reason: `preparing the sandbox failed: ${(err as Error).message}`, fix: 'run the worker as root, or make /run writable' };
+  }
   const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    feedSeccomp(child);
+    const child = spawn(cl.argv[0], cl.argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: guardStdio(['ignore', 'ignore', 'pipe', 'pipe', 'pipe']) });
+    feedBwrap(child, cl);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -341,8 +346,9 @@ function paths(): HostPaths {
 const PASSWD = `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_GID}:sandbox:/workspace:/bin/bash\n`;
 const GROUP = `root:x:0:\nsandbox:x:${SANDBOX_GID}:\n`;
 const HOSTS = '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost\n';
-/** fd 3 of the wrapper carries the seccomp program to bwrap (--seccomp), so no host file is needed. */
+/** Extra fds of the wrapper: the seccomp program (--seccomp) and bwrap's options (--args). */
 const FD_SECCOMP = 3;
+const FD_ARGS = 4;
 const ETC_LAYOUT_VERSION = '1';
 
 let etcDir: string | undefined;
@@ -430,6 +436,54 @@ function sandboxEnv(extra: Record<string, string>, home: string): Record<string,
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Inherited file descriptors
+
+type StdioSlot = 'pipe' | 'ignore' | number;
+
+let leaked: number[] | undefined;
+let devNull: number | undefined;
+
+/**
+ * Descriptors this process inherited without O_CLOEXEC (from whatever started the worker). libuv does
+ * not close them in children, and a descriptor passes straight through every namespace: an inherited
+ * socket or directory fd would be a hole in the sandbox. Read once from /proc/self/fdinfo (descriptors
+ * the worker opens itself are close-on-exec: libuv, Rust and SQLite all set it).
+ */
+function leakedFds(): number[] {
+  if (leaked) return leaked;
+  const out: number[] = [];
+  try {
+    for (const name of fs.readdirSync('/proc/self/fd')) {
+      const fd = Number(name);
+      if (!(fd > 2)) continue;
+      try {
+        const flags = /^flags:\s+([0-7]+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+        if (flags && (parseInt(flags[1], 8) & 0o2000000) === 0) out.push(fd);
+      } catch {
+        // the readdir's own fd, already closed
+      }
+    }
+  } catch {
+    // no /proc: nothing we can do here; bwrap still gets only what it is given explicitly
+  }
+  leaked = out;
+  return out;
+}
+
+/** The child's stdio with every leaked descriptor number overwritten by /dev/null. */
+function guardStdio(stdio: StdioSlot[]): StdioSlot[] {
+  const fds = leakedFds().filter((fd) => fd >= stdio.length || stdio[fd] === 'ignore');
+  if (fds.length === 0) return stdio;
+  devNull ??= fs.openSync('/dev/null', 'r');
+  const out = [...stdio];
+  for (const fd of fds) {
+    while (out.length <= fd) out.push('ignore');
+    out[fd] = devNull;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Command line
 
 /**
@@ -481,7 +535,14 @@ interface CommandLineOptions {
   pidsCgroup?: boolean;
 }
 
-function commandLine(o: CommandLineOptions): string[] {
+interface CommandLine {
+  /** What is spawned: wrapper -> prlimit -> setpriv -> bwrap --args FD_ARGS --seccomp FD_SECCOMP -- command. */
+  argv: string[];
+  /** bwrap's options, NUL-separated, read from FD_ARGS. */
+  bwrapOptions: string[];
+}
+
+function commandLine(o: CommandLineOptions): CommandLine {
   const hp = paths();
   if (!hp.bwrap) throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed', 'apt-get install bubblewrap');
   // RLIMIT_NPROC counts every process of the sandbox uid on the host, shared by concurrent runs. With a
@@ -496,7 +557,7 @@ function commandLine(o: CommandLineOptions): string[] {
     ? [hp.setpriv ?? 'setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--']
     : [];
 
-  const b: string[] = [hp.bwrap];
+  const b: string[] = [];
   b.push('--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--cap-drop', 'ALL');
   b.push('--hostname', 'sandbox', '--clearenv');
   for (const [k, v] of Object.entries(sandboxEnv(o.env, '/workspace'))) b.push('--setenv', k, v);
@@ -513,16 +574,23 @@ function commandLine(o: CommandLineOptions): string[] {
   // The root and /dev are tmpfs owned by the sandbox uid: read-only so they cannot be used as unbounded
   // scratch space outside the size-capped /tmp.
   b.push('--remount-ro', '/dev', '--remount-ro', '/');
-  b.push('--chdir', '/workspace', '--');
-  return [...wrapper, ...drop, ...b, ...o.argv];
+  b.push('--chdir', '/workspace');
+  // Options travel through a pipe, not argv: /proc/<pid>/cmdline is world-readable on the host, and the
+  // environment (which may carry a tool's declared secrets) must not show up in `ps`.
+  return { argv: [...wrapper, ...drop, hp.bwrap, '--args', String(FD_ARGS), '--', ...o.argv], bwrapOptions: b };
 }
 
-function feedSeccomp(child: ChildProcess): void {
-  const s = child.stdio[FD_SECCOMP] as Writable | null | undefined;
-  if (!s) return;
-  // bwrap may die before reading (setup error): the EPIPE is reported through its exit status instead.
-  s.on('error', () => undefined);
-  s.end(seccompProgram() ?? undefined);
+/** Writes bwrap's options and the seccomp program into their pipes (fds FD_SECCOMP and FD_ARGS). */
+function feedBwrap(child: ChildProcess, cl: CommandLine): void {
+  const feed = (fd: number, data: Buffer | null): void => {
+    const s = child.stdio[fd] as Writable | null | undefined;
+    if (!s) return;
+    // bwrap may die before reading (setup error): the EPIPE is reported through its exit status instead.
+    s.on('error', () => undefined);
+    s.end(data ?? undefined);
+  };
+  feed(FD_SECCOMP, seccompProgram());
+  feed(FD_ARGS, Buffer.from(cl.bwrapOptions.map((a) => `${a}\0`).join('')));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -892,15 +960,17 @@ interface ExecuteArgs {
 function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs): Promise<SandboxResult> {
   const cgroupProcs = Object.values(cg.dirs).map((d) => path.join(d, 'cgroup.procs'));
   let argv: string[];
+  let cl: CommandLine | null = null;
   let spawnEnv: NodeJS.ProcessEnv;
   let cwd: string;
   const stdinMode = req.stdin === undefined ? 'ignore' : 'pipe';
-  let stdio: Array<'pipe' | 'ignore'>;
+  let stdio: StdioSlot[];
   if (mode === 'bubblewrap') {
-    argv = commandLine({ argv: req.argv, env, workspace, limits, cgroupProcs, memoryCgroup: !!cg.dirs.memory, pidsCgroup: !!cg.dirs.pids });
+    cl = commandLine({ argv: req.argv, env, workspace, limits, cgroupProcs, memoryCgroup: !!cg.dirs.memory, pidsCgroup: !!cg.dirs.pids });
+    argv = cl.argv;
     spawnEnv = WRAPPER_ENV;
     cwd = '/';
-    stdio = [stdinMode, 'pipe', 'pipe', 'pipe'];
+    stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'];
   } else {
     argv = [...wrapperArgs(cgroupProcs), ...prlimitArgs(limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }), ...req.argv];
     spawnEnv = { ...sandboxEnv(env, workspace), PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
@@ -910,8 +980,8 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
 
   return new Promise<SandboxResult>((resolve, reject) => {
     // detached: own process group, so a timeout can kill the wrapper chain as a group.
-    const child = spawn(argv[0], argv.slice(1), { cwd, env: spawnEnv, stdio, detached: true });
-    if (mode === 'bubblewrap') feedSeccomp(child);
+    const child = spawn(argv[0], argv.slice(1), { cwd, env: spawnEnv, stdio: guardStdio(stdio), detached: true });
+    if (cl) feedBwrap(child, cl);
     const out = new Capture(limits.outputBytes);
     const err = new Capture(limits.outputBytes);
     let killedReason: SandboxKillReason | null = null;
@@ -1034,9 +1104,15 @@ function bwrapFix(stderr: string): string {
   return 'run checkSandbox() for a diagnosis; unprivileged user namespaces must be allowed';
 }
 
-/** For benchmarks and diagnostics: the exact argv a run would spawn (without cgroups). */
+/**
+ * For diagnostics: the equivalent command line of a run (without cgroups), with bwrap's options inlined
+ * (runs pass them through a pipe) and the seccomp filter left out, so it can be pasted into a shell.
+ */
 export function sandboxCommandLine(argv: string[], workspaceDir: string, limits?: Partial<SandboxLimits>): string[] {
-  return commandLine({ argv, env: {}, workspace: workspaceDir, limits: resolveLimits(limits), cgroupProcs: [] });
+  const cl = commandLine({ argv, env: {}, workspace: workspaceDir, limits: resolveLimits(limits), cgroupProcs: [] });
+  const opts = cl.bwrapOptions.filter((a, i, all) => a !== '--seccomp' && all[i - 1] !== '--seccomp');
+  const at = cl.argv.indexOf('--args');
+  return [...cl.argv.slice(0, at), ...opts, ...cl.argv.slice(at + 2)];
 }
 
 /** Exposed for tests only. */

@@ -7,6 +7,7 @@ import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
+import { resolveSecrets, sandboxMode } from '../sandbox';
 
 export interface AgentWorker {
   worker: Worker;
@@ -41,11 +42,8 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
     searchAttributes: missing.length === 0,
     workspaceRoot: config.WORKSPACE_ROOT,
     heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
-    resolveSecrets: (names) => Object.fromEntries(names.map((n) => {
-      const value = process.env[`AGENT_SECRET_${n.toUpperCase()}`];
-      if (value === undefined) throw new Error(`secret '${n}' is not configured (set AGENT_SECRET_${n.toUpperCase()})`);
-      return [n, value];
-    })),
+    resolveSecrets: (names) => resolveSecrets(names),
+    sandboxMode: sandboxMode(),
   });
   const bundle = config.WORKFLOW_BUNDLE && existsSync(config.WORKFLOW_BUNDLE) ? { codePath: config.WORKFLOW_BUNDLE } : undefined;
   const worker = await Worker.create({
@@ -55,6 +53,8 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
     ...(bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') }),
     activities,
     stickyQueueScheduleToStartTimeout: config.STICKY_TIMEOUT_MS,
+    // Heartbeats reach the server at least every 2 s, so a cancelled session stops its tools within ~2 s.
+    maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',
   });
   const done = worker.run().finally(async () => {

@@ -1,29 +1,51 @@
 /**
  * One agent session = one workflow. The model call and each tool call are activities; the loop
- * pauses on approvals (durable: worker crashes, deploys and server restarts do not lose it).
+ * pauses on approvals, on an exhausted budget and (chat mode) between user messages. All of it is
+ * durable: worker crashes, deploys and server restarts do not lose a session.
  *
  * History stays linear in the transcript: messages live in the session store, written by
  * activities keyed by (session, seq). The workflow passes only the messages it created itself
- * (the task, error/rejection notes) and sequence numbers; activities return short previews.
+ * (user input, error and rejection notes) and sequence numbers; activities return short previews.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
+  continueAsNew,
+  isCancellation,
   log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  workflowInfo,
   upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type * as activities from '../activities';
-import { ApprovalDecision, approvalSignal, decideApprovalUpdate, stateQuery } from './messages';
+import {
+  ApprovalDecision,
+  approvalSignal,
+  BudgetTopUp,
+  ChatMessage,
+  decideApprovalUpdate,
+  EndRequest,
+  endSignal,
+  sendMessageUpdate,
+  stateQuery,
+  topUpBudgetUpdate,
+} from './messages';
 import type {
   ApprovalRecord,
+  Budget,
+  CarriedState,
+  ChatMessageIn,
+  ChatReply,
   CheckedToolCall,
+  RunSpec,
   SessionInput,
   SessionResult,
   SessionState,
@@ -38,73 +60,121 @@ export const SessionStatusKey = defineSearchAttributeKey('SessionStatus', Search
 export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
 export const PendingApprovalsKey = defineSearchAttributeKey('PendingApprovals', SearchAttributeType.INT);
 export const TokensUsedKey = defineSearchAttributeKey('TokensUsed', SearchAttributeType.INT);
+export const CostUsdKey = defineSearchAttributeKey('CostUsd', SearchAttributeType.DOUBLE);
 export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+export const SandboxModeKey = defineSearchAttributeKey('SandboxMode', SearchAttributeType.KEYWORD);
 
-const { describeAgent } = proxyActivities<Activities>({
+const { describeAgent, checkToolArgs } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
 });
-// Per-tool timeouts and retries are given at each call (executeWithOptions), from the agent's spec.
-const { runTool } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
-
 // Rate limits, 5xx and timeouts are retried with backoff (the openai client's own retries are off, so
 // every attempt is visible in history); auth and bad-request errors are non-retryable.
 const MODEL_ACTIVITY = {
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 } as const;
 const { callModel } = proxyActivities<Activities>(MODEL_ACTIVITY);
+// Per-tool timeouts and retries are given at each call (executeWithOptions), from the agent's spec.
+const { runTool } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
+
+const TRANSCRIPT_KEPT_ON_CONTINUE = 200;
+const MAX_QUEUED_MESSAGES = 20;
+
+/** Thrown inside the loop when an `end` signal stops the session between steps. */
+class SessionEnded extends Error {}
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
-  const sessionId = workflowInfo().workflowId;
-  const state: SessionState = {
+  const info = workflowInfo();
+  const sessionId = info.workflowId;
+  const mode = input.mode ?? 'task';
+  const carry: CarriedState | undefined = input.carry;
+  const state: SessionState = carry?.state ?? {
     sessionId,
     agent: input.agent,
+    mode,
+    ...(input.userId ? { userId: input.userId } : {}),
     status: 'running',
     steps: 0,
     usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+    costUsd: 0,
+    budget: {},
+    topUps: [],
+    run: 1,
+    transcriptFrom: 0,
     pendingApprovals: [],
     approvals: [],
     transcript: [],
     rejectedMessages: [],
   };
-  const approvals = new Map<string, ApprovalRecord>();
-  let searchAttributes = false;
+  if (carry) state.run += 1;
+  const approvals = new Map<string, ApprovalRecord>(state.approvals.map((a) => [a.approvalId, a]));
+  const inbox: ChatMessageIn[] = carry?.inbox ?? [];
+  const replies = new Map<string, ChatReply>();
+  const topUps: Budget = carry?.topUps ?? {};
+  let nextSeq = carry?.nextSeq ?? 0;
+  const pending: PendingMessage[] = carry?.pending ?? [];
+  let currentMessageId: string | undefined;
+  let endRequested: EndRequest | undefined;
+  let spec: RunSpec | undefined;
 
+  // ---- status, Web UI details, search attributes -------------------------------------------------
   const publish = (status?: SessionStatus): void => {
-    const pending = [...approvals.values()].filter((a) => a.status === 'pending');
-    state.pendingApprovals = pending;
+    const open = [...approvals.values()].filter((a) => a.status === 'pending');
+    state.pendingApprovals = open;
     state.approvals = [...approvals.values()];
     if (status) state.status = status;
     else if (state.status === 'running' || state.status === 'awaiting_approval') {
-      state.status = pending.length > 0 ? 'awaiting_approval' : 'running';
+      state.status = open.length > 0 ? 'awaiting_approval' : 'running';
     }
-    setCurrentDetails(
-      pending.length > 0
-        ? `Waiting for approval: ${pending.map((a) => `${a.approvalId} ${a.tool} (${a.reason})`).join('; ')}`
-        : `Status: ${state.status}, ${state.steps} model steps, ${state.usage.totalTokens} tokens`,
-    );
-    if (searchAttributes) {
+    const details: Record<SessionStatus, string> = {
+      awaiting_approval: `Waiting for approval: ${open.map((a) => `${a.tool} from ${a.approverGroup} until ${a.deadline} (${a.reason})`).join('; ')}`,
+      awaiting_input: 'Waiting for the next user message',
+      budget_exhausted: `Paused: budget exhausted (${state.budgetExhausted}); waiting for a top-up or end`,
+      running: `Running: ${state.steps} model steps, ${state.usage.totalTokens} tokens, $${state.costUsd.toFixed(4)}`,
+      completed: `Completed${state.endReason ? ` (${state.endReason})` : ''}`,
+      failed: `Failed: ${state.error ?? ''}`,
+      cancelled: 'Cancelled',
+    };
+    setCurrentDetails(details[state.status]);
+    if (spec?.searchAttributes) {
       upsertSearchAttributes([
         { key: SessionStatusKey, value: state.status },
-        { key: PendingApprovalsKey, value: pending.length },
+        { key: PendingApprovalsKey, value: open.length },
         { key: TokensUsedKey, value: state.usage.totalTokens },
+        { key: CostUsdKey, value: state.costUsd },
       ]);
     }
   };
 
-  /** Returns why a decision cannot apply, or undefined when it can. */
+  // ---- message handlers ---------------------------------------------------------------------------
+  const closed = (): boolean => ['completed', 'failed', 'cancelled'].includes(state.status);
+
+  /** Why a decision cannot apply, or undefined when it can. */
   const checkDecision = (raw: unknown): string | undefined => {
     const parsed = ApprovalDecision.safeParse(raw);
     if (!parsed.success) return `malformed approval: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`;
-    const record = approvals.get(parsed.data.approvalId);
-    if (!record) return `unknown approvalId '${parsed.data.approvalId}'`;
+    const d = parsed.data;
+    const record = approvals.get(d.approvalId);
+    if (!record) return `unknown approvalId '${d.approvalId}'`;
     if (record.status !== 'pending') return `approval '${record.approvalId}' is already ${record.status}`;
+    if (d.argsHash !== undefined && d.argsHash !== record.argsHash) {
+      return `argsHash does not match approval '${record.approvalId}': the decision was made about other arguments (or another policy version)`;
+    }
     return undefined;
   };
 
-  const applyDecision = (decision: ApprovalDecision): ApprovalRecord => {
+  const applyDecision = async (decision: ApprovalDecision): Promise<ApprovalRecord> => {
     const record = approvals.get(decision.approvalId)!;
+    if (decision.editedArgs !== undefined) {
+      const checked = await checkToolArgs({ agent: state.agent, name: record.tool, args: decision.editedArgs });
+      if (checked.error) throw ApplicationFailure.nonRetryable(`edited arguments refused: ${checked.error}`, 'InvalidEditedArguments');
+      // Another decision may have landed while the arguments were being checked.
+      if (record.status !== 'pending') throw ApplicationFailure.nonRetryable(`approval '${record.approvalId}' is already ${record.status}`);
+      record.originalArgs = record.args;
+      record.args = checked.args;
+    }
     record.status = decision.decision === 'approve' ? 'approved' : 'rejected';
     record.approver = decision.approver;
     if (decision.comment !== undefined) record.comment = decision.comment;
@@ -113,16 +183,22 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     return record;
   };
 
+  const rejectMessage = (reason: string): void => {
+    // A signal cannot answer its sender; keep the reason where operators look (state query, logs).
+    state.rejectedMessages.push({ at: new Date().toISOString(), reason });
+    if (state.rejectedMessages.length > 50) state.rejectedMessages.shift();
+    log.warn('message ignored', { reason });
+  };
+
   setHandler(stateQuery, () => ({ ...state, transcript: [...state.transcript].sort((a, b) => a.seq - b.seq) }));
-  setHandler(approvalSignal, (raw) => {
+  setHandler(approvalSignal, async (raw) => {
     const problem = checkDecision(raw);
-    if (problem) {
-      // A signal cannot answer its sender; keep the reason where operators look (state query, logs).
-      state.rejectedMessages.push({ at: new Date().toISOString(), reason: problem });
-      log.warn('approval signal ignored', { reason: problem });
-      return;
+    if (problem) return rejectMessage(problem);
+    try {
+      await applyDecision(raw);
+    } catch (err) {
+      rejectMessage(err instanceof Error ? err.message : String(err));
     }
-    applyDecision(raw);
   });
   setHandler(decideApprovalUpdate, (decision) => applyDecision(decision), {
     validator: (raw) => {
@@ -130,133 +206,341 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       if (problem) throw new Error(problem);
     },
   });
+  setHandler(
+    sendMessageUpdate,
+    async (msg): Promise<ChatReply> => {
+      const id = uuid4();
+      inbox.push({ id, text: msg.text });
+      await condition(
+        () => replies.has(id) || closed() || (currentMessageId === id && (state.status === 'awaiting_approval' || state.status === 'budget_exhausted')),
+      );
+      return replies.get(id) ?? { messageId: id, status: state.status, pendingApprovals: state.pendingApprovals };
+    },
+    {
+      validator: (raw) => {
+        const parsed = ChatMessage.safeParse(raw);
+        if (!parsed.success) throw new Error(`malformed message: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+        if (mode !== 'chat') throw new Error('this session is in task mode; start a chat session to send messages');
+        if (closed() || endRequested) throw new Error(`session is ${endRequested ? 'ending' : state.status}`);
+        if (inbox.length >= MAX_QUEUED_MESSAGES) throw new Error(`too many queued messages (${inbox.length}); wait for replies`);
+      },
+    },
+  );
+  setHandler(topUpBudgetUpdate, (t) => {
+    const add: Budget = {
+      ...(t.addSteps ? { maxSteps: t.addSteps } : {}),
+      ...(t.addTokens ? { maxTokens: t.addTokens } : {}),
+      ...(t.addCostUsd ? { maxCostUsd: t.addCostUsd } : {}),
+    };
+    topUps.maxSteps = (topUps.maxSteps ?? 0) + (add.maxSteps ?? 0);
+    topUps.maxTokens = (topUps.maxTokens ?? 0) + (add.maxTokens ?? 0);
+    topUps.maxCostUsd = (topUps.maxCostUsd ?? 0) + (add.maxCostUsd ?? 0);
+    state.topUps.push({ at: new Date().toISOString(), approver: t.approver, add, ...(t.comment ? { comment: t.comment } : {}) });
+    refreshBudget();
+    return state.budget;
+  }, {
+    validator: (raw) => {
+      const parsed = BudgetTopUp.safeParse(raw);
+      if (!parsed.success) throw new Error(`malformed top-up: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`);
+      if (closed()) throw new Error(`session is ${state.status}`);
+    },
+  });
+  setHandler(endSignal, (raw) => {
+    const parsed = EndRequest.safeParse(raw ?? {});
+    if (!parsed.success) return rejectMessage(`malformed end request: ${parsed.error.message}`);
+    endRequested = parsed.data;
+  });
 
-  const spec = await describeAgent(input.agent);
-  searchAttributes = spec.searchAttributes;
-  if (searchAttributes) {
-    upsertSearchAttributes([
-      { key: AgentNameKey, value: spec.name },
-      ...(input.userId ? [{ key: UserIdKey, value: input.userId }] : []),
-    ]);
-  }
-  publish();
+  // ---- budget -----------------------------------------------------------------------------------------
+  const refreshBudget = (): void => {
+    const base = spec?.budget ?? {};
+    const sum = (a?: number, b?: number): number | undefined => (a === undefined ? undefined : a + (b ?? 0));
+    state.budget = {
+      ...(base.maxSteps !== undefined ? { maxSteps: sum(base.maxSteps, topUps.maxSteps) } : {}),
+      ...(base.maxTokens !== undefined ? { maxTokens: sum(base.maxTokens, topUps.maxTokens) } : {}),
+      ...(base.maxCostUsd !== undefined ? { maxCostUsd: sum(base.maxCostUsd, topUps.maxCostUsd) } : {}),
+    };
+  };
+  const budgetProblem = (): string | undefined => {
+    const b = state.budget;
+    if (b.maxSteps !== undefined && state.steps >= b.maxSteps) return `maxSteps ${b.maxSteps} reached`;
+    if (b.maxTokens !== undefined && state.usage.totalTokens >= b.maxTokens) return `maxTokens ${b.maxTokens} reached (${state.usage.totalTokens} used)`;
+    if (b.maxCostUsd !== undefined && state.costUsd >= b.maxCostUsd) return `maxCostUsd ${b.maxCostUsd} reached ($${state.costUsd.toFixed(4)} spent)`;
+    return undefined;
+  };
+  /** Pauses (does not fail) until a top-up makes room or the session is ended. */
+  const ensureBudget = async (): Promise<void> => {
+    let problem = budgetProblem();
+    while (problem) {
+      state.budgetExhausted = problem;
+      publish('budget_exhausted');
+      await condition(() => endRequested !== undefined || budgetProblem() !== problem);
+      if (endRequested) throw new SessionEnded();
+      problem = budgetProblem();
+    }
+    if (state.status === 'budget_exhausted') {
+      delete state.budgetExhausted;
+      publish('running');
+    }
+  };
 
-  let nextSeq = 0;
-  const pending: PendingMessage[] = [];
+  // ---- transcript -------------------------------------------------------------------------------------
   const addMessage = (message: Record<string, unknown>, entry: Omit<TranscriptEntry, 'seq'>): number => {
     const seq = nextSeq++;
     pending.push({ seq, message });
     state.transcript.push({ seq, ...entry });
     return seq;
   };
-  addMessage({ role: 'system', content: spec.instructions }, { role: 'system', text: spec.instructions });
-  addMessage({ role: 'user', content: input.task }, { role: 'user', text: input.task });
 
-  const toolSpecs = new Map(spec.tools.map((t) => [t.name, t]));
-
-  const runToolCall = async (call: CheckedToolCall, seq: number): Promise<void> => {
-    const note = (text: string, ok: boolean): void => {
-      pending.push({ seq, message: { role: 'tool', tool_call_id: call.id, content: text } });
-      state.transcript.push({ seq, role: 'tool', toolCallId: call.id, tool: call.name, text, ok });
+  // ---- one tool call ----------------------------------------------------------------------------------
+  const awaitApproval = async (call: CheckedToolCall, seq: number): Promise<ApprovalRecord> => {
+    const routing = spec!.approvals;
+    const requestedAt = new Date();
+    const record: ApprovalRecord = {
+      approvalId: `${sessionId}/${seq}`,
+      seq,
+      toolCallId: call.id,
+      tool: call.name,
+      args: call.args,
+      argsHash: call.approval!.argsHash,
+      policyVersion: call.approval!.policyVersion,
+      reason: call.approval!.reason,
+      requestedAt: requestedAt.toISOString(),
+      deadline: new Date(requestedAt.getTime() + routing.timeoutMs).toISOString(),
+      approverGroup: routing.group,
+      escalations: [],
+      status: 'pending',
     };
-    if (call.error) return note(`Error: ${call.error}`, false);
-
-    if (call.approval) {
-      const requestedAt = new Date();
-      const record: ApprovalRecord = {
-        approvalId: `${sessionId}/${seq}`,
-        seq,
-        toolCallId: call.id,
-        tool: call.name,
-        args: call.args,
-        argsHash: call.approval.argsHash,
-        policyVersion: call.approval.policyVersion,
-        reason: call.approval.reason,
-        requestedAt: requestedAt.toISOString(),
-        deadline: new Date(requestedAt.getTime() + spec.approvalTimeoutMs).toISOString(),
-        status: 'pending',
-      };
-      approvals.set(record.approvalId, record);
-      publish();
-      const decided = await condition(() => record.status !== 'pending', spec.approvalTimeoutMs, {
-        summary: `approval deadline for ${call.summary}`,
-      });
-      if (!decided) {
-        record.status = 'expired';
-        record.decidedAt = new Date().toISOString();
+    approvals.set(record.approvalId, record);
+    publish();
+    const levels = [{ group: routing.group, timeoutMs: routing.timeoutMs }, ...routing.escalation];
+    for (let level = 0; level < levels.length; level++) {
+      const { group, timeoutMs } = levels[level];
+      if (level > 0) {
+        // Escalation: the same request goes to the next group with a fresh deadline (visible as its own timer).
+        record.escalations.push({ at: new Date().toISOString(), from: record.approverGroup, to: group });
+        record.approverGroup = group;
+        record.deadline = new Date(Date.now() + timeoutMs).toISOString();
         publish();
       }
+      const decided = await condition(() => record.status !== 'pending' || endRequested !== undefined, timeoutMs, {
+        summary: `approval deadline (${group}) for ${call.summary}`,
+      });
+      if (decided) break;
+    }
+    if (record.status === 'pending') {
+      record.status = endRequested ? 'withdrawn' : 'expired';
+      record.decidedAt = new Date().toISOString();
+      publish();
+    }
+    return record;
+  };
+
+  const runToolCall = async (call: CheckedToolCall, seq: number): Promise<void> => {
+    const note = (text: string, extra: Partial<TranscriptEntry> = {}): void => {
+      pending.push({ seq, message: { role: 'tool', tool_call_id: call.id, content: text } });
+      state.transcript.push({ seq, role: 'tool', toolCallId: call.id, tool: call.name, text, ok: false, ...extra });
+    };
+    if (call.error) return note(`Error: ${call.error}`);
+
+    let args = call.args;
+    let approvalEntry: TranscriptEntry['approval'];
+    if (call.approval) {
+      const record = await awaitApproval(call, seq);
+      approvalEntry = {
+        status: record.status,
+        ...(record.approver ? { approver: record.approver } : {}),
+        ...(record.comment ? { comment: record.comment } : {}),
+        ...(record.originalArgs !== undefined ? { edited: true } : {}),
+      };
       if (record.status !== 'approved') {
         const who = record.approver ? ` by ${record.approver}` : '';
         const why = record.comment ? `: ${record.comment}` : '';
-        return note(
-          record.status === 'expired'
-            ? `The call was not run: approval expired at ${record.deadline} without a decision (default deny).`
-            : `The call was not run: rejected${who}${why}.`,
-          false,
-        );
+        const text = {
+          expired: `The call was not run: no decision by ${record.deadline} after asking ${[spec!.approvals.group, ...record.escalations.map((e) => e.to)].join(', then ')} (default deny).`,
+          rejected: `The call was not run: rejected${who}${why}.`,
+          withdrawn: 'The call was not run: the session was ended before a decision.',
+        }[record.status as 'expired' | 'rejected' | 'withdrawn'];
+        return note(text, { approval: approvalEntry });
       }
+      args = record.args;
     }
 
-    const tool = toolSpecs.get(call.name)!;
+    const tool = spec!.tools.find((t) => t.name === call.name)!;
     try {
       const result = await runTool.executeWithOptions(
         {
           startToCloseTimeout: tool.timeoutMs,
-          heartbeatTimeout: Math.min(tool.timeoutMs, spec.heartbeatTimeoutMs),
+          heartbeatTimeout: Math.min(tool.timeoutMs, spec!.heartbeatTimeoutMs),
           retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: tool.maxAttempts },
-          summary: `tool ${call.summary}`,
+          // Cancelling the session waits until the tool has really stopped (its processes killed).
+          cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+          summary: `tool ${call.summary}${approvalEntry ? ` (approved by ${approvalEntry.approver})` : ''}`,
         },
-        [
-          { sessionId, agent: spec.name, seq, toolCallId: call.id, name: call.name, args: call.args },
-        ],
+        [{ sessionId, agent: state.agent, seq, toolCallId: call.id, name: call.name, args }],
       );
-      state.transcript.push({ seq, role: 'tool', toolCallId: call.id, tool: call.name, text: result.preview, ok: result.ok });
+      state.transcript.push({
+        seq,
+        role: 'tool',
+        toolCallId: call.id,
+        tool: call.name,
+        text: result.preview,
+        ok: result.ok,
+        ...(approvalEntry ? { approval: approvalEntry } : {}),
+      });
     } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
       const cause = err.cause instanceof Error ? err.cause.message : err.message;
-      note(`Error: tool '${call.name}' failed: ${cause}`, false);
+      note(`Error: tool '${call.name}' failed: ${cause}`, approvalEntry ? { approval: approvalEntry } : {});
     }
   };
 
-  for (;;) {
-    let turn: Awaited<ReturnType<Activities['callModel']>>;
-    const seq = nextSeq++;
-    try {
-      turn = await callModel.executeWithOptions(
-        { ...MODEL_ACTIVITY, heartbeatTimeout: spec.heartbeatTimeoutMs, summary: `model ${spec.model} (step ${state.steps + 1})` },
-        [{ sessionId, agent: spec.name, model: spec.model, seq, pending: pending.splice(0) }],
-      );
-    } catch (err) {
-      // Non-retryable model errors (auth, bad request) or retries exhausted: the session fails with the reason visible.
-      const reason = err instanceof ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
-      state.error = `model call failed: ${reason}`;
+  // ---- one model turn until the assistant answers without tool calls -----------------------------------
+  const runUntilAnswer = async (): Promise<string> => {
+    for (;;) {
+      await ensureBudget();
+      if (endRequested) throw new SessionEnded();
+      const seq = nextSeq++;
+      let turn: Awaited<ReturnType<Activities['callModel']>>;
+      try {
+        turn = await callModel.executeWithOptions(
+          { ...MODEL_ACTIVITY, heartbeatTimeout: spec!.heartbeatTimeoutMs, summary: `model ${spec!.model} (step ${state.steps + 1})` },
+          [{ sessionId, agent: spec!.name, model: spec!.model, seq, pending: pending.splice(0) }],
+        );
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Non-retryable model errors (auth, bad request) or retries exhausted: the session fails with the reason visible.
+        const reason = err instanceof ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
+        state.error = `model call failed: ${reason}`;
+        publish('failed');
+        throw ApplicationFailure.nonRetryable(state.error, 'ModelCallFailed');
+      }
+      // Usage is taken from the completed activity only: a retried or replayed call is never counted twice.
+      state.steps++;
+      state.usage.promptTokens += turn.usage.promptTokens;
+      state.usage.completionTokens += turn.usage.completionTokens;
+      state.usage.totalTokens += turn.usage.totalTokens;
+      state.costUsd +=
+        (turn.usage.promptTokens * spec!.pricing.inputPerMTokUsd + turn.usage.completionTokens * spec!.pricing.outputPerMTokUsd) / 1_000_000;
+      state.transcript.push({
+        seq,
+        role: 'assistant',
+        text: turn.content,
+        ...(turn.toolCalls.length ? { toolCalls: turn.toolCalls.map(({ id, name, args, error }) => ({ id, name, args, ...(error ? { error } : {}) })) } : {}),
+      });
+      publish();
+      if (turn.toolCalls.length === 0) return turn.content ?? '';
+
+      // Independent calls of one turn run in parallel; each waits for its own approval if it needs one.
+      const seqs = turn.toolCalls.map(() => nextSeq++);
+      await Promise.all(turn.toolCalls.map((call, i) => runToolCall(call, seqs[i])));
+      pending.sort((a, b) => a.seq - b.seq);
+      publish();
+    }
+  };
+
+  const finish = async (status: SessionStatus, endReason?: string): Promise<SessionResult> => {
+    if (endReason) state.endReason = endReason;
+    for (const a of approvals.values()) if (a.status === 'pending') a.status = 'withdrawn';
+    publish(status);
+    await condition(allHandlersFinished);
+    return {
+      status,
+      ...(state.finalAnswer !== undefined ? { finalAnswer: state.finalAnswer } : {}),
+      steps: state.steps,
+      usage: state.usage,
+      costUsd: state.costUsd,
+      ...(state.endReason ? { endReason: state.endReason } : {}),
+    };
+  };
+
+  const shouldContinueAsNew = (): boolean =>
+    workflowInfo().continueAsNewSuggested ||
+    (spec!.continueAsNewEverySteps !== undefined && state.steps - stepsAtRunStart >= spec!.continueAsNewEverySteps);
+
+  const continueAsNewNow = async (needInput: boolean): Promise<never> => {
+    await condition(allHandlersFinished);
+    const keep = state.transcript.sort((a, b) => a.seq - b.seq).slice(-TRANSCRIPT_KEPT_ON_CONTINUE);
+    const next: CarriedState = {
+      state: {
+        ...state,
+        transcript: keep,
+        transcriptFrom: keep[0]?.seq ?? nextSeq,
+        approvals: state.approvals.filter((a) => a.status === 'pending').concat(state.approvals.filter((a) => a.status !== 'pending').slice(-20)),
+      },
+      nextSeq,
+      pending,
+      inbox,
+      topUps,
+      needInput,
+    };
+    return continueAsNew<typeof agentSession>({ ...input, carry: next });
+  };
+
+  // ---- the session --------------------------------------------------------------------------------------
+  const stepsAtRunStart = state.steps;
+  try {
+    spec = await describeAgent(input.agent);
+    state.sandboxMode = spec.sandboxMode;
+    refreshBudget();
+    if (spec.searchAttributes && !carry) {
+      upsertSearchAttributes([
+        { key: AgentNameKey, value: spec.name },
+        { key: SandboxModeKey, value: spec.sandboxMode },
+        ...(input.userId ? [{ key: UserIdKey, value: input.userId }] : []),
+      ]);
+    }
+    publish();
+
+    let needInput = carry?.needInput ?? false;
+    if (!carry) {
+      addMessage({ role: 'system', content: spec.instructions }, { role: 'system', text: spec.instructions });
+      if (input.task) addMessage({ role: 'user', content: input.task }, { role: 'user', text: input.task });
+      else if (mode === 'task') throw ApplicationFailure.nonRetryable('a task-mode session needs a task', 'InvalidInput');
+      else needInput = true;
+    }
+
+    for (;;) {
+      if (needInput) {
+        publish('awaiting_input');
+        const got = await condition(
+          () => inbox.length > 0 || endRequested !== undefined || (shouldContinueAsNew() && allHandlersFinished()),
+          spec.idleTimeoutMs,
+          { summary: 'idle timeout of the chat session' },
+        );
+        if (!got) return await finish('completed', `idle for ${spec.idleTimeoutMs} ms`);
+        if (endRequested) throw new SessionEnded();
+        if (inbox.length === 0) return await continueAsNewNow(true);
+        const msg = inbox.shift()!;
+        currentMessageId = msg.id;
+        addMessage({ role: 'user', content: msg.text }, { role: 'user', text: msg.text });
+        publish('running');
+      }
+      const answer = await runUntilAnswer();
+      state.finalAnswer = answer;
+      if (mode === 'task') return await finish('completed');
+      if (currentMessageId) {
+        replies.set(currentMessageId, { messageId: currentMessageId, status: 'awaiting_input', reply: answer, pendingApprovals: [] });
+      }
+      needInput = true;
+      if (shouldContinueAsNew() && inbox.length === 0) return await continueAsNewNow(true);
+    }
+  } catch (err) {
+    if (err instanceof SessionEnded) {
+      return await finish('completed', `ended${endRequested?.by ? ` by ${endRequested.by}` : ''}${endRequested?.reason ? `: ${endRequested.reason}` : ''}`);
+    }
+    if (isCancellation(err)) {
+      // Keep the transcript and say so everywhere an operator looks, then end as cancelled.
+      await CancellationScope.nonCancellable(async () => {
+        for (const a of approvals.values()) if (a.status === 'pending') a.status = 'withdrawn';
+        publish('cancelled');
+      });
+      throw err;
+    }
+    if (state.status !== 'failed') {
+      state.error = err instanceof Error ? err.message : String(err);
       publish('failed');
-      throw ApplicationFailure.nonRetryable(state.error, 'ModelCallFailed');
     }
-    state.steps++;
-    state.usage.promptTokens += turn.usage.promptTokens;
-    state.usage.completionTokens += turn.usage.completionTokens;
-    state.usage.totalTokens += turn.usage.totalTokens;
-    state.transcript.push({
-      seq,
-      role: 'assistant',
-      text: turn.content,
-      ...(turn.toolCalls.length ? { toolCalls: turn.toolCalls.map(({ id, name, args, error }) => ({ id, name, args, error })) } : {}),
-    });
-    publish();
-
-    if (turn.toolCalls.length === 0) {
-      state.finalAnswer = turn.content ?? '';
-      publish('completed');
-      await condition(allHandlersFinished);
-      return { status: 'completed', finalAnswer: state.finalAnswer, steps: state.steps, usage: state.usage };
-    }
-
-    // Independent calls of one turn run in parallel; each waits for its own approval if it needs one.
-    const seqs = turn.toolCalls.map(() => nextSeq++);
-    await Promise.all(turn.toolCalls.map((call, i) => runToolCall(call, seqs[i])));
-    pending.sort((a, b) => a.seq - b.seq);
-    publish();
+    throw err;
   }
 }

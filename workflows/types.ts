@@ -9,19 +9,49 @@ export interface ToolSpec {
   maxAttempts: number;
 }
 
+export interface Budget {
+  maxSteps?: number;
+  maxTokens?: number;
+  maxCostUsd?: number;
+}
+
+export interface ApprovalRouting {
+  /** Who is asked first (a label shown to operators and kept on the record). */
+  group: string;
+  /** How long the first group has to decide. */
+  timeoutMs: number;
+  /** Asked in turn when the previous level's deadline passes; after the last one the call is denied. */
+  escalation: Array<{ group: string; timeoutMs: number }>;
+}
+
 export interface AgentSpec {
   name: string;
   version: string;
   instructions: string;
   model: string;
   tools: ToolSpec[];
-  budget: { maxSteps?: number; maxTokens?: number; maxCostUsd?: number };
-  approvalTimeoutMs: number;
+  budget: Budget;
+  /** USD per million tokens for the agent's model (0 when unknown). */
+  pricing: { inputPerMTokUsd: number; outputPerMTokUsd: number };
+  approvals: ApprovalRouting;
+  /** Chat sessions end after this long without a message. */
+  idleTimeoutMs: number;
+  /** Start a fresh run (continue-as-new) after this many model steps, besides when Temporal suggests it. */
+  continueAsNewEverySteps?: number;
+}
+
+/** What the worker adds to the agent's spec at the start of a run. */
+export interface RunSpec extends AgentSpec {
+  searchAttributes: boolean;
+  heartbeatTimeoutMs: number;
+  sandboxMode: string;
 }
 
 export type SessionStatus =
   | 'running'
   | 'awaiting_approval'
+  | 'awaiting_input'
+  | 'budget_exhausted'
   | 'completed'
   | 'failed'
   | 'cancelled';
@@ -29,9 +59,36 @@ export type SessionStatus =
 export interface SessionInput {
   /** Registered agent name. */
   agent: string;
-  /** The task for the agent (the first user message). */
-  task: string;
+  /** 'task' (default): one task, ends with the final answer. 'chat': stays open between user messages. */
+  mode?: 'task' | 'chat';
+  /** The task (task mode) or an optional first message (chat mode). */
+  task?: string;
   userId?: string;
+  /** Set by the session itself when it continues as a new run; never by callers. */
+  carry?: CarriedState;
+}
+
+/** What a session hands to its next run: references and counters, not the transcript. */
+export interface CarriedState {
+  state: SessionState;
+  nextSeq: number;
+  pending: Array<{ seq: number; message: Record<string, unknown> }>;
+  inbox: ChatMessageIn[];
+  topUps: Budget;
+  needInput: boolean;
+}
+
+export interface ChatMessageIn {
+  id: string;
+  text: string;
+}
+
+export interface ChatReply {
+  messageId: string;
+  status: SessionStatus;
+  /** The assistant's answer to this message (absent when the turn stopped on an approval or the budget). */
+  reply?: string;
+  pendingApprovals: ApprovalRecord[];
 }
 
 export interface TokenUsage {
@@ -81,10 +138,15 @@ export interface ApprovalRecord {
   reason: string;
   requestedAt: string;
   deadline: string;
-  status: 'pending' | 'approved' | 'rejected' | 'expired';
+  status: 'pending' | 'approved' | 'rejected' | 'expired' | 'withdrawn';
+  /** The group currently asked; changes on escalation. */
+  approverGroup: string;
+  escalations: Array<{ at: string; from: string; to: string }>;
   approver?: string;
   comment?: string;
   decidedAt?: string;
+  /** The arguments as the model proposed them, when the approver edited them. */
+  originalArgs?: unknown;
 }
 
 export interface TranscriptEntry {
@@ -96,19 +158,34 @@ export interface TranscriptEntry {
   toolCallId?: string;
   tool?: string;
   ok?: boolean;
+  /** For tool calls that needed approval: who decided what. */
+  approval?: { status: ApprovalRecord['status']; approver?: string; comment?: string; edited?: boolean };
 }
 
 export interface SessionState {
   sessionId: string;
   agent: string;
   status: SessionStatus;
-  /** Model calls completed. */
+  mode: 'task' | 'chat';
+  userId?: string;
+  /** Model calls completed (counted from completed activities only: retries never double count). */
   steps: number;
   usage: TokenUsage;
+  costUsd: number;
+  /** The limits in force: the agent's budget plus top-ups. */
+  budget: Budget;
+  budgetExhausted?: string;
+  topUps: Array<{ at: string; approver: string; add: Budget; comment?: string }>;
+  /** Run number (1 + continue-as-new count). */
+  run: number;
+  sandboxMode?: string;
+  /** Seq of the first entry kept in `transcript` (older ones are in the session store). */
+  transcriptFrom: number;
   pendingApprovals: ApprovalRecord[];
   approvals: ApprovalRecord[];
   transcript: TranscriptEntry[];
   finalAnswer?: string;
+  endReason?: string;
   error?: string;
   /** Signals that were malformed or named no pending approval; kept so operators can see them. */
   rejectedMessages: Array<{ at: string; reason: string }>;
@@ -119,4 +196,6 @@ export interface SessionResult {
   finalAnswer?: string;
   steps: number;
   usage: TokenUsage;
+  costUsd: number;
+  endReason?: string;
 }

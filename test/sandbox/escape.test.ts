@@ -2,7 +2,7 @@
  * Escape and abuse suite: each case is something an attacker controlling the sandboxed code would try.
  * Every case must fail inside the sandbox AND leave the host unharmed (checked from the host side).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -25,8 +25,8 @@ beforeAll(() => {
   fs.writeFileSync(path.join(outside, 'host.txt'), 'host-original');
 });
 
-afterAll(() => {
-  expect(finalCgroupCheck()).toEqual([]);
+afterAll(async () => {
+  expect(await finalCgroupCheck()).toEqual([]);
   tmp.cleanup();
 });
 
@@ -254,6 +254,26 @@ for addr in (${JSON.stringify(sockPath)}, "\\0${abstractName.slice(1)}", "/run/d
   });
 });
 
+describe('inherited descriptors', () => {
+  test('34. a descriptor the worker inherited (here: a host file as fd 200) is not usable inside', () => {
+    const victim = path.join(outside, 'fd-victim.txt');
+    fs.writeFileSync(victim, 'fd-victim-original');
+    // bash opens fd 200 without O_CLOEXEC and execs the worker, which therefore inherits it (Node marks
+    // low inherited fds close-on-exec at start-up, but not ones past a gap like this).
+    const out = execFileSync('/bin/bash', ['-c', 'exec 200<>"$1"; exec "$2" --import tsx "$3" "$4"', 'bash', victim, process.execPath, path.join(__dirname, 'fixtures/leak-child.ts'), tmp.workspace()], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out) as { stdout: string };
+    expect(r.stdout).toMatch(/end\n$/);
+    expect(r.stdout).not.toContain('fd-victim-original');
+    expect(r.stdout).not.toMatch(/wrote fd/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('fd-victim-original');
+    // The slot exists only as /dev/null.
+    expect(r.stdout).toMatch(/ 200 -> \/dev\/null/);
+  });
+});
+
 describe('secrets', () => {
   test('18. worker secrets are not visible via env or /proc/*/environ', async () => {
     const secret = `s3cr3t-${marker('env')}`;
@@ -265,6 +285,23 @@ describe('secrets', () => {
     } finally {
       delete process.env.AGENT_SECRET_LEAK_TEST;
     }
+  });
+
+  test('35. secrets handed to the sandbox env do not appear in any host command line (ps)', async () => {
+    const secret = `cmdline-${marker('env')}`;
+    const ac = new AbortController();
+    const p = sh('touch env-ready; sleep 1000', { env: { TOOL_TOKEN: secret }, signal: ac.signal });
+    expect(await waitFor(() => fs.existsSync(path.join(ws, 'env-ready')), 10_000)).toBe(true);
+    const inCmdline = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid).filter((d) => {
+      try {
+        return fs.readFileSync(`/proc/${d}/cmdline`).includes(secret);
+      } catch {
+        return false;
+      }
+    });
+    ac.abort();
+    await p;
+    expect(inCmdline).toEqual([]);
   });
 });
 
@@ -371,7 +408,7 @@ describe('process escapes', () => {
       await new Promise((r) => child.once('exit', r));
       expect(await waitFor(() => processesWithMarker(mark).length === 0, 5000)).toBe(true);
       // The dead worker's cgroups are swept by the next worker (here: this process).
-      expect(finalCgroupCheck()).toEqual([]);
+      expect(await finalCgroupCheck()).toEqual([]);
     } catch (err) {
       throw new Error(`${(err as Error).message}\nchild output: ${out}`);
     } finally {

@@ -9,8 +9,8 @@ import { finalCgroupCheck, makeTempRoot } from './helpers';
 const tmp = makeTempRoot('files');
 const ws = tmp.workspace('ws');
 
-afterAll(() => {
-  expect(finalCgroupCheck()).toEqual([]);
+afterAll(async () => {
+  expect(await finalCgroupCheck()).toEqual([]);
   tmp.cleanup();
 });
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ToolContext } from '../../runtime/agent';
-import { sweepStaleCgroups, _internal } from '../../sandbox/sandbox';
+import { sandboxIdle, sweepStaleCgroups, _internal } from '../../sandbox/sandbox';
 
 /**
  * A temp root for the workspaces of one test file. 0711 so the sandbox uid can traverse to its own
@@ -72,7 +72,9 @@ export function leftoverCgroups(pid = process.pid): string[] {
   return left;
 }
 
-export function finalCgroupCheck(): string[] {
+/** Waits for the background cgroup removal of finished runs, sweeps dead workers' cgroups, lists what is left. */
+export async function finalCgroupCheck(): Promise<string[]> {
+  await sandboxIdle();
   sweepStaleCgroups();
   return leftoverCgroups();
 }

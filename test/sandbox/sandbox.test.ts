@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import {
   checkSandbox,
   runSandboxed,
+  sandboxIdle,
   sandboxMode,
   resolveLimits,
   TRUNCATION_MARKER,
@@ -16,8 +17,8 @@ const tmp = makeTempRoot('func');
 const ws = tmp.workspace('main');
 const run = (argv: string[], extra: Partial<SandboxRequest> = {}) => runSandboxed({ workspaceDir: ws, argv, network: 'none', ...extra });
 
-afterAll(() => {
-  expect(finalCgroupCheck()).toEqual([]);
+afterAll(async () => {
+  expect(await finalCgroupCheck()).toEqual([]);
   tmp.cleanup();
 });
 
@@ -244,6 +245,7 @@ describe('limits and termination', () => {
   test('concurrent runs are independent and every run removes its cgroups', async () => {
     const results = await Promise.all([1, 2, 3, 4].map((i) => run(['/bin/sh', '-c', `sleep 0.2; echo ${i}`])));
     expect(results.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n', '4\n']);
+    await sandboxIdle();
     expect(leftoverCgroups()).toEqual([]);
   });
 });

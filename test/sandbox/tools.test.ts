@@ -9,8 +9,8 @@ import { finalCgroupCheck, makeTempRoot, marker, processesWithMarker, toolContex
 const tmp = makeTempRoot('tools');
 const ws = tmp.workspace('session');
 
-afterAll(() => {
-  expect(finalCgroupCheck()).toEqual([]);
+afterAll(async () => {
+  expect(await finalCgroupCheck()).toEqual([]);
   tmp.cleanup();
 });
 
