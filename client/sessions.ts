@@ -36,6 +36,8 @@ export async function startSession(
   const handle = await client.workflow.start(agentSession, {
     taskQueue: config.TASK_QUEUE,
     workflowId: sessionId,
+    // A session id names one session forever (its transcript is keyed by it): never reuse a closed one.
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
     args: [sessionInput(input)],
     staticSummary: sessionSummary(input),
   });
@@ -74,6 +76,7 @@ export async function sendMessage(
     taskQueue: config.TASK_QUEUE,
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
     staticSummary: sessionSummary(input),
   });
   return client.workflow.executeUpdateWithStart(sendMessageUpdate, { args: [{ text }], startWorkflowOperation: start });

@@ -4,8 +4,9 @@
  * Process chain for one run (each step `exec`s the next, so node stays the direct parent of bwrap and
  * `--die-with-parent` follows the worker):
  *
- *   /bin/sh (joins the per-run cgroups, sets rlimits)  ->  setpriv (uid/gid 65534, no caps, no_new_privs)
- *     ->  bwrap (unprivileged: new user/pid/net/ipc/uts/cgroup/mount namespaces)  ->  command
+ *   dash (joins the per-run cgroups, sets rlimits) -> setpriv (uid/gid 65534, no caps, no_new_privs,
+ *     empty bounding set) -> bwrap (unprivileged: new user/pid/net/ipc/uts/cgroup/mount namespaces,
+ *     seccomp filter) -> command          [without dash: /bin/sh (cgroups) -> prlimit (rlimits) -> ...]
  *
  * Why this shape:
  * - Joining the cgroups from inside the wrapper *before* exec means no process of the run can ever
@@ -15,6 +16,9 @@
  * - Every process of the run lives in a fresh pid namespace whose init is bwrap's reaper; when the
  *   command exits, or bwrap is killed, or the worker dies (`--die-with-parent`), the namespace is torn
  *   down and the kernel kills everything left in it (nohup/setsid/double-fork included).
+ * - Nothing of the worker leaks in: the wrapper gets a two-variable environment, bwrap's options (with
+ *   the sandbox env) arrive through a pipe rather than the world-readable argv, and descriptors the
+ *   worker inherited without close-on-exec are overwritten with /dev/null in the child.
  *
  * `SANDBOX=none` is an explicit opt-in to run commands directly on the host (for development on machines
  * without user namespaces); cgroup and rlimit limits still apply but there is no isolation.
@@ -255,7 +259,7 @@ async function probeSandbox(): Promise<SandboxCheck> {
     'install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), ' +
     'or set SANDBOX=none to run tools unsandboxed (unsafe, development only)';
   if (!paths().bwrap) return { ok: false, reason: 'bubblewrap (bwrap) is not installed', fix: fixInstall };
-  if ((isRoot && !paths().setpriv) || !paths().prlimit) {
+  if ((isRoot && !paths().setpriv) || (!paths().prlimit && !paths().dash)) {
     return { ok: false, reason: 'setpriv/prlimit (util-linux) are missing; they drop root and set rlimits before bwrap', fix: 'apt-get install util-linux' };
   }
   let cl: CommandLine;
@@ -298,6 +302,8 @@ interface HostPaths {
   bwrap: string | null;
   setpriv: string | null;
   prlimit: string | null;
+  /** dash, for rlimits as shell builtins (see wrapperArgs); null means use prlimit. */
+  dash: string | null;
   /** Top-level entries that are symlinks into /usr on merged-/usr systems (else bound read-only). */
   rootLinks: Array<{ name: string; target: string }>;
   rootDirs: string[];
@@ -336,6 +342,7 @@ function paths(): HostPaths {
     bwrap: bwrapOverride ? (isExecutable(bwrapOverride) ? bwrapOverride : null) : findExecutable('bwrap'),
     setpriv: findExecutable('setpriv'),
     prlimit: findExecutable('prlimit'),
+    dash: findExecutable('dash'),
     rootLinks,
     rootDirs,
   };
@@ -363,14 +370,13 @@ let etcDir: string | undefined;
 function sandboxEtc(): string {
   if (etcDir && fs.existsSync(etcDir)) return etcDir;
   const hash = createHash('sha256').update(`${ETC_LAYOUT_VERSION}\n${PASSWD}${GROUP}${HOSTS}`);
-  for (const e of ETC_COPY) {
-    for (const p of [`/etc/${e}`, `/etc/${e}/ca-certificates.crt`]) {
-      try {
-        const st = fs.statSync(p);
-        hash.update(`${p} ${st.ino} ${st.size} ${st.mtimeMs}\n`);
-      } catch {
-        hash.update(`${p} -\n`);
-      }
+  // Directory mtimes change when entries are added or removed (update-alternatives, update-ca-certificates).
+  for (const p of [...ETC_COPY.map((e) => `/etc/${e}`), '/etc/ssl/certs/ca-certificates.crt']) {
+    try {
+      const st = fs.statSync(p);
+      hash.update(`${p} ${st.ino} ${st.size} ${st.mtimeMs}\n`);
+    } catch {
+      hash.update(`${p} -\n`);
     }
   }
   const base = etcBase();
@@ -487,41 +493,70 @@ function guardStdio(stdio: StdioSlot[]): StdioSlot[] {
 // Command line
 
 /**
- * The wrapper: join each cgroup given as a leading argument, then exec the rest (prlimit -> ...). `$$` is
- * the wrapper's pid, which becomes prlimit's, setpriv's and finally bwrap's (exec keeps the pid). Plain
- * POSIX sh so it means the same under dash and bash.
+ * The wrapper: join each cgroup given as a leading argument, set the rlimits, exec the rest. `$$` is the
+ * wrapper's pid, which becomes setpriv's and finally bwrap's (exec keeps the pid).
+ *
+ * With dash (Debian/Ubuntu's /bin/sh) the rlimits are `ulimit` builtins in the same process; elsewhere
+ * (a bash /bin/sh spells the flags differently) a separate `prlimit` step sets them. The builtin saves an
+ * exec: ~1 ms of CPU per run, measured.
  */
-const WRAPPER_SCRIPT = [
+const JOIN_CGROUPS = [
   'n=$1; shift',
   'while [ "$n" -gt 0 ]; do',
   '  echo $$ > "$1" || { echo "agent-sandbox-setup: cannot join cgroup $1" >&2; exit 125; }',
   '  shift; n=$((n-1))',
   'done',
-  'exec "$@"',
 ].join('\n');
 
-/** prlimit (util-linux) rather than shell `ulimit`: exact byte units and the same flags on every distro. */
-function prlimitArgs(limits: SandboxLimits, opts: { nproc: number | null; dataBytes: number | null }): string[] {
-  const n = (x: number): string => {
-    if (!Number.isSafeInteger(x) || x < 0) throw new Error(`invalid limit ${x}`);
-    return String(x);
-  };
+interface RlimitPlan {
+  /** RLIMIT_NPROC, or null to leave it alone (non-root worker: it would count the worker's own processes). */
+  nproc: number | null;
+  /** RLIMIT_DATA, only when no memory cgroup is available. */
+  dataBytes: number | null;
+}
+
+const limitInt = (x: number): string => {
+  if (!Number.isSafeInteger(x) || x < 0) throw new Error(`invalid limit ${x}`);
+  return String(x);
+};
+
+/** dash `ulimit` builtins: -f and -c count 512-byte blocks, -d KiB, -p is RLIMIT_NPROC. */
+function ulimitLine(limits: SandboxLimits, plan: RlimitPlan): string {
+  const cmds = [
+    'ulimit -c 0',
+    // Soft before hard: lowering the hard limit below a still-unlimited soft limit is EINVAL. The soft
+    // limit sends SIGXCPU (reported as killedReason 'cpu'); the hard one a second later is SIGKILL.
+    `ulimit -S -t ${limitInt(limits.cpuSeconds)}`,
+    `ulimit -H -t ${limitInt(limits.cpuSeconds + 1)}`,
+    `ulimit -f ${limitInt(Math.max(1, Math.floor(limits.fileSizeBytes / 512)))}`,
+    `ulimit -n ${limitInt(limits.openFiles)}`,
+  ];
+  if (plan.nproc !== null) cmds.push(`ulimit -p ${limitInt(plan.nproc)}`);
+  if (plan.dataBytes !== null) cmds.push(`ulimit -d ${limitInt(Math.floor(plan.dataBytes / 1024))}`);
+  return `${cmds.join(' && ')} || { echo "agent-sandbox-setup: cannot set resource limits" >&2; exit 125; }`;
+}
+
+/** prlimit (util-linux): exact byte units, for hosts whose /bin/sh is not dash. */
+function prlimitArgs(limits: SandboxLimits, plan: RlimitPlan): string[] {
   const args = [
     paths().prlimit ?? 'prlimit',
     '--core=0',
-    // Soft limit sends SIGXCPU (reported as killedReason 'cpu'); the hard limit a second later is SIGKILL.
-    `--cpu=${n(limits.cpuSeconds)}:${n(limits.cpuSeconds + 1)}`,
-    `--fsize=${n(limits.fileSizeBytes)}`,
-    `--nofile=${n(limits.openFiles)}`,
+    `--cpu=${limitInt(limits.cpuSeconds)}:${limitInt(limits.cpuSeconds + 1)}`,
+    `--fsize=${limitInt(limits.fileSizeBytes)}`,
+    `--nofile=${limitInt(limits.openFiles)}`,
   ];
-  if (opts.nproc !== null) args.push(`--nproc=${n(opts.nproc)}`);
-  if (opts.dataBytes !== null) args.push(`--data=${n(opts.dataBytes)}`);
+  if (plan.nproc !== null) args.push(`--nproc=${limitInt(plan.nproc)}`);
+  if (plan.dataBytes !== null) args.push(`--data=${limitInt(plan.dataBytes)}`);
   args.push('--');
   return args;
 }
 
-function wrapperArgs(cgroupProcs: string[]): string[] {
-  return ['/bin/sh', '-c', WRAPPER_SCRIPT, 'agent-sandbox-wrap', String(cgroupProcs.length), ...cgroupProcs];
+/** Everything before setpriv/bwrap (or before the command in 'none' mode). */
+function wrapperArgs(cgroupProcs: string[], limits: SandboxLimits, plan: RlimitPlan): string[] {
+  const tail = ['agent-sandbox-wrap', String(cgroupProcs.length), ...cgroupProcs];
+  const dash = paths().dash;
+  if (dash) return [dash, '-c', `${JOIN_CGROUPS}\n${ulimitLine(limits, plan)}\nexec "$@"`, ...tail];
+  return ['/bin/sh', '-c', `${JOIN_CGROUPS}\nexec "$@"`, ...tail, ...prlimitArgs(limits, plan)];
 }
 
 interface CommandLineOptions {
@@ -536,7 +571,7 @@ interface CommandLineOptions {
 }
 
 interface CommandLine {
-  /** What is spawned: wrapper -> prlimit -> setpriv -> bwrap --args FD_ARGS --seccomp FD_SECCOMP -- command. */
+  /** What is spawned: wrapper (dash, or sh + prlimit) -> setpriv -> bwrap --args FD_ARGS -- command. */
   argv: string[];
   /** bwrap's options, NUL-separated, read from FD_ARGS. */
   bwrapOptions: string[];
@@ -551,7 +586,7 @@ function commandLine(o: CommandLineOptions): CommandLine {
   const nproc = isRoot ? (o.pidsCgroup ? o.limits.maxProcesses * 8 : o.limits.maxProcesses) : null;
   // RLIMIT_DATA only as the fallback: it is per process and counts reservations, cgroups count real use.
   const dataBytes = o.memoryCgroup ? null : o.limits.memoryBytes;
-  const wrapper = [...wrapperArgs(o.cgroupProcs), ...prlimitArgs(o.limits, { nproc, dataBytes })];
+  const wrapper = wrapperArgs(o.cgroupProcs, o.limits, { nproc, dataBytes });
 
   const drop = isRoot
     ? [hp.setpriv ?? 'setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--']
@@ -726,14 +761,26 @@ function oomKills(cg: RunCgroups): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+async function rmdirAsync(dir: string): Promise<boolean> {
+  try {
+    await fs.promises.rmdir(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/**
+ * Kills whatever is left in the run's cgroups and removes them. Runs in the background after a run:
+ * the kernel releases exited tasks (and offlines a memory cgroup) a few ms after the pid namespace is
+ * gone, and rmdir of a memory cgroup costs ~1 ms, so it goes to the thread pool, off the event loop.
+ */
 async function destroyRunCgroups(cg: RunCgroups): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 300 && Object.keys(cg.dirs).length > 0; i++) {
+    await sleep(Math.min(50, 3 + 2 * i));
     killCgroup(cg);
-    const remaining = Object.entries(cg.dirs).filter(([, dir]) => !rmdirQuiet(dir));
-    if (remaining.length === 0) break;
-    cg.dirs = Object.fromEntries(remaining);
-    // Killed tasks need a moment to be reaped before the cgroup is empty.
-    await sleep(i < 50 ? 2 : 50);
+    const left = await Promise.all(Object.entries(cg.dirs).map(async ([c, dir]) => ((await rmdirAsync(dir)) ? null : ([c, dir] as const))));
+    cg.dirs = Object.fromEntries(left.filter((x) => x !== null));
   }
   if (Object.keys(cg.dirs).length === 0) activeCgroups.delete(cg);
 }
@@ -798,7 +845,8 @@ export function prepareWorkspace(dir: string): string {
   if (isRoot && sandboxMode() === 'bubblewrap' && (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_GID)) {
     fs.lchownSync(abs, SANDBOX_UID, SANDBOX_GID);
   }
-  if ((st.mode & 0o700) !== 0o700) fs.chmodSync(abs, st.mode | 0o700);
+  // Only its owner (the sandbox uid) needs it; other host users have no business reading a session's files.
+  if ((st.mode & 0o777) !== 0o700) fs.chmodSync(abs, 0o700);
   return abs;
 }
 
@@ -972,7 +1020,7 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
     cwd = '/';
     stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'];
   } else {
-    argv = [...wrapperArgs(cgroupProcs), ...prlimitArgs(limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }), ...req.argv];
+    argv = [...wrapperArgs(cgroupProcs, limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }), ...req.argv];
     spawnEnv = { ...sandboxEnv(env, workspace), PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
     cwd = workspace;
     stdio = [stdinMode, 'pipe', 'pipe'];
@@ -1116,4 +1164,16 @@ export function sandboxCommandLine(argv: string[], workspaceDir: string, limits?
 }
 
 /** Exposed for tests only. */
-export const _internal = { utf8Boundary, cgroupBases };
+export const _internal = {
+  utf8Boundary,
+  cgroupBases,
+  /** Switch between the dash-builtin and the prlimit way of setting rlimits (both must work). */
+  useRlimitTool(tool: 'dash' | 'prlimit'): void {
+    paths().dash = tool === 'dash' ? findExecutable('dash') : null;
+  },
+  /** Pretend a controller is not writable (to exercise the rlimit fallbacks); `null` restores detection. */
+  hideControllers(hidden: Controller[] | null): void {
+    controllerBases = undefined;
+    if (hidden) for (const c of hidden) delete cgroupBases()[c];
+  },
+};

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { defineTool, type ToolContext, type ToolDefinition } from '../runtime/agent';
 import { listWorkspaceFiles, readWorkspaceFile, writeWorkspaceFile, FILE_LIMITS } from './files';
 import { redactDeep } from './secrets';
-import { checkSandbox, resolveLimits, runSandboxed, SandboxUnavailableError, type SandboxLimits, type SandboxResult } from './sandbox';
+import { resolveLimits, runSandboxed, type SandboxLimits, type SandboxResult } from './sandbox';
 
 export interface SandboxToolOptions {
   /** Limits for commands run by these tools (per agent or per tool); unset fields use DEFAULT_LIMITS. */
@@ -57,8 +57,7 @@ const stdinField = z.string().max(MAX_STDIN_BYTES).optional().describe('text wri
 const timeoutField = z.number().int().positive().optional().describe('wall-clock timeout in ms (capped by the configured limit)');
 
 async function runCommand(argv: string[], args: { stdin?: string; timeoutMs?: number }, ctx: ToolContext, limits: SandboxLimits, extraEnv: Record<string, string> = {}): Promise<CommandToolResult> {
-  const check = await checkSandbox();
-  if (!check.ok) throw new SandboxUnavailableError(check.reason, check.fix);
+  // runSandboxed throws SandboxUnavailableError (reason + fix) when bubblewrap cannot be used.
   const env: Record<string, string> = { ...extraEnv };
   for (const [k, v] of Object.entries(ctx.secrets)) if (ENV_NAME.test(k)) env[k] = v;
   const timeoutMs = Math.min(args.timeoutMs ?? limits.timeoutMs, limits.timeoutMs);

@@ -397,7 +397,11 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
   // ---- one model turn until the assistant answers without tool calls -----------------------------------
   const runUntilAnswer = async (): Promise<string> => {
-    for (;;) {
+    for (let first = true; ; first = false) {
+      // Between steps, a long turn moves to a fresh run (history stays small); handlers must be idle first.
+      if (!first && shouldContinueAsNew() && state.pendingApprovals.length === 0 && allHandlersFinished()) {
+        await continueAsNewNow(false);
+      }
       await ensureBudget();
       if (endRequested) throw new SessionEnded();
       const seq = nextSeq++;

@@ -10,6 +10,7 @@ import {
   TRUNCATION_MARKER,
   SANDBOX_UID,
   type SandboxRequest,
+  _internal,
 } from '../../sandbox/sandbox';
 import { finalCgroupCheck, leftoverCgroups, makeTempRoot, marker, processesWithMarker, waitFor } from './helpers';
 
@@ -45,7 +46,7 @@ describe('availability', () => {
     try {
       const r = await run(['/bin/sh', '-c', 'echo "$HOME"; id -u']);
       expect(r.mode).toBe('none');
-      expect(r.stdout).toBe(`${ws}\n0\n`);
+      expect(r.stdout).toBe(`${ws}\n${process.getuid?.()}\n`);
     } finally {
       if (old === undefined) delete process.env.SANDBOX;
       else process.env.SANDBOX = old;
@@ -97,6 +98,14 @@ describe('execution', () => {
     const r = await runSandboxed({ workspaceDir: fresh, argv: ['/bin/sh', '-c', 'python3 -c "print(6*7)" && node -e "console.log(6*7)"'], network: 'none' });
     expect(r.stdout).toBe('42\n42\n');
     expect(fs.statSync(fresh).isDirectory()).toBe(true);
+  });
+
+  test('a workspace the sandbox uid cannot reach is a clear setup error, not a command failure', async () => {
+    const closed = path.join(tmp.root, 'closed');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    await expect(runSandboxed({ workspaceDir: path.join(closed, 'ws'), argv: ['true'], network: 'none' })).rejects.toThrow(
+      /sandbox unavailable: bubblewrap failed to set up the sandbox: bwrap: Can't find source path .*Fix: make every parent directory of the workspace traversable/s,
+    );
   });
 
   test('/tmp is private to each run', async () => {
@@ -162,13 +171,19 @@ describe('limits and termination', () => {
     expect(fs.existsSync(path.join(ws, 'should-not-exist'))).toBe(false);
   });
 
-  test('rlimits are applied inside the sandbox', async () => {
-    const r = await run(['cat', '/proc/self/limits'], { limits: { cpuSeconds: 7, fileSizeBytes: 1_048_576, openFiles: 99 } });
-    expect(r.stdout).toMatch(/Max cpu time\s+7\s+8\s+seconds/);
-    expect(r.stdout).toMatch(/Max file size\s+1048576\s+1048576\s+bytes/);
-    expect(r.stdout).toMatch(/Max open files\s+99\s+99\s+files/);
-    expect(r.stdout).toMatch(/Max core file size\s+0\s+0/);
-    expect(r.stdout).toMatch(/Max processes\s+\d+/);
+  test.each(['dash', 'prlimit'] as const)('rlimits are applied inside the sandbox (set with %s)', async (tool) => {
+    _internal.useRlimitTool(tool);
+    try {
+      const r = await run(['cat', '/proc/self/limits'], { limits: { cpuSeconds: 7, fileSizeBytes: 1_048_576, openFiles: 99, maxProcesses: 20 } });
+      expect(r.stdout).toMatch(/Max cpu time\s+7\s+8\s+seconds/);
+      expect(r.stdout).toMatch(/Max file size\s+1048576\s+1048576\s+bytes/);
+      expect(r.stdout).toMatch(/Max open files\s+99\s+99\s+files/);
+      expect(r.stdout).toMatch(/Max core file size\s+0\s+0/);
+      // pids.max does the per-run limit; RLIMIT_NPROC is the per-uid backstop (8x).
+      expect(r.stdout).toMatch(/Max processes\s+160\s+160/);
+    } finally {
+      _internal.useRlimitTool('dash');
+    }
   });
 
   test('CPU seconds: a busy loop gets SIGXCPU and is reported as cpu', async () => {
@@ -181,6 +196,18 @@ describe('limits and termination', () => {
     const r = await run(['python3', '-c', 'a = []\nwhile True: a.append(bytearray(10**7))'], { limits: { memoryBytes: 64 * 1024 * 1024 } });
     expect(r.killedReason).toBe('memory');
     expect(r.exitCode).toBe(137);
+  });
+
+  test('memory without a writable memory cgroup: RLIMIT_DATA bounds each process instead', async () => {
+    _internal.hideControllers(['memory']);
+    try {
+      const r = await run(['python3', '-c', 'a = []\nwhile True: a.append(bytearray(10**7))'], { limits: { memoryBytes: 64 * 1024 * 1024 } });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/MemoryError/);
+      expect((await run(['cat', '/proc/self/limits'], { limits: { memoryBytes: 64 * 1024 * 1024 } })).stdout).toMatch(/Max data size\s+67108864\s+67108864/);
+    } finally {
+      _internal.hideControllers(null);
+    }
   });
 
   test('file size: writing past RLIMIT_FSIZE fails', async () => {

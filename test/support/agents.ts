@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
 import { openOutbox, sendDecision } from '../../agents/application/outbox';
+import { sandboxTools } from '../../sandbox';
 
 export const calculatorAgent = defineAgent({
   name: 'calculator',
@@ -59,4 +60,36 @@ export const notifierAgent = defineAgent({
   ],
 });
 
-export const testAgents = [calculatorAgent, notifierAgent];
+/** Short approval deadlines with one escalation level, then default deny. */
+export const escalatingAgent = defineAgent({
+  name: 'escalating-notifier',
+  instructions: 'You send notices to VIPs.',
+  tools: notifierAgent.tools,
+  approvals: { group: 'support-leads', timeoutMs: 1500, escalation: [{ group: 'managers', timeoutMs: 1500 }] },
+});
+
+/** Two model steps of budget, priced so that cost is visible. */
+export const budgetedAgent = defineAgent({
+  name: 'budgeted',
+  instructions: 'You add numbers, carefully, one step at a time.',
+  tools: calculatorAgent.tools,
+  budget: { maxSteps: 2 },
+  pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
+});
+
+/** Starts a new workflow run every 3 model steps. */
+export const longRunnerAgent = defineAgent({
+  name: 'long-runner',
+  instructions: 'You count with the add tool.',
+  tools: calculatorAgent.tools,
+  continueAsNewEverySteps: 3,
+});
+
+/** The built-in sandboxed tools (bubblewrap). */
+export const sandboxedAgent = defineAgent({
+  name: 'sandboxed',
+  instructions: 'You run commands in your workspace.',
+  tools: sandboxTools({ limits: { timeoutMs: 120_000 }, secrets: ['TEST_API_TOKEN'] }),
+});
+
+export const testAgents = [calculatorAgent, notifierAgent, escalatingAgent, budgetedAgent, longRunnerAgent, sandboxedAgent];

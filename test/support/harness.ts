@@ -3,7 +3,7 @@
  * workers in-process or as child processes (for SIGKILL), and a client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +64,7 @@ export interface Harness {
 
 export async function createHarness(script: ModelScript = [], extraEnv: Record<string, string> = {}): Promise<Harness> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-test-'));
+  chmodSync(dir, 0o755); // the sandbox's unprivileged uid must be able to reach the workspaces below
   const port = await freePort();
   const dbFile = path.join(dir, 'temporal.db');
   let server = await startDevServer({ port, uiPort: null, dbFile });
@@ -80,10 +81,12 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
     WORKFLOW_BUNDLE,
     STICKY_TIMEOUT_MS: '1000',
     HEARTBEAT_TIMEOUT_MS: '3000',
+    AGENT_SECRET_TEST_API_TOKEN: 'tok-9f8e7d6c5b4a-test-secret',
     ...extraEnv,
   };
   // In-process workers and tools read OUTBOX_DB from this process's env.
   process.env.OUTBOX_DB = env.OUTBOX_DB;
+  process.env.AGENT_SECRET_TEST_API_TOKEN = env.AGENT_SECRET_TEST_API_TOKEN;
   const config = loadConfig({ ...process.env, ...env });
   const connect = async (): Promise<Client> => new Client({ connection: await Connection.connect({ address: server.address }) });
   const clients: Client[] = [];
