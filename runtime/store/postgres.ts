@@ -17,6 +17,8 @@ export class PostgresSessionStore implements SessionStore {
 
   constructor(url: string) {
     this.pool = new Pool({ connectionString: url, max: 5 });
+    // An idle connection dropped by the server (restart, failover) must not crash the worker; the pool reconnects.
+    this.pool.on('error', (err) => console.warn(`[session-store] idle PostgreSQL connection lost: ${err.message}`));
     this.ready = this.pool
       .query(
         `CREATE TABLE IF NOT EXISTS session_messages (

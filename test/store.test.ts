@@ -1,0 +1,87 @@
+/**
+ * The session store contract, one suite run against both backends: embedded SQLite and a real
+ * PostgreSQL server started by the test harness.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openSessionStore, type SessionStore } from '../runtime/store';
+import { postgresSkipReason, startPostgres, type PostgresServer } from './support/postgres';
+
+const backends = [
+  { name: 'sqlite', skip: null as string | null },
+  { name: 'postgres', skip: postgresSkipReason() },
+];
+
+describe.each(backends)('session store on $name', ({ name, skip }) => {
+  let url = '';
+  let dir = '';
+  let pg: PostgresServer | null = null;
+  const opened: SessionStore[] = [];
+  const open = (): SessionStore => {
+    const s = openSessionStore(url);
+    opened.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    if (skip) return;
+    if (name === 'sqlite') {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'session-store-'));
+      url = `sqlite:${path.join(dir, 'sessions.sqlite')}`;
+    } else {
+      pg = await startPostgres();
+      url = await pg!.createDatabase('sessions');
+    }
+  });
+  afterAll(async () => {
+    for (const s of opened) await s.close();
+    await pg?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const maybe = skip ? test.skip : test;
+  if (skip) test(`skipped: ${skip}`, () => expect(process.env.CI).toBeFalsy());
+
+  maybe('appends and lists a transcript in seq order, ranges included', async () => {
+    const s = open();
+    await s.append('s1', [
+      { seq: 1, message: { role: 'user', content: 'hi' } },
+      { seq: 0, message: { role: 'system', content: 'be brief' } },
+      { seq: 2, message: { role: 'assistant', content: 'hello', tool_calls: [] }, meta: { turn: { usage: 3 } } },
+    ]);
+    const all = await s.list('s1');
+    expect(all.map((m) => [m.seq, m.message.role])).toEqual([[0, 'system'], [1, 'user'], [2, 'assistant']]);
+    expect(all[2].meta).toEqual({ turn: { usage: 3 } });
+    expect((await s.list('s1', { fromSeq: 1, beforeSeq: 2 })).map((m) => m.seq)).toEqual([1]);
+    expect(await s.get('s1', 1)).toMatchObject({ sessionId: 's1', seq: 1, message: { content: 'hi' }, meta: null });
+    expect(await s.get('s1', 9)).toBeUndefined();
+    expect(await s.list('other')).toEqual([]);
+  });
+
+  maybe('writes are idempotent by (session, seq): a retried write never duplicates or overwrites', async () => {
+    const s = open();
+    await s.append('s2', [{ seq: 0, message: { role: 'user', content: 'first' } }]);
+    await s.append('s2', [{ seq: 0, message: { role: 'user', content: 'retry with other content' } }]);
+    await Promise.all(Array.from({ length: 10 }, () => s.append('s2', [{ seq: 1, message: { role: 'tool', content: 'x' } }])));
+    const all = await s.list('s2');
+    expect(all).toHaveLength(2);
+    expect(all[0].message.content).toBe('first');
+  });
+
+  maybe('two handles (two workers) see each other\'s writes', async () => {
+    const a = open();
+    const b = open();
+    await a.append('s3', [{ seq: 0, message: { role: 'user', content: 'from a' } }]);
+    await b.append('s3', [{ seq: 1, message: { role: 'assistant', content: 'from b' } }]);
+    expect((await a.list('s3')).map((m) => m.message.content)).toEqual(['from a', 'from b']);
+    expect(await b.stats('s3')).toEqual({ count: 2, bytes: expect.any(Number) });
+  });
+
+  maybe('keeps unicode and large messages intact', async () => {
+    const s = open();
+    const big = 'ü€😀'.repeat(50_000);
+    await s.append('s4', [{ seq: 0, message: { role: 'tool', content: big } }]);
+    expect((await s.get('s4', 0))?.message.content).toBe(big);
+  });
+});
