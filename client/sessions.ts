@@ -1,5 +1,12 @@
 /** Client-side helpers: what a developer's code, the CLI and other services call. */
-import { Client, Connection, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WithStartWorkflowOperation,
+  WorkflowHandle,
+  WorkflowHandleWithFirstExecutionRunId,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { nanoid } from './ids';
 import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
 import { agentSession } from '../workflows/agentSession';
@@ -23,7 +30,7 @@ export async function connectClient(config: RuntimeConfig = loadConfig()): Promi
 
 export interface StartedSession {
   sessionId: string;
-  handle: WorkflowHandle<typeof agentSession>;
+  handle: WorkflowHandleWithFirstExecutionRunId<typeof agentSession>;
   webUi: string;
 }
 

@@ -110,18 +110,21 @@ function explainOpenError(err: unknown, dirFd: number, name: string, shown: stri
   const code = errno(err);
   if (code === 'ENOENT') return new WorkspaceFileError('NOT_FOUND', `'${shown}' does not exist`);
   if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENXIO') {
+    let st: fs.Stats;
     try {
-      const st = fs.lstatSync(fdPath(dirFd, name));
-      if (st.isSymbolicLink()) return new WorkspaceFileError('SYMLINK', `'${shown}' is a symlink; file tools never follow symlinks`);
-      if (!st.isDirectory() && !st.isFile()) return new WorkspaceFileError('NOT_A_FILE', `'${shown}' is not a regular file`);
-      if (code === 'ENOTDIR' && !st.isDirectory()) return new WorkspaceFileError('NOT_A_DIRECTORY', `'${shown}' is not a directory`);
-      // It is a directory again: it was swapped for a symlink while we opened it.
-      return new WorkspaceFileError('SYMLINK', `'${shown}' changed while being opened (a symlink swap?); refusing`);
+      st = fs.lstatSync(fdPath(dirFd, name));
     } catch {
-      // fall through to the original error
+      // Gone by now: it was being renamed or swapped under us.
+      return new WorkspaceFileError('NOT_FOUND', `'${shown}' disappeared while being opened`);
     }
+    if (st.isSymbolicLink()) return new WorkspaceFileError('SYMLINK', `'${shown}' is a symlink; file tools never follow symlinks`);
+    if (!st.isDirectory() && !st.isFile()) return new WorkspaceFileError('NOT_A_FILE', `'${shown}' is not a regular file`);
+    if (code === 'ENOTDIR' && !st.isDirectory()) return new WorkspaceFileError('NOT_A_DIRECTORY', `'${shown}' is not a directory`);
+    // A directory again: it was swapped for a symlink while we opened it.
+    return new WorkspaceFileError('SYMLINK', `'${shown}' changed while being opened (a symlink swap?); refusing`);
   }
-  return err instanceof Error ? err : new Error(String(err));
+  // Errors from fs may come from another realm (e.g. a test VM), so no `instanceof Error` here.
+  return typeof err === 'object' && err !== null && 'message' in err ? (err as Error) : new Error(String(err));
 }
 
 interface Opened {

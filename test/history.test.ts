@@ -33,7 +33,7 @@ test(`a ${TURNS}-turn session: history bytes per turn at turn ${TURNS} are withi
   let runId: string | undefined = s.handle.firstExecutionRunId;
   let runs = 0;
   while (runId) {
-    const runEvents = (await h.client.workflow.getHandle(s.sessionId, runId).fetchHistory()).events ?? [];
+    const runEvents: temporal.api.history.v1.IHistoryEvent[] = (await h.client.workflow.getHandle(s.sessionId, runId).fetchHistory()).events ?? [];
     events.push(...runEvents);
     runs++;
     runId = runEvents[runEvents.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;

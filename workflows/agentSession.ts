@@ -120,6 +120,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   let spec: RunSpec | undefined;
 
   // ---- status, Web UI details, search attributes -------------------------------------------------
+  /** Recomputes the visible status: state query, Web UI current details, search attributes. */
   const publish = (status?: SessionStatus): void => {
     const open = [...approvals.values()].filter((a) => a.status === 'pending');
     state.pendingApprovals = open;
@@ -331,8 +332,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     if (record.status === 'pending') {
       record.status = endRequested ? 'withdrawn' : 'expired';
       record.decidedAt = new Date().toISOString();
-      publish();
     }
+    publish();
     return record;
   };
 
