@@ -9,7 +9,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
-import type { SessionStore } from '../runtime/store';
+import type { MemoryStore } from '../memory';
+import type { SessionStore, StoredMessage } from '../runtime/store';
+import { createMemoryActivities } from './memory';
 import { redactSecrets } from '../sandbox/secrets';
 import type { CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 
@@ -30,6 +32,8 @@ export interface ActivityDeps {
   resolveSecrets?: (names: string[]) => Record<string, string>;
   /** 'bubblewrap', or 'none' when the operator explicitly runs tools unsandboxed (flagged on every session). */
   sandboxMode?: string;
+  /** Long-term memory (automatic recall, summaries, compaction). */
+  memory?: MemoryStore;
 }
 
 export interface CallModelInput {
@@ -39,12 +43,15 @@ export interface CallModelInput {
   /** Sequence number the assistant message will take. */
   seq: number;
   /** Messages the workflow created since the last model call, stored before the call. */
-  pending: Array<{ seq: number; message: Record<string, unknown> }>;
+  pending: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
+  /** After compaction: the model sees pinned messages, the summary, then messages from `fromSeq` on. */
+  context?: { fromSeq: number; summarySeq?: number };
 }
 
 export interface RunToolInput {
   sessionId: string;
   agent: string;
+  userId?: string;
   seq: number;
   toolCallId: string;
   name: string;
@@ -124,11 +131,32 @@ export function checkToolCall(agent: AgentDefinition, id: string, name: string, 
   return call;
 }
 
+/** What the model sees: pinned messages (instructions, recalled memories), the current summary, the recent turns. */
+export function contextMessages(all: StoredMessage[], context?: CallModelInput['context']): StoredMessage[] {
+  if (!context) return all.filter((m) => m.meta?.kind !== 'summary');
+  const pinned = all.filter((m) => m.meta?.pinned);
+  const summary = all.filter((m) => m.seq === context.summarySeq);
+  const recent = all.filter((m) => m.seq >= context.fromSeq && !m.meta?.pinned && m.meta?.kind !== 'summary');
+  return [...pinned, ...summary, ...recent];
+}
+
 export function createActivities(deps: ActivityDeps) {
   const maxToolOutput = deps.maxToolOutputBytes ?? 64 * 1024;
   const resolveSecrets = deps.resolveSecrets ?? ((): Record<string, string> => ({}));
 
+  const memoryActivities = createMemoryActivities({
+    registry: deps.registry,
+    store: deps.store,
+    openai: deps.openai,
+    defaultModel: deps.defaultModel,
+    get memory(): MemoryStore {
+      if (!deps.memory) throw ApplicationFailure.nonRetryable('this worker has no memory store configured', 'NoMemoryStore');
+      return deps.memory;
+    },
+  });
+
   return {
+    ...memoryActivities,
     /** Does nothing: the bench baseline's unit of work. */
     async noop(n: number): Promise<number> {
       return n;
@@ -164,7 +192,9 @@ export function createActivities(deps: ActivityDeps) {
 
       const agent = deps.registry.get(input.agent);
       const spec = agentSpec(agent, deps.defaultModel);
-      const messages = (await store.list(input.sessionId, { beforeSeq: input.seq })).map((m) => m.message as unknown as ChatCompletionMessageParam);
+      const messages = contextMessages(await store.list(input.sessionId, { beforeSeq: input.seq }), input.context).map(
+        (m) => m.message as unknown as ChatCompletionMessageParam,
+      );
       const tools: ChatCompletionTool[] = spec.tools.map((t) => ({
         type: 'function',
         function: { name: t.name, description: t.description, parameters: t.parameters },
@@ -227,6 +257,8 @@ export function createActivities(deps: ActivityDeps) {
         Promise.resolve(
           tool.run(parsed.data, {
             sessionId: input.sessionId,
+            agent: input.agent,
+            ...(input.userId ? { userId: input.userId } : {}),
             step: input.seq,
             toolCallId: input.toolCallId,
             idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),

@@ -21,6 +21,10 @@ export interface ToolLogger {
 export interface ToolContext {
   /** Workflow id of the session. */
   sessionId: string;
+  /** Name of the agent running the tool (always set by the runtime; optional for tools called directly in tests). */
+  agent?: string;
+  /** The user the session belongs to, when it was started with one. */
+  userId?: string;
   /** Sequence number of the tool message in the session transcript. */
   step: number;
   toolCallId: string;
@@ -79,6 +83,12 @@ export interface AgentDefinition {
   idleTimeoutMs?: number;
   /** Start a fresh workflow run after this many model steps (Temporal's own suggestion applies anyway). */
   continueAsNewEverySteps?: number;
+  /**
+   * Automatic memory (needs a memory store on the worker): recall the `recall` most relevant memories of
+   * the user and the agent at session start; write an episode summary and facts at the end; compact older
+   * turns when the model's context passes `contextBudgetTokens`.
+   */
+  memory?: { recall?: number; summarizeAtEnd?: boolean; contextBudgetTokens?: number; keepRecentMessages?: number };
 }
 
 export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): ToolDefinition<S> {
@@ -128,6 +138,16 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSp
     },
     idleTimeoutMs: agent.idleTimeoutMs ?? 24 * 3600_000,
     ...(agent.continueAsNewEverySteps ? { continueAsNewEverySteps: agent.continueAsNewEverySteps } : {}),
+    ...(agent.memory
+      ? {
+          memory: {
+            recallK: agent.memory.recall ?? 5,
+            summarizeAtEnd: agent.memory.summarizeAtEnd ?? true,
+            keepRecentMessages: agent.memory.keepRecentMessages ?? 6,
+            ...(agent.memory.contextBudgetTokens ? { contextBudgetTokens: agent.memory.contextBudgetTokens } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -5,7 +5,6 @@ export {
   sandboxMode,
   resolveLimits,
   prepareWorkspace,
-  sweepStaleCgroups,
   sandboxIdle,
   sandboxCommandLine,
   SandboxUnavailableError,
@@ -22,3 +21,4 @@ export type { ResolveSecretsOptions } from './secrets';
 export { sandboxTools, shellTool, runPythonTool, runNodeTool, readFileTool, writeFileTool, listFilesTool } from './tools';
 export type { SandboxToolOptions, CommandToolResult } from './tools';
 export { DENIED_SYSCALLS } from './seccomp';
+export { sweepStaleCgroups } from './cgroups';

@@ -24,13 +24,14 @@
  * without user namespaces); cgroup and rlimit limits still apply but there is no isolation.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+import { cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, type RunCgroups } from './cgroups';
 import { seccompProgram } from './seccomp';
 
 // ---------------------------------------------------------------------------------------------------
@@ -629,211 +630,6 @@ function feedBwrap(child: ChildProcess, cl: CommandLine): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// cgroups (v1)
-
-type Controller = 'memory' | 'pids' | 'cpu';
-const CGROUP_ROOT = '/sys/fs/cgroup';
-const CGROUP_PARENT = 'agent-sandbox';
-
-let controllerBases: Partial<Record<Controller, string>> | undefined;
-
-/** Parent directory per controller (nested under this process's own cgroup), or absent when not writable. */
-function cgroupBases(): Partial<Record<Controller, string>> {
-  if (controllerBases) return controllerBases;
-  const bases: Partial<Record<Controller, string>> = {};
-  let own: string[] = [];
-  try {
-    own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
-  } catch {
-    // no cgroup info: rlimits only
-  }
-  for (const c of ['memory', 'pids', 'cpu'] as const) {
-    const line = own.find((l) => l.split(':')[1]?.split(',').includes(c));
-    const rel = line ? line.split(':').slice(2).join(':') : null;
-    const mount = path.join(CGROUP_ROOT, c);
-    if (rel === null || !fs.existsSync(path.join(mount, 'cgroup.procs'))) continue;
-    const base = path.join(mount, rel, CGROUP_PARENT);
-    try {
-      fs.mkdirSync(base, { recursive: true });
-      bases[c] = base;
-    } catch {
-      // read-only or delegated elsewhere: fall back to rlimits for this controller
-    }
-  }
-  controllerBases = bases;
-  return bases;
-}
-
-interface RunCgroups {
-  name: string;
-  dirs: Partial<Record<Controller, string>>;
-}
-
-const activeCgroups = new Set<RunCgroups>();
-let runSeq = 0;
-let swept = false;
-
-function writeCg(dir: string, file: string, value: string): boolean {
-  try {
-    fs.writeFileSync(path.join(dir, file), value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function createRunCgroups(limits: SandboxLimits): RunCgroups {
-  const name = `run-${process.pid}-${++runSeq}-${randomBytes(3).toString('hex')}`;
-  const cg: RunCgroups = { name, dirs: {} };
-  const bases = cgroupBases();
-  for (const [c, base] of Object.entries(bases) as Array<[Controller, string]>) {
-    if (c === 'cpu' && !limits.cpus) continue;
-    const dir = path.join(base, name);
-    try {
-      fs.mkdirSync(dir);
-    } catch {
-      continue;
-    }
-    let ok = true;
-    if (c === 'memory') {
-      ok = writeCg(dir, 'memory.limit_in_bytes', String(limits.memoryBytes));
-      // No swap escape hatch; absent when swap accounting is off, which is fine.
-      writeCg(dir, 'memory.memsw.limit_in_bytes', String(limits.memoryBytes));
-    } else if (c === 'pids') {
-      ok = writeCg(dir, 'pids.max', String(limits.maxProcesses));
-    } else if (c === 'cpu') {
-      ok = writeCg(dir, 'cpu.cfs_period_us', '100000') && writeCg(dir, 'cpu.cfs_quota_us', String(Math.max(1000, Math.round(limits.cpus * 100_000))));
-    }
-    if (ok) cg.dirs[c] = dir;
-    else rmdirQuiet(dir);
-  }
-  activeCgroups.add(cg);
-  return cg;
-}
-
-function rmdirQuiet(dir: string): boolean {
-  try {
-    fs.rmdirSync(dir);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-}
-
-function cgroupPids(dir: string): number[] {
-  try {
-    return fs
-      .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** SIGKILL every process in the run's cgroups (a fork bomb may race, so callers loop). Returns how many were seen. */
-function killCgroup(cg: RunCgroups): number {
-  let seen = 0;
-  for (const dir of Object.values(cg.dirs)) {
-    for (const pid of cgroupPids(dir)) {
-      seen++;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  return seen;
-}
-
-function oomKills(cg: RunCgroups): number {
-  if (!cg.dirs.memory) return 0;
-  try {
-    const m = /oom_kill (\d+)/.exec(fs.readFileSync(path.join(cg.dirs.memory, 'memory.oom_control'), 'utf8'));
-    if (m) return Number(m[1]);
-    return Number(fs.readFileSync(path.join(cg.dirs.memory, 'memory.failcnt'), 'utf8')) > 0 ? 1 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function rmdirAsync(dir: string): Promise<boolean> {
-  try {
-    await fs.promises.rmdir(dir);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-}
-
-/**
- * Kills whatever is left in the run's cgroups and removes them. Runs in the background after a run:
- * the kernel releases exited tasks (and offlines a memory cgroup) a few ms after the pid namespace is
- * gone, and rmdir of a memory cgroup costs ~1 ms, so it goes to the thread pool, off the event loop.
- */
-async function destroyRunCgroups(cg: RunCgroups): Promise<void> {
-  for (let i = 0; i < 300 && Object.keys(cg.dirs).length > 0; i++) {
-    await sleep(Math.min(50, 3 + 2 * i));
-    killCgroup(cg);
-    const left = await Promise.all(Object.entries(cg.dirs).map(async ([c, dir]) => ((await rmdirAsync(dir)) ? null : ([c, dir] as const))));
-    cg.dirs = Object.fromEntries(left.filter((x) => x !== null));
-  }
-  if (Object.keys(cg.dirs).length === 0) activeCgroups.delete(cg);
-}
-
-/**
- * Removes cgroups left behind by workers that died (SIGKILL, OOM) before cleaning up: the name carries
- * the worker pid; a cgroup whose worker is gone has its processes killed and is removed.
- */
-export function sweepStaleCgroups(): number {
-  let removed = 0;
-  for (const base of Object.values(cgroupBases())) {
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(base).filter((n) => n.startsWith('run-'));
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const pid = Number(/^run-(\d+)-/.exec(name)?.[1]);
-      if (!pid || (pid !== process.pid && isAlive(pid))) continue;
-      if (pid === process.pid && [...activeCgroups].some((c) => c.name === name)) continue;
-      const dir = path.join(base, name);
-      for (const p of cgroupPids(dir)) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      if (rmdirQuiet(dir)) removed++;
-    }
-  }
-  return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-// If the worker exits normally while runs are in flight, do not leave their processes or cgroups behind.
-process.once('exit', () => {
-  for (const cg of activeCgroups) {
-    killCgroup(cg);
-    for (const dir of Object.values(cg.dirs)) rmdirQuiet(dir);
-  }
-});
-
-// ---------------------------------------------------------------------------------------------------
 // Workspace
 
 /** Creates the workspace if needed and hands it to the sandbox uid. Refuses a symlink or non-directory. */
@@ -974,6 +770,7 @@ export async function runSandboxed(input: SandboxRequest): Promise<SandboxResult
 }
 
 const pendingCleanups = new Set<Promise<void>>();
+let swept = false;
 
 /** Resolves when every finished run has removed its cgroups (for tests and graceful shutdown). */
 export async function sandboxIdle(): Promise<void> {
@@ -1064,6 +861,8 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
     const timer = setTimeout(() => kill('timeout'), limits.timeoutMs);
     const onAbort = (): void => kill('cancelled');
     req.signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted while the run was being set up: 'abort' has already fired and will not fire again.
+    if (req.signal?.aborted) kill('cancelled');
 
     // Disk watchdog: RLIMIT_FSIZE bounds one file, this bounds the workspace. Polled often while the walk
     // is cheap, backing off for big trees so the walk never costs more than ~1/5 of the time.
@@ -1172,8 +971,5 @@ export const _internal = {
     paths().dash = tool === 'dash' ? findExecutable('dash') : null;
   },
   /** Pretend a controller is not writable (to exercise the rlimit fallbacks); `null` restores detection. */
-  hideControllers(hidden: Controller[] | null): void {
-    controllerBases = undefined;
-    if (hidden) for (const c of hidden) delete cgroupBases()[c];
-  },
+  hideControllers: resetCgroupDetection,
 };

@@ -44,7 +44,7 @@ async function run(): Promise<void> {
   }
 
   const config = loadConfig();
-  const worker = await createAgentWorker(demoAgents(), config);
+  const worker = await createAgentWorker(demoAgents, config);
   console.log(`Worker:   polling '${config.TASK_QUEUE}'`);
   const client = await connectClient(config);
 

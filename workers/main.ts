@@ -5,7 +5,7 @@ import { createAgentWorker } from './worker';
 
 async function run(): Promise<void> {
   const config = loadConfig();
-  const { done } = await createAgentWorker(demoAgents(), config);
+  const { done } = await createAgentWorker(demoAgents, config);
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and waits for running tasks (grace period).
   console.log(`[worker] polling task queue '${config.TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
   await done;

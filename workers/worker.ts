@@ -6,19 +6,24 @@ import { createActivities } from '../activities';
 import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { openSessionStore, type SessionStore } from '../runtime/store';
+import { openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 import { resolveSecrets, sandboxMode } from '../sandbox';
+
+/** Agents, or a factory for agents that need the worker's resources (e.g. memory tools). */
+export type AgentSource = AgentDefinition[] | ((deps: { memory: MemoryStore }) => AgentDefinition[]);
 
 export interface AgentWorker {
   worker: Worker;
   store: SessionStore;
+  memory: MemoryStore;
   /** Stops polling, lets running activities finish (grace period), closes connections. */
   shutdown(): Promise<void>;
   /** Resolves when the worker has stopped. */
   done: Promise<void>;
 }
 
-export async function createAgentWorker(agents: AgentDefinition[], config: RuntimeConfig = loadConfig()): Promise<AgentWorker> {
+export async function createAgentWorker(agentSource: AgentSource, config: RuntimeConfig = loadConfig()): Promise<AgentWorker> {
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const registered = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
   const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(k in (registered.customAttributes ?? {})));
@@ -27,6 +32,8 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
       'Start the server with `npm run temporal` or register them (see README).');
   }
   const store = openSessionStore(config.AGENT_STORE_URL);
+  const memory = await openMemoryStore(config.MEMORY_URL);
+  const agents = typeof agentSource === 'function' ? agentSource({ memory }) : agentSource;
   const openai = new OpenAI({
     baseURL: config.OPENAI_BASE_URL,
     apiKey: config.OPENAI_API_KEY || 'no-key-scripted-model',
@@ -37,6 +44,7 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
   const activities = createActivities({
     registry: new AgentRegistry(agents),
     store,
+    memory,
     openai,
     defaultModel: config.AGENT_MODEL,
     searchAttributes: missing.length === 0,
@@ -59,11 +67,13 @@ export async function createAgentWorker(agents: AgentDefinition[], config: Runti
   });
   const done = worker.run().finally(async () => {
     await store.close().catch(() => undefined);
+    await memory.close().catch(() => undefined);
     await connection.close().catch(() => undefined);
   });
   return {
     worker,
     store,
+    memory,
     done,
     async shutdown() {
       if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -54,7 +54,7 @@ import type {
 } from './types';
 
 type Activities = ReturnType<typeof activities.createActivities>;
-type PendingMessage = { seq: number; message: Record<string, unknown> };
+type PendingMessage = { seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> };
 
 export const SessionStatusKey = defineSearchAttributeKey('SessionStatus', SearchAttributeType.KEYWORD);
 export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
@@ -64,9 +64,14 @@ export const CostUsdKey = defineSearchAttributeKey('CostUsd', SearchAttributeTyp
 export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const SandboxModeKey = defineSearchAttributeKey('SandboxMode', SearchAttributeType.KEYWORD);
 
-const { describeAgent, checkToolArgs } = proxyActivities<Activities>({
+const { describeAgent, checkToolArgs, recallMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
+});
+// Summaries and compaction are model calls: same retry policy as the agent's own model calls.
+const { summarizeSession, compactContext } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });
 // Rate limits, 5xx and timeouts are retried with backoff (the openai client's own retries are off, so
 // every attempt is visible in history); auth and bad-request errors are non-retryable.
@@ -115,6 +120,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   const topUps: Budget = carry?.topUps ?? {};
   let nextSeq = carry?.nextSeq ?? 0;
   const pending: PendingMessage[] = carry?.pending ?? [];
+  let context = carry?.context;
+  let lastPromptTokens = carry?.lastPromptTokens ?? 0;
   let currentMessageId: string | undefined;
   let endRequested: EndRequest | undefined;
   let spec: RunSpec | undefined;
@@ -286,9 +293,9 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   };
 
   // ---- transcript -------------------------------------------------------------------------------------
-  const addMessage = (message: Record<string, unknown>, entry: Omit<TranscriptEntry, 'seq'>): number => {
+  const addMessage = (message: Record<string, unknown>, entry: Omit<TranscriptEntry, 'seq'>, meta?: Record<string, unknown>): number => {
     const seq = nextSeq++;
-    pending.push({ seq, message });
+    pending.push({ seq, message, ...(meta ? { meta } : {}) });
     state.transcript.push({ seq, ...entry });
     return seq;
   };
@@ -378,7 +385,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
           cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
           summary: `tool ${call.summary}${approvalEntry ? ` (approved by ${approvalEntry.approver})` : ''}`,
         },
-        [{ sessionId, agent: state.agent, seq, toolCallId: call.id, name: call.name, args }],
+        [{ sessionId, agent: state.agent, ...(state.userId ? { userId: state.userId } : {}), seq, toolCallId: call.id, name: call.name, args }],
       );
       state.transcript.push({
         seq,
@@ -396,6 +403,75 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     }
   };
 
+  const addUsage = (usage: { promptTokens: number; completionTokens: number; totalTokens: number }): void => {
+    state.usage.promptTokens += usage.promptTokens;
+    state.usage.completionTokens += usage.completionTokens;
+    state.usage.totalTokens += usage.totalTokens;
+    state.costUsd += (usage.promptTokens * spec!.pricing.inputPerMTokUsd + usage.completionTokens * spec!.pricing.outputPerMTokUsd) / 1_000_000;
+  };
+
+  // ---- automatic memory ------------------------------------------------------------------------------
+  const memoryState = (): NonNullable<SessionState['memory']> => (state.memory ??= { recalled: [], compactions: 0 });
+
+  /** The memories most relevant to the first request, pinned into the model's context and shown in the transcript. */
+  const recallAtStart = async (query: string): Promise<void> => {
+    if (!spec!.memory || spec!.memory.recallK <= 0) return;
+    const recalled = await recallMemories.executeWithOptions(
+      { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 }, summary: `recall memories for ${state.userId ?? spec!.name}` },
+      [{ agent: spec!.name, ...(state.userId ? { userId: state.userId } : {}), query, k: spec!.memory.recallK }],
+    );
+    memoryState().recalled = recalled.memories.map((m) => m.id);
+    if (recalled.text) addMessage({ role: 'system', content: recalled.text }, { role: 'system', text: recalled.text, kind: 'memory' }, { pinned: true });
+  };
+
+  /** When the last call's context passed the budget, older turns are summarised and the summary stands in for them. */
+  const compactIfNeeded = async (): Promise<void> => {
+    const budget = spec!.memory?.contextBudgetTokens;
+    if (!budget || lastPromptTokens < budget * 0.8) return;
+    const summarySeq = nextSeq++;
+    const result = await compactContext.executeWithOptions(
+      {
+        startToCloseTimeout: '5 minutes',
+        retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
+        summary: `compact context (${lastPromptTokens} tokens > ${Math.round(budget * 0.8)})`,
+      },
+      [
+        {
+          sessionId,
+          runId: workflowInfo().runId,
+          agent: spec!.name,
+          model: spec!.model,
+          contextFrom: context?.fromSeq ?? 0,
+          beforeSeq: summarySeq,
+          summarySeq,
+          ...(context?.summarySeq !== undefined ? { previousSummarySeq: context.summarySeq } : {}),
+          keepRecent: spec!.memory!.keepRecentMessages,
+        },
+      ],
+    );
+    lastPromptTokens = 0;
+    if (!result) return;
+    addUsage(result.usage);
+    context = { fromSeq: result.contextFrom, summarySeq: result.summarySeq };
+    memoryState().compactions += 1;
+    state.transcript.push({ seq: summarySeq, role: 'system', text: result.preview, kind: 'summary' });
+  };
+
+  /** End of session: an episode summary and extracted facts, with provenance, for later sessions. */
+  const summarizeAtEnd = async (): Promise<void> => {
+    if (!spec?.memory?.summarizeAtEnd || state.steps === 0) return;
+    const result = await summarizeSession.executeWithOptions(
+      {
+        startToCloseTimeout: '5 minutes',
+        retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
+        summary: `summarise session into memory (${state.userId ? `user/${state.userId}` : `agent/${spec.name}`})`,
+      },
+      [{ sessionId, runId: workflowInfo().runId, agent: spec.name, ...(state.userId ? { userId: state.userId } : {}), step: nextSeq, model: spec.model }],
+    );
+    addUsage(result.usage);
+    Object.assign(memoryState(), { episodeId: result.episodeId, factIds: result.factIds });
+  };
+
   // ---- one model turn until the assistant answers without tool calls -----------------------------------
   const runUntilAnswer = async (): Promise<string> => {
     for (let first = true; ; first = false) {
@@ -405,12 +481,13 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       }
       await ensureBudget();
       if (endRequested) throw new SessionEnded();
+      await compactIfNeeded();
       const seq = nextSeq++;
       let turn: Awaited<ReturnType<Activities['callModel']>>;
       try {
         turn = await callModel.executeWithOptions(
           { ...MODEL_ACTIVITY, heartbeatTimeout: spec!.heartbeatTimeoutMs, summary: `model ${spec!.model} (step ${state.steps + 1})` },
-          [{ sessionId, agent: spec!.name, model: spec!.model, seq, pending: pending.splice(0) }],
+          [{ sessionId, agent: spec!.name, model: spec!.model, seq, pending: pending.splice(0), ...(context ? { context } : {}) }],
         );
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -422,11 +499,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       }
       // Usage is taken from the completed activity only: a retried or replayed call is never counted twice.
       state.steps++;
-      state.usage.promptTokens += turn.usage.promptTokens;
-      state.usage.completionTokens += turn.usage.completionTokens;
-      state.usage.totalTokens += turn.usage.totalTokens;
-      state.costUsd +=
-        (turn.usage.promptTokens * spec!.pricing.inputPerMTokUsd + turn.usage.completionTokens * spec!.pricing.outputPerMTokUsd) / 1_000_000;
+      addUsage(turn.usage);
+      lastPromptTokens = turn.usage.promptTokens;
       state.transcript.push({
         seq,
         role: 'assistant',
@@ -446,6 +520,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
   const finish = async (status: SessionStatus, endReason?: string): Promise<SessionResult> => {
     if (endReason) state.endReason = endReason;
+    if (status === 'completed') await summarizeAtEnd();
     for (const a of approvals.values()) if (a.status === 'pending') a.status = 'withdrawn';
     publish(status);
     await condition(allHandlersFinished);
@@ -478,6 +553,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       inbox,
       topUps,
       needInput,
+      ...(context ? { context } : {}),
+      lastPromptTokens,
     };
     return continueAsNew<typeof agentSession>({ ...input, carry: next });
   };
@@ -499,7 +576,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
     let needInput = carry?.needInput ?? false;
     if (!carry) {
-      addMessage({ role: 'system', content: spec.instructions }, { role: 'system', text: spec.instructions });
+      addMessage({ role: 'system', content: spec.instructions }, { role: 'system', text: spec.instructions }, { pinned: true });
+      if (input.task) await recallAtStart(input.task);
       if (input.task) addMessage({ role: 'user', content: input.task }, { role: 'user', text: input.task });
       else if (mode === 'task') throw ApplicationFailure.nonRetryable('a task-mode session needs a task', 'InvalidInput');
       else needInput = true;
@@ -518,6 +596,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
         if (inbox.length === 0) return await continueAsNewNow(true);
         const msg = inbox.shift()!;
         currentMessageId = msg.id;
+        if (state.steps === 0 && !input.task && !state.memory) await recallAtStart(msg.text);
         addMessage({ role: 'user', content: msg.text }, { role: 'user', text: msg.text });
         publish('running');
       }

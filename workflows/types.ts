@@ -38,6 +38,7 @@ export interface AgentSpec {
   idleTimeoutMs: number;
   /** Start a fresh run (continue-as-new) after this many model steps, besides when Temporal suggests it. */
   continueAsNewEverySteps?: number;
+  memory?: { recallK: number; summarizeAtEnd: boolean; keepRecentMessages: number; contextBudgetTokens?: number };
 }
 
 /** What the worker adds to the agent's spec at the start of a run. */
@@ -72,8 +73,11 @@ export interface SessionInput {
 export interface CarriedState {
   state: SessionState;
   nextSeq: number;
-  pending: Array<{ seq: number; message: Record<string, unknown> }>;
+  pending: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
   inbox: ChatMessageIn[];
+  /** Compaction state: the model's context starts at `fromSeq`, preceded by the summary at `summarySeq`. */
+  context?: { fromSeq: number; summarySeq?: number };
+  lastPromptTokens: number;
   topUps: Budget;
   needInput: boolean;
 }
@@ -158,6 +162,8 @@ export interface TranscriptEntry {
   toolCallId?: string;
   tool?: string;
   ok?: boolean;
+  /** 'memory': memories recalled at session start; 'summary': a compaction summary standing in for older turns. */
+  kind?: 'memory' | 'summary';
   /** For tool calls that needed approval: who decided what. */
   approval?: { status: ApprovalRecord['status']; approver?: string; comment?: string; edited?: boolean };
 }
@@ -181,6 +187,8 @@ export interface SessionState {
   sandboxMode?: string;
   /** Seq of the first entry kept in `transcript` (older ones are in the session store). */
   transcriptFrom: number;
+  /** Automatic memory: what was recalled at start, written at the end, and how often the context was compacted. */
+  memory?: { recalled: string[]; episodeId?: string; factIds?: string[]; compactions: number };
   pendingApprovals: ApprovalRecord[];
   approvals: ApprovalRecord[];
   transcript: TranscriptEntry[];

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ToolContext } from '../../runtime/agent';
-import { sandboxIdle, sweepStaleCgroups, _internal } from '../../sandbox/sandbox';
+import { sweepStaleCgroups } from '../../sandbox/cgroups';
+import { sandboxIdle, _internal } from '../../sandbox/sandbox';
 
 /**
  * A temp root for the workspaces of one test file. 0711 so the sandbox uid can traverse to its own

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
 import { openOutbox, sendDecision } from '../../agents/application/outbox';
 import { sandboxTools } from '../../sandbox';
+import { memoryTools, type MemoryStore } from '../../memory';
 
 export const calculatorAgent = defineAgent({
   name: 'calculator',
@@ -92,4 +93,16 @@ export const sandboxedAgent = defineAgent({
   tools: sandboxTools({ limits: { timeoutMs: 120_000 }, secrets: ['TEST_API_TOKEN'] }),
 });
 
-export const testAgents = [calculatorAgent, notifierAgent, escalatingAgent, budgetedAgent, longRunnerAgent, sandboxedAgent];
+/** Automatic memory: recall at start, summary at end, compaction past 4000 context tokens. */
+export function memoryAgent(memory: MemoryStore) {
+  return defineAgent({
+    name: 'memory-calculator',
+    instructions: 'You add numbers and remember what matters about the user.',
+    tools: [...calculatorAgent.tools, ...memoryTools(memory, { defaultNamespace: (ctx) => (ctx.userId ? `user/${ctx.userId}` : `session/${ctx.sessionId}`) })],
+    memory: { recall: 5, summarizeAtEnd: true, contextBudgetTokens: 4000, keepRecentMessages: 6 },
+  });
+}
+
+export function testAgents(deps: { memory: MemoryStore }) {
+  return [calculatorAgent, notifierAgent, escalatingAgent, budgetedAgent, longRunnerAgent, sandboxedAgent, memoryAgent(deps.memory)];
+}

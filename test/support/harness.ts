@@ -76,6 +76,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
     OPENAI_API_KEY: 'test-key',
     AGENT_MODEL: 'scripted-test-model',
     AGENT_STORE_URL: `sqlite:${path.join(dir, 'sessions.sqlite')}`,
+    MEMORY_URL: path.join(dir, 'memory.sqlite'),
     OUTBOX_DB: path.join(dir, 'outbox.sqlite'),
     WORKSPACE_ROOT: path.join(dir, 'workspaces'),
     WORKFLOW_BUNDLE,
@@ -110,7 +111,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
       return c;
     },
     async startWorker() {
-      const w = await createAgentWorker([...demoAgents(), ...testAgents], config);
+      const w = await createAgentWorker((deps) => [...demoAgents(deps), ...testAgents(deps)], config);
       workers.push(w);
       return w;
     },

@@ -6,7 +6,7 @@ import { testAgents } from './agents';
 
 async function run(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const w = await createAgentWorker([...demoAgents(), ...testAgents]);
+  const w = await createAgentWorker((deps) => [...demoAgents(deps), ...testAgents(deps)]);
   process.stdout.write('WORKER_READY\n');
   await w.done;
 }
