@@ -42,7 +42,8 @@ async function storedRoles(sessionId: string): Promise<string[]> {
   }
 }
 
-const APPLICATION_ROLES = ['system', 'user', 'assistant', 'tool', 'tool', 'tool', 'assistant', 'tool', 'assistant'];
+// gather (3 tools in parallel) -> sandboxed analysis (run_python) -> send_decision (approval) -> final answer
+const APPLICATION_ROLES = ['system', 'user', 'assistant', 'tool', 'tool', 'tool', 'assistant', 'tool', 'assistant', 'tool', 'assistant'];
 
 test('worker SIGKILLed while the session waits for approval: a new worker finishes it, the effect happens once', async () => {
   h.model.setScript(applicationScript);

@@ -102,7 +102,7 @@ test('rejection: the rejection and its reason go back to the model, nothing is s
   expect(result.finalAnswer).toContain('was not sent');
   expect(countSent(s.sessionId)).toBe(0);
   const last = h.model.requests[h.model.requests.length - 1];
-  expect(h.model.requests.length - before).toBe(3);
+  expect(h.model.requests.length - before).toBe(4); // gather, analyse, decide, answer
   expect(messageText(last.messages[last.messages.length - 1])).toBe('The call was not run: rejected by bob: call the applicant first.');
 });
 

@@ -3,7 +3,8 @@
  * the side-effecting `send_decision` runs.
  */
 import { z } from 'zod';
-import { defineAgent, defineTool } from '../../runtime/agent';
+import { defineAgent, defineTool, type ToolContext } from '../../runtime/agent';
+import { runPythonTool, writeWorkspaceFile } from '../../sandbox';
 import fixtures from './fixtures.json';
 import { openOutbox, sendDecision } from './outbox';
 
@@ -15,20 +16,26 @@ function lookup<T>(table: Record<string, T>, id: string): T {
   return row;
 }
 
+/** Data tools also leave a copy in the session workspace, where sandboxed analysis scripts can read it. */
+async function keepInWorkspace<T>(ctx: ToolContext, file: string, data: T): Promise<T> {
+  await writeWorkspaceFile(ctx.workspaceDir, file, JSON.stringify(data, null, 2));
+  return data;
+}
+
 export const getApplicant = defineTool({
   name: 'get_applicant',
-  description: 'Fetch the application form of an applicant: name, requested amount, purpose, income, debt, employer.',
+  description: 'Fetch the application form of an applicant: name, requested amount, purpose, income, debt, employer. Also saved as applicant.json in the workspace.',
   input: z.object({ applicantId: ApplicantId }),
   effects: 'read',
-  run: ({ applicantId }) => ({ applicantId, ...lookup(fixtures.applicants, applicantId) }),
+  run: ({ applicantId }, ctx) => keepInWorkspace(ctx, 'applicant.json', { applicantId, ...lookup(fixtures.applicants, applicantId) }),
 });
 
 export const getCreditReport = defineTool({
   name: 'get_credit_report',
-  description: "Fetch the applicant's credit report (score, delinquencies, open accounts).",
+  description: "Fetch the applicant's credit report (score, delinquencies, open accounts). Also saved as credit_report.json in the workspace.",
   input: z.object({ applicantId: ApplicantId }),
   effects: 'read',
-  run: ({ applicantId }) => ({ applicantId, ...lookup(fixtures.creditReports, applicantId) }),
+  run: ({ applicantId }, ctx) => keepInWorkspace(ctx, 'credit_report.json', { applicantId, ...lookup(fixtures.creditReports, applicantId) }),
 });
 
 export const verifyEmployment = defineTool({
@@ -64,9 +71,10 @@ export const applicationAgent = defineAgent({
   name: 'application-processor',
   instructions:
     'You process loan applications. Gather the application, the credit report and the employment check, ' +
+    'compute the ratios with a short Python script over applicant.json and credit_report.json in your workspace (run_python), ' +
     'decide (approve when the credit score is at least 650, employment is verified and monthly debt is under ' +
     '40% of monthly income; decline otherwise), then call send_decision with a short reason. ' +
     'If a human rejects the decision, do not resend it; summarise what happened.',
-  tools: [getApplicant, getCreditReport, verifyEmployment, sendDecisionTool],
+  tools: [getApplicant, getCreditReport, verifyEmployment, runPythonTool({ limits: { timeoutMs: 20_000 } }), sendDecisionTool],
   budget: { maxSteps: 20 },
 });

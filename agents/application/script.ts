@@ -23,6 +23,17 @@ function toolResults(req: ChatRequest): Map<string, unknown> {
   return results;
 }
 
+/** What the scripted model "writes" for the analysis step: it runs under bubblewrap over the workspace files. */
+export const ANALYSIS_SCRIPT = [
+  'import json',
+  "a = json.load(open('applicant.json'))",
+  "c = json.load(open('credit_report.json'))",
+  "monthly_income = a['annualIncome'] / 12",
+  "print(json.dumps({'debtToIncome': round(a['monthlyDebt'] / monthly_income, 3),",
+  "                  'loanToIncome': round(a['requestedAmount'] / a['annualIncome'], 3),",
+  "                  'creditScore': c['score']}))",
+].join('\n');
+
 export function applicationScript(req: ChatRequest): ScriptedTurn {
   const task = messageText(req.messages.find((m) => m.role === 'user'));
   const applicantId = /A-\d{4}/.exec(task)?.[0] ?? 'A-1001';
@@ -52,7 +63,18 @@ export function applicationScript(req: ChatRequest): ScriptedTurn {
   if (typeof app === 'string' || typeof credit === 'string' || typeof employment === 'string') {
     return { content: `I could not gather the data for ${applicantId}: ${String(last?.content ?? '')}` };
   }
-  const debtRatio = (app.monthlyDebt ?? 0) / ((app.annualIncome ?? 1) / 12);
+  // The ratios are computed by a script the model writes and runs in its sandboxed workspace.
+  if (!results.has('run_python')) {
+    return { content: 'Computing the ratios in the sandbox.', toolCalls: [{ name: 'run_python', arguments: { code: ANALYSIS_SCRIPT } }] };
+  }
+  const analysis = results.get('run_python') as { exitCode?: number; stdout?: string } | string;
+  let ratios: { debtToIncome?: number };
+  try {
+    ratios = JSON.parse(typeof analysis === 'string' ? analysis : analysis.stdout ?? '') as { debtToIncome?: number };
+  } catch {
+    return { content: `The analysis script failed, so I will not decide on ${applicantId}: ${JSON.stringify(analysis).slice(0, 300)}` };
+  }
+  const debtRatio = ratios.debtToIncome ?? 1;
   const approve = (credit.score ?? 0) >= 650 && employment.verified === true && debtRatio < 0.4;
   const reason = approve
     ? `credit score ${credit.score}, employment verified, debt-to-income ${(debtRatio * 100).toFixed(0)}%`
