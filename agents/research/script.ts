@@ -322,29 +322,46 @@ export function coveringMemories(question: string, memories: ContextMemory[], mi
 
 const DATE_IN_TEXT = /\((\d{4}-\d{2})\)/;
 
+/** The statement of a finding: without its `Title (date): ` prefix and `(sources: ...)` suffix. */
+function statement(text: string): string {
+  return text.replace(/^.*?\(\d{4}-\d{2}\):\s*/, '').replace(/\s*\(sources?: [^)]*\)\s*$/, '').trim();
+}
+
 function answerFromMemories(question: string, memories: ContextMemory[]): string {
-  const used = memories.slice(0, 6);
-  const sources = unique(used.flatMap((m) => [...m.text.matchAll(SRC_ID)].map((x) => x[0]))).sort();
-  const dated = used
-    .map((m) => ({ m, date: DATE_IN_TEXT.exec(m.text)?.[1] }))
-    .filter((d): d is { m: ContextMemory; date: string } => d.date !== undefined)
-    .sort((a, b) => b.date.localeCompare(a.date));
+  // Identical texts (a note and the fact the session summary made of it) become one bullet citing both ids.
+  const groups: Array<{ text: string; kind: string; ids: string[] }> = [];
+  for (const m of memories) {
+    const text = m.text.replace(/\s*\n\s*/g, ' ').trim();
+    const same = groups.find((g) => g.text === text);
+    if (same) same.ids.push(m.id);
+    else groups.push({ text, kind: m.kind, ids: [m.id] });
+  }
+  const used = [...groups.filter((g) => g.kind !== 'episode'), ...groups.filter((g) => g.kind === 'episode')].slice(0, 6);
+  const cite = (g: { ids: string[] }) => g.ids.map((id) => `[${id}]`).join(' ');
+  const srcOf = (text: string) => unique([...text.matchAll(SRC_ID)].map((x) => x[0]));
+  const count = used.reduce((n, g) => n + g.ids.length, 0);
   const lines = [
-    `${question}`,
+    question,
     '',
-    `From our earlier research (${used.length} recalled ${used.length === 1 ? 'memory' : 'memories'}; no sources re-read):`,
-    ...used.map((m) => `- ${m.text.replace(/\s*\n\s*/g, ' ')} [${m.id}]`),
+    `From our earlier research (${count} recalled ${count === 1 ? 'memory' : 'memories'}; no sources re-read):`,
+    ...used.map((g) => `- ${g.text} ${cite(g)}`),
   ];
+  const dated = used
+    .filter((g) => g.kind !== 'episode')
+    .map((g) => ({ g, date: DATE_IN_TEXT.exec(g.text)?.[1] }))
+    .filter((d): d is { g: (typeof used)[number]; date: string } => d.date !== undefined)
+    .sort((a, b) => b.date.localeCompare(a.date));
   if (dated.length > 1 && dated[0]!.date !== dated[dated.length - 1]!.date) {
     const newest = dated[0]!;
     const older = dated.filter((d) => d.date < newest.date);
-    const where = [...[...newest.m.text.matchAll(SRC_ID)].map((x) => x[0]), newest.date].join(', ');
     lines.push(
       '',
-      `Conclusion: rely on the most recent evidence, [${newest.m.id}] (${where}); it supersedes the older figures in ` +
-        `${older.map((d) => `[${d.m.id}] (${d.date})`).join(', ')} where they differ.`,
+      `Conclusion: go by the most recent evidence, ${cite(newest.g)} (${[...srcOf(newest.g.text), newest.date].join(', ')}): ` +
+        `${statement(newest.g.text).replace(/\.$/, '')}. It supersedes the older ${older.length === 1 ? 'figure' : 'figures'} in ` +
+        `${older.map((d) => `${cite(d.g)} (${[...srcOf(d.g.text), d.date].join(', ')})`).join(', ')} where they differ.`,
     );
   }
+  const sources = unique(used.flatMap((g) => srcOf(g.text))).sort();
   if (sources.length) lines.push('', `Sources: ${sources.join(', ')}.`);
   return lines.join('\n');
 }
@@ -382,10 +399,12 @@ function finalAnswer(question: string, state: ResearchState): string {
     .sort((a, b) => b.published.localeCompare(a.published));
   if (dated.length > 1 && dated[0]!.published !== dated[dated.length - 1]!.published) {
     const [newest, ...older] = dated;
+    const newestFinding = state.findings.find((f) => f.sourceIds.includes(newest!.id));
     lines.push(
       '',
-      `Conclusion: the most recent source, ${newest!.id} (${label(newest!)}), takes precedence where the sources disagree; ` +
-        `older evidence: ${older.map((r) => `${r.id} (${r.published})`).join(', ')}.`,
+      `Conclusion: the most recent source, ${newest!.id} (${newest!.title}, ${newest!.published}), takes precedence where the sources disagree` +
+        `${newestFinding ? `: ${statement(newestFinding.finding).replace(/\.$/, '')}` : ''}. ` +
+        `Older evidence: ${older.map((r) => `${r.id} (${r.published})`).join(', ')}.`,
     );
   } else if (cited.length) {
     lines.push('', `Conclusion: based on ${cited.join(', ')}.`);
