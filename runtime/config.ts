@@ -12,6 +12,8 @@ const Env = z.object({
   OPENAI_API_KEY: z.string().optional(),
   AGENT_MODEL: z.string().default('gpt-4.1-mini'),
   AGENT_STORE_URL: z.string().default(DEFAULT_STORE_URL),
+  /** When set, memory search is hybrid (lexical + vectors from this OpenAI-compatible embeddings model). */
+  EMBEDDING_MODEL: z.string().optional(),
   /** Long-term memory: a SQLite file path or a postgres:// URL. */
   MEMORY_URL: z.string().default(path.join(PROJECT_ROOT, '.data', 'memory.sqlite')),
   WORKSPACE_ROOT: z.string().default(path.join(PROJECT_ROOT, '.data', 'workspaces')),

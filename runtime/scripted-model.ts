@@ -42,14 +42,31 @@ export type ModelScript = ScriptedTurn[] | ((req: ChatRequest, callIndex: number
 export interface ScriptedModelServer {
   /** Base URL for OPENAI_BASE_URL, e.g. http://127.0.0.1:4010/v1 */
   baseUrl: string;
-  /** Every request received, in order (for assertions). */
+  /** Every chat request received, in order (for assertions). */
   requests: ChatRequest[];
+  /** Texts sent to the /embeddings endpoint. */
+  embedded: string[];
   setScript(script: ModelScript): void;
   close(): Promise<void>;
 }
 
 function estimateTokens(text: string): number {
   return Math.max(1, Math.ceil(text.length / 4));
+}
+
+/**
+ * Deterministic stand-in for an embedding model (hashed bag of words, 64 dimensions, unit length):
+ * texts sharing words are close. Enough to exercise hybrid search over the real wire format.
+ */
+export function hashedEmbedding(text: string, dims = 64): number[] {
+  const v = new Array<number>(dims).fill(0);
+  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+    let h = 2166136261;
+    for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 16777619);
+    v[Math.abs(h) % dims] += 1;
+  }
+  const norm = Math.hypot(...v) || 1;
+  return v.map((x) => x / norm);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -69,6 +86,7 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
   let listIndex = 0;
   let callIndex = 0;
   const requests: ChatRequest[] = [];
+  const embedded: string[] = [];
 
   const nextTurn = (req: ChatRequest): ScriptedTurn => {
     const i = callIndex++;
@@ -80,6 +98,23 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
 
   const server: Server = createServer((req, res) => {
     void (async () => {
+      if (req.method === 'POST' && req.url?.endsWith('/embeddings')) {
+        const body = JSON.parse(await readBody(req)) as { model: string; input: string | string[]; encoding_format?: 'float' | 'base64' };
+        const inputs = Array.isArray(body.input) ? body.input : [body.input];
+        embedded.push(...inputs);
+        sendJson(res, 200, {
+          object: 'list',
+          model: body.model,
+          // As the real API: float arrays, or little-endian float32 in base64 (the openai client asks for that by default).
+          data: inputs.map((text, index) => {
+            const vector = hashedEmbedding(text);
+            const embedding = body.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+            return { object: 'embedding', index, embedding };
+          }),
+          usage: { prompt_tokens: inputs.reduce((n, t) => n + estimateTokens(t), 0), total_tokens: inputs.reduce((n, t) => n + estimateTokens(t), 0) },
+        });
+        return;
+      }
       if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
         sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } });
         return;
@@ -137,6 +172,7 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
   return {
     baseUrl: `http://127.0.0.1:${actualPort}/v1`,
     requests,
+    embedded,
     setScript(s) {
       current = s;
       listIndex = 0;

@@ -67,7 +67,8 @@ export function createRunCgroups(limits: Pick<SandboxLimits, 'memoryBytes' | 'ma
     if (c === 'cpu' && !limits.cpus) continue;
     const dir = path.join(base, name);
     try {
-      fs.mkdirSync(dir);
+      // recursive: recreates the parent if someone removed it while it was empty.
+      fs.mkdirSync(dir, { recursive: true });
     } catch {
       continue;
     }

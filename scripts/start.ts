@@ -3,16 +3,20 @@
  * application-processing agent until it pauses for a human approval and finishes.
  *   npm start                    waits for you to approve from another terminal
  *   npm start -- --auto-approve  approves from a separate process (unattended, CI)
+ *   npm start -- --demo research the research agent: findings noted in one session, recalled in the next
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command } from 'commander';
 import { demoAgents } from '../agents';
+import type { Client } from '@temporalio/client';
 import { applicationScript } from '../agents/application/script';
+import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
+import type { MemoryStore } from '../memory';
 import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import { connectClient, startSession, waitForState } from '../client/sessions';
-import { loadConfig } from '../runtime/config';
+import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { startScriptedModelServer, type ScriptedModelServer } from '../runtime/scripted-model';
 import { ensureTemporal, findTemporalCli, PROJECT_ROOT } from '../runtime/temporal-server';
 import { createAgentWorker } from '../workers/worker';
@@ -22,8 +26,10 @@ async function run(): Promise<void> {
     .option('--auto-approve', 'approve from a separate process instead of waiting for you')
     .option('--applicant <id>', 'which fixture applicant to process', 'A-1001')
     .option('--stop-server', 'stop the Temporal dev server at the end if this run started it')
+    .option('--demo <name>', "which demo: 'application' (approval) or 'research' (memory across sessions)", 'application')
     .parse()
-    .opts<{ autoApprove?: boolean; applicant: string; stopServer?: boolean }>();
+    .opts<{ autoApprove?: boolean; applicant: string; stopServer?: boolean; demo: string }>();
+  if (!['application', 'research'].includes(opts.demo)) throw new Error(`unknown demo '${opts.demo}': use application or research`);
   const t0 = Date.now();
   // Keep the demo's output readable: SDK logs at WARN and above (the worker entry point logs INFO).
   Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
@@ -35,7 +41,7 @@ async function run(): Promise<void> {
 
   let model: ScriptedModelServer | undefined;
   if (!process.env.OPENAI_API_KEY) {
-    model = await startScriptedModelServer(applicationScript);
+    model = await startScriptedModelServer(opts.demo === 'research' ? researchScript : applicationScript);
     process.env.OPENAI_BASE_URL = model.baseUrl;
     console.log(`Model:    no OPENAI_API_KEY set, so this demo uses the project's SCRIPTED MODEL SERVER at ${model.baseUrl}`);
     console.log('          (a local HTTP server speaking the OpenAI Chat Completions protocol, answering from a script - not a real model)');
@@ -47,6 +53,22 @@ async function run(): Promise<void> {
   const worker = await createAgentWorker(demoAgents, config);
   console.log(`Worker:   polling '${config.TASK_QUEUE}'`);
   const client = await connectClient(config);
+  const finishUp = async (): Promise<void> => {
+    console.log(`\nnpm start finished in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+    await worker.shutdown();
+    await client.connection.close();
+    await model?.close();
+    if (server.started && (opts.stopServer || opts.autoApprove)) {
+      await server.stop();
+      console.log('Temporal dev server stopped.');
+    } else if (server.started) {
+      console.log(`The Temporal dev server keeps running (pid ${server.pid}) so you can browse the Web UI; stop it with: kill ${server.pid}`);
+    }
+  };
+  if (opts.demo === 'research') {
+    await runResearchDemo(client, config, worker.memory);
+    return finishUp();
+  }
 
   const task = `Process the loan application of applicant ${opts.applicant}.`;
   const session = await startSession(client, { agent: 'application-processor', task, userId: 'demo-user' }, config);
@@ -100,17 +122,35 @@ async function run(): Promise<void> {
   const sent = sentDecisions(outbox, session.sessionId);
   outbox.close();
   console.log(`Outbox: ${sent.length} decision(s) sent for this session${sent.length ? ` (${sent.map((s) => `${s.applicantId} ${s.decision}`).join(', ')})` : ''}.`);
-  console.log(`\nnpm start finished in ${((Date.now() - t0) / 1000).toFixed(1)} s. Inspect the session: ${session.webUi}`);
+  console.log(`Inspect the session: ${session.webUi}`);
+  await finishUp();
+}
 
-  await worker.shutdown();
-  await client.connection.close();
-  await model?.close();
-  if (server.started && (opts.stopServer || opts.autoApprove)) {
-    await server.stop();
-    console.log('Temporal dev server stopped.');
-  } else if (server.started) {
-    console.log(`The Temporal dev server keeps running (pid ${server.pid}) so you can browse the Web UI; stop it with: kill ${server.pid}`);
+/**
+ * The research agent over two sessions of one user: session 1 studies a question and notes findings to
+ * memory; session 2 answers a follow-up from what was recalled, without re-reading the sources.
+ */
+async function runResearchDemo(client: Client, config: RuntimeConfig, memory: MemoryStore): Promise<void> {
+  // A fresh user per run, so the first session really starts with an empty memory.
+  const userId = `researcher-${Date.now().toString(36)}`;
+  for (const [label, question] of [['Session 1', RESEARCH_QUESTION], ['Session 2 (a later session, same user)', FOLLOW_UP_QUESTION]] as const) {
+    const s = await startSession(client, { agent: 'research-assistant', task: question, userId }, config);
+    console.log(`\n${label}: ${s.sessionId}  (user ${userId})\n  Q: ${question}\n  ${s.webUi}`);
+    const result = await s.handle.result();
+    const st = await waitForState(client, s.sessionId, () => true);
+    const recalled = st.transcript.find((e) => e.kind === 'memory');
+    console.log(recalled ? `  recalled at start:\n${indent(recalled.text ?? '', 4)}` : '  recalled at start: nothing (empty memory)');
+    const calls = st.transcript.flatMap((e) => e.toolCalls ?? []);
+    console.log(`  tool calls: ${calls.length ? calls.map((c) => `${c.name}(${JSON.stringify(c.args).slice(0, 60)})`).join(', ') : 'none - answered from memory'}`);
+    console.log(`  answer (${result.steps} model steps, ${result.usage.totalTokens} tokens):\n${indent(result.finalAnswer ?? '', 4)}`);
   }
+  const records = await memory.list(`user/${userId}`);
+  console.log(`\nMemory of user/${userId}: ${records.length} records`);
+  for (const r of records) console.log(`  ${r.kind.padEnd(8)} ${r.id}  from ${r.provenance.sessionId} step ${r.provenance.step ?? '-'}: ${r.text.slice(0, 90)}`);
+}
+
+function indent(text: string, n: number): string {
+  return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
 }
 
 run().catch((err) => {

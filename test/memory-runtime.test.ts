@@ -134,3 +134,26 @@ test('compaction keeps every model call of a 200-turn session under the context 
   const hits = await memory.search({ query: 'milestone zebra', namespace: `session/${s.sessionId}` });
   expect(hits[0]?.record.text).toContain('note-5 (milestone zebra)');
 }, 300_000);
+
+test('with an embeddings endpoint configured, memory search is hybrid and embeds over the OpenAI wire format', async () => {
+  const hybrid = await createHarness([], { EMBEDDING_MODEL: 'scripted-embeddings' });
+  try {
+    const worker = await hybrid.startWorker();
+    expect(worker.memory.searchMode).toBe('hybrid');
+    hybrid.model.setScript(
+      memoryAware((req) =>
+        req.messages.some((m) => m.role === 'tool')
+          ? { content: 'remembered' }
+          : { toolCalls: [{ name: 'remember', arguments: { text: 'Sunflowers are the favourite flower of the user' } }] },
+      ),
+    );
+    const s = await startSession(hybrid.client, { agent: 'memory-calculator', task: 'remember my flower', userId: 'u-hybrid' }, hybrid.config);
+    await s.handle.result();
+    expect(hybrid.model.embedded).toContain('Sunflowers are the favourite flower of the user');
+    const hits = await worker.memory.search({ query: 'favourite flower', namespace: 'user/u-hybrid' });
+    expect(hits[0].record.text).toBe('Sunflowers are the favourite flower of the user');
+    expect(hits[0].similarity).toBeGreaterThan(0);
+  } finally {
+    await hybrid.close();
+  }
+});

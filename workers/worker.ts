@@ -32,8 +32,6 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
       'Start the server with `npm run temporal` or register them (see README).');
   }
   const store = openSessionStore(config.AGENT_STORE_URL);
-  const memory = await openMemoryStore(config.MEMORY_URL);
-  const agents = typeof agentSource === 'function' ? agentSource({ memory }) : agentSource;
   const openai = new OpenAI({
     baseURL: config.OPENAI_BASE_URL,
     apiKey: config.OPENAI_API_KEY || 'no-key-scripted-model',
@@ -41,6 +39,14 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     maxRetries: 0,
     timeout: 120_000,
   });
+  const embeddingModel = config.EMBEDDING_MODEL;
+  const memory = await openMemoryStore(config.MEMORY_URL, {
+    // Hybrid search only when an embeddings endpoint is configured: never require a network to run.
+    ...(embeddingModel
+      ? { embed: async (texts: string[]) => (await openai.embeddings.create({ model: embeddingModel, input: texts })).data.map((d) => d.embedding) }
+      : {}),
+  });
+  const agents = typeof agentSource === 'function' ? agentSource({ memory }) : agentSource;
   const activities = createActivities({
     registry: new AgentRegistry(agents),
     store,

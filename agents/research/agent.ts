@@ -99,5 +99,7 @@ export function researchAgent(memory: MemoryStore): AgentDefinition {
     instructions: RESEARCH_INSTRUCTIONS,
     tools: [searchSourcesTool, readSourceTool, noteFindingTool(memory), remember!, recall!],
     budget: { maxSteps: 30 },
+    // Recall the user's earlier findings at start, summarise into an episode at the end, compact long studies.
+    memory: { recall: 5, summarizeAtEnd: true, contextBudgetTokens: 24_000 },
   });
 }

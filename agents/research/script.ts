@@ -304,8 +304,12 @@ function questionTerms(question: string): string[] {
   return content.length ? content : terms;
 }
 
-/** Relevant memories (sharing at least two question words), best first; empty unless together they cover most of the question. */
-export function coveringMemories(question: string, memories: ContextMemory[], minCoverage = 0.6): ContextMemory[] {
+/**
+ * Relevant memories (sharing at least two question words), best first; empty unless together they contain
+ * at least `minCoverage` of the question's content words (so a question on a new aspect of a known topic,
+ * like the cost of the same heat pump, is researched rather than answered from unrelated notes).
+ */
+export function coveringMemories(question: string, memories: ContextMemory[], minCoverage = 0.8): ContextMemory[] {
   const terms = questionTerms(question);
   if (terms.length === 0) return [];
   const need = Math.min(2, terms.length);
@@ -317,7 +321,7 @@ export function coveringMemories(question: string, memories: ContextMemory[], mi
     .filter((s) => s.overlap.length >= need)
     .sort((a, b) => b.overlap.length - a.overlap.length || a.i - b.i);
   const covered = new Set(scored.flatMap((s) => s.overlap));
-  return covered.size / terms.length >= minCoverage ? scored.map((s) => s.m) : [];
+  return covered.size >= need && covered.size / terms.length >= minCoverage ? scored.map((s) => s.m) : [];
 }
 
 const DATE_IN_TEXT = /\((\d{4}-\d{2})\)/;

@@ -255,7 +255,7 @@ for addr in (${JSON.stringify(sockPath)}, "\\0${abstractName.slice(1)}", "/run/d
 });
 
 describe('inherited descriptors', () => {
-  test('34. a descriptor the worker inherited (here: a host file as fd 200) is not usable inside', () => {
+  test('18. a descriptor the worker inherited (here: a host file as fd 200) is not usable inside', () => {
     const victim = path.join(outside, 'fd-victim.txt');
     fs.writeFileSync(victim, 'fd-victim-original');
     // bash opens fd 200 without O_CLOEXEC and execs the worker, which therefore inherits it (Node marks
@@ -275,7 +275,7 @@ describe('inherited descriptors', () => {
 });
 
 describe('secrets', () => {
-  test('18. worker secrets are not visible via env or /proc/*/environ', async () => {
+  test('19. worker secrets are not visible via env or /proc/*/environ', async () => {
     const secret = `s3cr3t-${marker('env')}`;
     process.env.AGENT_SECRET_LEAK_TEST = secret;
     try {
@@ -287,7 +287,7 @@ describe('secrets', () => {
     }
   });
 
-  test('35. secrets handed to the sandbox env do not appear in any host command line (ps)', async () => {
+  test('20. secrets handed to the sandbox env do not appear in any host command line (ps)', async () => {
     const secret = `cmdline-${marker('env')}`;
     const ac = new AbortController();
     const p = sh('touch env-ready; sleep 1000', { env: { TOOL_TOKEN: secret }, signal: ac.signal });
@@ -306,7 +306,7 @@ describe('secrets', () => {
 });
 
 describe('resource abuse', () => {
-  test('19. fork bomb is contained by pids.max, the host can still fork, and nothing survives', async () => {
+  test('21. fork bomb is contained by pids.max, the host can still fork, and nothing survives', async () => {
     const mark = marker('forkbomb');
     const p = sh('bomb() { bomb | bomb & }; bomb; exec sleep 1000', { env: { SBX_TEST_MARKER: mark }, limits: { maxProcesses: 64, timeoutMs: 3000 } });
     await new Promise((r) => setTimeout(r, 1500));
@@ -324,19 +324,19 @@ describe('resource abuse', () => {
     expect(await waitFor(() => processesWithMarker(mark).length === 0, 5000)).toBe(true);
   });
 
-  test('20. memory bomb in Python is killed at the limit', async () => {
+  test('22. memory bomb in Python is killed at the limit', async () => {
     const r = await run(['python3', '-c', 'x = bytearray(1)\nwhile True: x += bytearray(len(x))'], { limits: { memoryBytes: 96 * 1024 * 1024 } });
     expect(r.killedReason === 'memory' || /MemoryError/.test(r.stderr)).toBe(true);
     expect(r.exitCode).not.toBe(0);
   });
 
-  test('21. memory bomb in Node is killed at the limit', async () => {
+  test('23. memory bomb in Node is killed at the limit', async () => {
     const r = await run(['node', '-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 24, 1))'], { limits: { memoryBytes: 128 * 1024 * 1024 } });
     expect(r.killedReason).toBe('memory');
     expect(r.exitCode).not.toBe(0);
   });
 
-  test('22. filling the workspace with many files is stopped near the workspace limit', async () => {
+  test('24. filling the workspace with many files is stopped near the workspace limit', async () => {
     const limit = 40 * 1024 * 1024;
     const r = await sh('mkdir -p fill; i=0; while true; do head -c 4000000 /dev/zero > fill/f$i || exit 9; i=$((i+1)); done', { limits: { workspaceBytes: limit, timeoutMs: 30_000 } });
     expect(r.killedReason).toBe('disk');
@@ -345,20 +345,20 @@ describe('resource abuse', () => {
     fs.rmSync(path.join(ws, 'fill'), { recursive: true, force: true });
   });
 
-  test('23. filling /tmp and /dev/shm hits the tmpfs size', async () => {
+  test('25. filling /tmp and /dev/shm hits the tmpfs size', async () => {
     const r = await sh('head -c 50000000 /dev/zero > /tmp/f; echo tmp=$?; head -c 50000000 /dev/zero > /dev/shm/f; echo shm=$?; echo x > /dev/newfile; echo dev=$?', { limits: { tmpBytes: 8 * 1024 * 1024 } });
     expect(r.stdout).toMatch(/tmp=1/);
     expect(r.stdout).toMatch(/shm=1/);
     expect(r.stdout).toMatch(/dev=[12]/);
   });
 
-  test('24. an infinite loop is stopped by the wall clock', async () => {
+  test('26. an infinite loop is stopped by the wall clock', async () => {
     const r = await sh('while :; do :; done', { limits: { timeoutMs: 800 } });
     expect(r.timedOut).toBe(true);
     expect(r.killedReason).toBe('timeout');
   });
 
-  test('25. an output flood is cut off and killed', async () => {
+  test('27. an output flood is cut off and killed', async () => {
     const r = await run(['yes', 'flood'], { limits: { outputBytes: 1000, outputKillBytes: 2 * 1024 * 1024 } });
     expect(r.killedReason).toBe('output');
     expect(r.truncated.stdout).toBe(true);
@@ -366,7 +366,7 @@ describe('resource abuse', () => {
     expect(r.stdout).toContain('command killed as an output flood');
   });
 
-  test('26. huge argv is refused before spawning, and inside the sandbox execve fails cleanly', async () => {
+  test('28. huge argv is refused before spawning, and inside the sandbox execve fails cleanly', async () => {
     await expect(run(['echo', 'a'.repeat(200 * 1024)])).rejects.toThrow(/longer than/);
     await expect(run(['echo', ...Array.from({ length: 20 }, () => 'b'.repeat(100 * 1024))])).rejects.toThrow(/bytes; the limit/);
     const r = await sh('/bin/true $(head -c 3000000 /dev/zero | tr "\\0" a); echo rc=$?');
@@ -376,14 +376,14 @@ describe('resource abuse', () => {
 });
 
 describe('process escapes', () => {
-  test('27. nohup/setsid/double-fork background processes do not survive the end of a run', async () => {
+  test('29. nohup/setsid/double-fork background processes do not survive the end of a run', async () => {
     const mark = marker('bg');
     const r = await sh(`(setsid nohup bash -c 'exec -a ${mark}-a sleep 1000' >/dev/null 2>&1 &); (bash -c '(exec -a ${mark}-b sleep 1000 &)' &); nohup bash -c 'exec -a ${mark}-c sleep 1000' >/dev/null 2>&1 & disown; sleep 0.3; echo started`);
     expect(r.stdout).toBe('started\n');
     expect(await waitFor(() => processesWithMarker(mark).length === 0, 3000)).toBe(true);
   });
 
-  test('28. ... nor a cancellation', async () => {
+  test('30. ... nor a cancellation', async () => {
     const mark = marker('bgcancel');
     const ac = new AbortController();
     const p = sh(`(setsid nohup bash -c 'exec -a ${mark}-a sleep 1000' >/dev/null 2>&1 &); touch bg-ready; exec -a ${mark}-fg sleep 1000`, { signal: ac.signal });
@@ -394,7 +394,7 @@ describe('process escapes', () => {
     expect(await waitFor(() => processesWithMarker(mark).length === 0, 3000)).toBe(true);
   });
 
-  test('29. ... nor a SIGKILLed worker process', async () => {
+  test('31. ... nor a SIGKILLed worker process', async () => {
     const mark = marker('worker');
     const childWs = tmp.workspace('worker-child');
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures/worker-child.ts'), childWs, mark], {
@@ -420,7 +420,7 @@ describe('process escapes', () => {
     }
   });
 
-  test('30. `kill -9 -1` inside kills only the sandbox: the test process and a host sleeper of the same uid survive', async () => {
+  test('32. `kill -9 -1` inside kills only the sandbox: the test process and a host sleeper of the same uid survive', async () => {
     const hostSleeper = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '60'], { stdio: 'ignore' });
     try {
       expect(await waitFor(() => fs.existsSync(`/proc/${hostSleeper.pid}`), 2000)).toBe(true);
@@ -435,21 +435,21 @@ describe('process escapes', () => {
     }
   });
 
-  test('31. host processes are invisible and cannot be signalled or traced', async () => {
+  test('33. host processes are invisible and cannot be signalled or traced', async () => {
     const r = await sh(`ls /proc | grep -E '^[0-9]+$' | wc -l; kill -0 ${process.pid} 2>&1; kill -0 1 2>&1 && echo init-visible; cat /proc/${process.pid}/cmdline 2>&1 | head -c 100`);
     const [count] = r.stdout.split('\n');
     expect(Number(count)).toBeLessThan(10); // only the sandbox's own processes
     expect(r.stdout).toMatch(/No such process/);
   });
 
-  test('32. TIOCSTI terminal injection fails (no controlling terminal, ioctl filtered)', async () => {
+  test('34. TIOCSTI terminal injection fails (no controlling terminal, ioctl filtered)', async () => {
     const code = 'import fcntl, termios\nfor fd in (0, 1, 2):\n    try:\n        fcntl.ioctl(fd, termios.TIOCSTI, b"x"); print("INJECTED")\n    except OSError as e: print("blocked", e.errno)\ntry:\n    open("/dev/tty")\n    print("HAS TTY")\nexcept OSError as e: print("no tty", e.errno)';
     const r = await run(['python3', '-c', code], { stdin: '' });
     expect(r.stdout).not.toMatch(/INJECTED|HAS TTY/);
     expect(r.stdout.match(/blocked 1\b/g)?.length).toBe(3); // EPERM from the seccomp filter
   });
 
-  test('33. kernel attack surface calls are filtered (io_uring, bpf, userfaultfd, keyctl, ptrace)', async () => {
+  test('35. kernel attack surface calls are filtered (io_uring, bpf, userfaultfd, keyctl, ptrace)', async () => {
     const code = `
 import ctypes, errno
 libc = ctypes.CDLL(None, use_errno=True)
