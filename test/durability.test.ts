@@ -3,7 +3,6 @@
  * Temporal dev server is stopped and started again on the same database file.
  */
 import { applicationScript } from '../agents/application/script';
-import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { openSessionStore } from '../runtime/store';
 import { createHarness, type Harness } from './support/harness';
@@ -15,15 +14,6 @@ beforeAll(async () => {
 });
 afterEach(async () => h.killWorkers());
 afterAll(async () => h?.close());
-
-function sent(sessionId: string): number {
-  const db = openOutbox(h.env.OUTBOX_DB);
-  try {
-    return sentDecisions(db, sessionId).length;
-  } finally {
-    db.close();
-  }
-}
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -57,7 +47,7 @@ test('worker SIGKILLed while the session waits for approval: a new worker finish
   await signalApproval(approver, s.sessionId, { approvalId: paused.pendingApprovals[0].approvalId, decision: 'approve', approver: 'alice' });
   const result = await s.handle.result();
   expect(result.status).toBe('completed');
-  expect(sent(s.sessionId)).toBe(1);
+  expect(h.sent(s.sessionId).length).toBe(1);
   expect(await storedRoles(s.sessionId)).toEqual(APPLICATION_ROLES);
   const state = await sessionState(h.client, s.sessionId);
   expect(state.transcript.map((e) => e.role)).toEqual(APPLICATION_ROLES);
@@ -85,7 +75,7 @@ test('worker SIGKILLed during a model call: the call is retried on a new worker 
   expect(result).toMatchObject({ status: 'completed', finalAnswer: 'Notice sent to ann.', steps: 2 });
   expect(h.model.requests.length - before).toBe(3); // the killed call was made again...
   expect(result.usage).toEqual({ promptTokens: 200, completionTokens: 20, totalTokens: 220 }); // ...but billed once
-  expect(sent(s.sessionId)).toBe(1);
+  expect(h.sent(s.sessionId).length).toBe(1);
   expect(await storedRoles(s.sessionId)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
 });
 
@@ -98,13 +88,13 @@ test('worker SIGKILLed while a side-effecting tool runs: retried on a new worker
   const worker = await h.spawnWorker();
   const s = await startSession(h.client, { agent: 'notifier', task: 'Tell bo the order shipped.' }, h.config);
   // The effect is written, the tool is still running: kill the worker in that window.
-  await until(() => sent(s.sessionId) === 1, 'the notice to be written');
+  await until(() => h.sent(s.sessionId).length === 1, 'the notice to be written');
   await worker.kill();
   await h.spawnWorker();
 
   const result = await s.handle.result();
   expect(result).toMatchObject({ status: 'completed', finalAnswer: 'Notice delivered.' });
-  expect(sent(s.sessionId)).toBe(1);
+  expect(h.sent(s.sessionId).length).toBe(1);
   const history = await s.handle.fetchHistory();
   const attempts = (history.events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2); // the tool activity really ran twice
@@ -125,7 +115,7 @@ test('server restart while paused for approval: the same database resumes the se
   await signalApproval(approver, s.sessionId, { approvalId: paused.pendingApprovals[0].approvalId, decision: 'approve', approver: 'erin' });
   const result = await approver.workflow.getHandle(s.sessionId).result();
   expect(result.status).toBe('completed');
-  expect(sent(s.sessionId)).toBe(1);
+  expect(h.sent(s.sessionId).length).toBe(1);
   expect(await storedRoles(s.sessionId)).toEqual(APPLICATION_ROLES);
   await worker.stop();
 });

@@ -5,7 +5,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import { applicationScript } from '../agents/application/script';
-import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import {
   decideApproval,
   endSession,
@@ -36,15 +35,6 @@ function toolMessages(req: ChatRequest): string[] {
 
 function lastRequest(): ChatRequest {
   return h.model.requests[h.model.requests.length - 1];
-}
-
-function sent(sessionId: string) {
-  const db = openOutbox(h.env.OUTBOX_DB);
-  try {
-    return sentDecisions(db, sessionId);
-  } finally {
-    db.close();
-  }
 }
 
 describe('tools', () => {
@@ -135,7 +125,7 @@ describe('approval contracts', () => {
     });
     expect(record).toMatchObject({ status: 'approved', approver: 'lee', originalArgs: a.args, args: { text: 'Good news about your refund' } });
     await s.handle.result();
-    expect(sent(s.sessionId).map((x) => x.reason)).toEqual(['Good news about your refund']);
+    expect(h.sent(s.sessionId).map((x) => x.reason)).toEqual(['Good news about your refund']);
     const final = await sessionState(h.client, s.sessionId);
     const toolEntry = final.transcript.find((e) => e.role === 'tool');
     expect(toolEntry?.approval).toEqual({ status: 'approved', approver: 'lee', comment: 'softer wording', edited: true });
@@ -168,7 +158,7 @@ describe('approval contracts', () => {
     expect(result.finalAnswer).toMatch(/not run: no decision by .* after asking support-leads, then managers \(default deny\)/);
     const st = await sessionState(h.client, s.sessionId);
     expect(st.approvals[0].status).toBe('expired');
-    expect(sent(s.sessionId)).toHaveLength(0);
+    expect(h.sent(s.sessionId)).toHaveLength(0);
     // Each level is its own durable timer in history, and both fired.
     const hist = events(await s.handle.fetchHistory());
     expect(hist.filter((e) => e.timerStartedEventAttributes)).toHaveLength(2);

@@ -2,7 +2,6 @@
  * The agent session on a real Temporal dev server, with the scripted model server behind the openai client.
  */
 import { applicationScript } from '../agents/application/script';
-import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import { decideApproval, sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { messageText } from '../runtime/scripted-model';
 import { openSessionStore } from '../runtime/store';
@@ -19,15 +18,6 @@ afterAll(async () => h?.close());
 
 function activityTypes(history: Awaited<ReturnType<ReturnType<Harness['client']['workflow']['getHandle']>['fetchHistory']>>): string[] {
   return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name ?? ''] : []));
-}
-
-function countSent(sessionId: string): number {
-  const db = openOutbox(h.env.OUTBOX_DB);
-  try {
-    return sentDecisions(db, sessionId).length;
-  } finally {
-    db.close();
-  }
 }
 
 test('happy path: tool calls run as activities and the final answer is returned', async () => {
@@ -73,14 +63,14 @@ test('approval: the session waits for a human, a signal from a separate connecti
   // It stays paused: nothing moves without a decision.
   await new Promise((r) => setTimeout(r, 1500));
   expect((await sessionState(h.client, s.sessionId)).status).toBe('awaiting_approval');
-  expect(countSent(s.sessionId)).toBe(0);
+  expect(h.sent(s.sessionId).length).toBe(0);
 
   const other = await h.newClient();
   await signalApproval(other, s.sessionId, { approvalId: approval.approvalId, decision: 'approve', approver: 'alice', comment: 'looks fine' });
   const result = await s.handle.result();
   expect(result.status).toBe('completed');
   expect(result.finalAnswer).toContain('approved by a human and sent');
-  expect(countSent(s.sessionId)).toBe(1);
+  expect(h.sent(s.sessionId).length).toBe(1);
   const state = await sessionState(h.client, s.sessionId);
   expect(state.approvals[0]).toMatchObject({ status: 'approved', approver: 'alice', comment: 'looks fine' });
 });
@@ -100,7 +90,7 @@ test('rejection: the rejection and its reason go back to the model, nothing is s
   const result = await s.handle.result();
   expect(result.status).toBe('completed');
   expect(result.finalAnswer).toContain('was not sent');
-  expect(countSent(s.sessionId)).toBe(0);
+  expect(h.sent(s.sessionId).length).toBe(0);
   const last = h.model.requests[h.model.requests.length - 1];
   expect(h.model.requests.length - before).toBe(4); // gather, analyse, decide, answer
   expect(messageText(last.messages[last.messages.length - 1])).toBe('The call was not run: rejected by bob: call the applicant first.');
@@ -141,5 +131,5 @@ test('bad input: malformed or unknown approvals change nothing; a valid one stil
   await expect(decideApproval(h.client, s.sessionId, { approvalId, decision: 'reject', approver: 'dave' })).rejects.toThrow(/already approved/);
   const result = await s.handle.result();
   expect(result.status).toBe('completed');
-  expect(countSent(s.sessionId)).toBe(1);
+  expect(h.sent(s.sessionId).length).toBe(1);
 });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { demoAgents } from '../../agents';
+import { openOutbox, sentDecisions, type SentDecision } from '../../agents/application/outbox';
 import { loadConfig, type RuntimeConfig } from '../../runtime/config';
 import { startScriptedModelServer, type ModelScript, type ScriptedModelServer } from '../../runtime/scripted-model';
 import { killAndWait, startDevServer, type RunningServer } from '../../runtime/temporal-server';
@@ -20,7 +21,8 @@ import { WORKFLOW_BUNDLE } from './paths';
 export { WORKFLOW_BUNDLE };
 
 try {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // ERROR: tests provoke activity failures on purpose; their WARN lines would drown the test report.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
 } catch {
   /* already installed by another suite in this process */
 }
@@ -55,6 +57,8 @@ export interface Harness {
   newClient(): Promise<Client>;
   startWorker(): Promise<AgentWorker>;
   spawnWorker(): Promise<ChildWorker>;
+  /** What the side-effecting demo tools delivered for a session (the outbox they write, keyed by idempotency key). */
+  sent(sessionId: string): SentDecision[];
   /** SIGKILLs every worker process this harness spawned (so the next test controls which worker runs what). */
   killWorkers(): Promise<void>;
   /** Stops the dev server and starts it again on the same port and db file. */
@@ -144,6 +148,14 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
       };
       children.push(handle);
       return handle;
+    },
+    sent(sessionId) {
+      const db = openOutbox(env.OUTBOX_DB);
+      try {
+        return sentDecisions(db, sessionId);
+      } finally {
+        db.close();
+      }
     },
     async killWorkers() {
       await Promise.all(children.splice(0).map((c) => c.kill()));
