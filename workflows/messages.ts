@@ -6,7 +6,8 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { ApprovalRecord, ChatReply, SessionState } from './types';
 
-export const ApprovalDecision = z
+/** The fields of a decision; `ApprovalDecision` adds the cross-field rule. */
+export const ApprovalDecisionFields = z
   .object({
     approvalId: z.string().min(1),
     decision: z.enum(['approve', 'reject']),
@@ -17,8 +18,9 @@ export const ApprovalDecision = z
     /** Approve with changed arguments (checked again against the tool's schema). */
     editedArgs: z.record(z.string(), z.unknown()).optional(),
   })
-  .strict()
-  .refine((d) => d.decision === 'approve' || d.editedArgs === undefined, { message: 'editedArgs only go with approve', path: ['editedArgs'] });
+  .strict();
+export const editsOnlyWithApprove = (d: { decision: string; editedArgs?: unknown }): boolean => d.decision === 'approve' || d.editedArgs === undefined;
+export const ApprovalDecision = ApprovalDecisionFields.refine(editsOnlyWithApprove, { message: 'editedArgs only go with approve', path: ['editedArgs'] });
 export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
 
 export const ChatMessage = z.object({ text: z.string().trim().min(1, 'message text is empty').max(100_000) }).strict();

@@ -1,0 +1,17 @@
+/** `npm run http`: the HTTP interface on HTTP_PORT (default 8080), for services that are not in TypeScript. */
+import { loadConfig } from '../runtime/config';
+import { buildHttpApi } from './http-api';
+import { connectClient } from './sessions';
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const app = buildHttpApi(await connectClient(config), config);
+  const port = Number(process.env.HTTP_PORT ?? 8080);
+  await app.listen({ port, host: process.env.HTTP_HOST ?? '127.0.0.1' });
+  console.log(`agent-runtime HTTP API on http://${process.env.HTTP_HOST ?? '127.0.0.1'}:${port}`);
+}
+
+run().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
