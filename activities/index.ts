@@ -12,7 +12,8 @@ import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { createMemoryActivities } from './memory';
-import { redactSecrets } from '../sandbox/secrets';
+import { SandboxUnavailableError } from '../sandbox';
+import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
 import type { CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -129,6 +130,18 @@ export function checkToolCall(agent: AgentDefinition, id: string, name: string, 
     call.approval = { reason, policyVersion, argsHash: approvalHash(name, args, policyVersion) };
   }
   return call;
+}
+
+/** Retrying cannot fix a host without a usable sandbox or a missing secret: such errors reach the model at once. */
+function nonRetryableIfHostProblem<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof SandboxUnavailableError || err instanceof MissingSecretError) {
+      throw ApplicationFailure.nonRetryable(err.message, err.name);
+    }
+    throw err;
+  }
 }
 
 /** What the model sees: pinned messages (instructions, recalled memories), the current summary, the recent turns. */
@@ -252,10 +265,9 @@ export function createActivities(deps: ActivityDeps) {
       const actx = Context.current();
       const workspaceDir = path.join(deps.workspaceRoot, input.sessionId.replace(/[^a-zA-Z0-9_.-]/g, '_'));
       mkdirSync(workspaceDir, { recursive: true });
-      const secrets = resolveSecrets(tool.secrets ?? []);
+      const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
       const result = await withHeartbeat(
-        Promise.resolve(
-          tool.run(parsed.data, {
+        Promise.resolve().then(() => tool.run(parsed.data, {
             sessionId: input.sessionId,
             agent: input.agent,
             ...(input.userId ? { userId: input.userId } : {}),
@@ -267,9 +279,10 @@ export function createActivities(deps: ActivityDeps) {
             logger: actx.log,
             heartbeat: (d?: unknown) => actx.heartbeat(d),
             signal: actx.cancellationSignal,
-          }),
-        ),
-      );
+          })),
+      ).catch((err: unknown) => nonRetryableIfHostProblem(() => {
+        throw err;
+      }));
       let text = typeof result === 'string' ? result : JSON.stringify(result ?? null);
       text = capText(redactSecrets(text, secrets), maxToolOutput);
       await store.append(input.sessionId, [

@@ -19,6 +19,7 @@ import { connectClient, startSession, waitForState } from '../client/sessions';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { startScriptedModelServer, type ScriptedModelServer } from '../runtime/scripted-model';
 import { ensureTemporal, findTemporalCli, PROJECT_ROOT } from '../runtime/temporal-server';
+import { checkSandbox, sandboxMode } from '../sandbox';
 import { createAgentWorker } from '../workers/worker';
 
 async function run(): Promise<void> {
@@ -52,6 +53,12 @@ async function run(): Promise<void> {
   const config = loadConfig();
   const worker = await createAgentWorker(demoAgents, config);
   console.log(`Worker:   polling '${config.TASK_QUEUE}'`);
+  const sandbox = await checkSandbox();
+  console.log(
+    sandbox.ok
+      ? `Sandbox:  ${sandboxMode() === 'none' ? 'NONE (SANDBOX=none: tools run unsandboxed, flagged on every session)' : 'bubblewrap'}`
+      : `Sandbox:  UNAVAILABLE - ${sandbox.reason}. Sandboxed tools will fail and the agent will adapt. Fix: ${sandbox.fix}`,
+  );
   const client = await connectClient(config);
   const finishUp = async (): Promise<void> => {
     console.log(`\nnpm start finished in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);

@@ -3,7 +3,8 @@
  * and running tools unsandboxed (SANDBOX=none) is flagged on the session.
  */
 import { temporal } from '@temporalio/proto';
-import { sessionState, startSession } from '../client/sessions';
+import { applicationScript } from '../agents/application/script';
+import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { openSessionStore } from '../runtime/store';
 import { createHarness, type Harness } from './support/harness';
 
@@ -61,5 +62,29 @@ describe('SANDBOX=none', () => {
     expect((await sessionState(h.client, s.sessionId)).sandboxMode).toBe('none');
     const desc = await s.handle.describe();
     expect(desc.searchAttributes.SandboxMode).toEqual(['none']);
+  });
+});
+
+describe('sandbox unavailable', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(applicationScript, { AGENT_SANDBOX_BWRAP: '/nonexistent/bwrap' });
+  });
+  afterAll(async () => h?.close());
+
+  test('a sandboxed tool fails at once with how to fix it; the session adapts and still reaches its approval', async () => {
+    await h.spawnWorker(); // a worker process whose bubblewrap is broken
+    const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.' }, h.config);
+    const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval', { timeoutMs: 60_000 });
+    const failed = st.transcript.find((e) => e.tool === 'run_python')!;
+    expect(failed.ok).toBe(false);
+    expect(failed.text).toMatch(/sandbox unavailable: .*Fix: /);
+    const events = (await s.handle.fetchHistory()).events ?? [];
+    const failure = events.find((e) => e.activityTaskFailedEventAttributes)!;
+    const started = events.find((e) => Number(e.eventId) === Number(failure.activityTaskFailedEventAttributes!.startedEventId));
+    expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(1); // not retried: retrying cannot fix the host
+    expect(st.transcript.filter((e) => e.role === 'assistant').pop()?.text).toContain('ratio computed inline');
+    await signalApproval(h.client, s.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'ops' });
+    expect((await s.handle.result()).status).toBe('completed');
   });
 });

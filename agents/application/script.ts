@@ -68,19 +68,21 @@ export function applicationScript(req: ChatRequest): ScriptedTurn {
     return { content: 'Computing the ratios in the sandbox.', toolCalls: [{ name: 'run_python', arguments: { code: ANALYSIS_SCRIPT } }] };
   }
   const analysis = results.get('run_python') as { exitCode?: number; stdout?: string } | string;
-  let ratios: { debtToIncome?: number };
+  let debtRatio: number;
+  let note = '';
   try {
-    ratios = JSON.parse(typeof analysis === 'string' ? analysis : analysis.stdout ?? '') as { debtToIncome?: number };
+    debtRatio = (JSON.parse(typeof analysis === 'string' ? analysis : analysis.stdout ?? '') as { debtToIncome: number }).debtToIncome;
   } catch {
-    return { content: `The analysis script failed, so I will not decide on ${applicantId}: ${JSON.stringify(analysis).slice(0, 300)}` };
+    // The sandbox was unavailable or the script failed: adapt, as a model would, and do the arithmetic inline.
+    debtRatio = (app.monthlyDebt ?? 0) / ((app.annualIncome ?? 1) / 12);
+    note = ` [analysis script unavailable (${String(typeof analysis === 'string' ? analysis : analysis.stdout).slice(0, 120)}); ratio computed inline]`;
   }
-  const debtRatio = ratios.debtToIncome ?? 1;
   const approve = (credit.score ?? 0) >= 650 && employment.verified === true && debtRatio < 0.4;
   const reason = approve
     ? `credit score ${credit.score}, employment verified, debt-to-income ${(debtRatio * 100).toFixed(0)}%`
     : `credit score ${credit.score}, employment ${employment.verified ? 'verified' : 'not verified'}, debt-to-income ${(debtRatio * 100).toFixed(0)}%`;
   return {
-    content: `Recommendation for ${applicantId}: ${approve ? 'approve' : 'decline'} (${reason}).`,
+    content: `Recommendation for ${applicantId}: ${approve ? 'approve' : 'decline'} (${reason}).${note}`,
     toolCalls: [
       {
         name: 'send_decision',
