@@ -4,10 +4,12 @@
  * unless it is guarded with patched() or ships as a new workflow type.
  *   npx tsx scripts/record-histories.ts     (re-record only when adding scenarios, never to "fix" a replay failure)
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { applicationScript } from '../agents/application/script';
+import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
+import { COMPACTION_INSTRUCTIONS, SESSION_SUMMARY_INSTRUCTIONS } from '../runtime/memory-prompts';
 import { decideApproval, endSession, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
 import { createHarness } from '../test/support/harness';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -17,6 +19,8 @@ async function run(): Promise<void> {
   const h = await createHarness();
   await h.startWorker();
   const out = path.join(__dirname, '..', 'test', 'replay', 'histories');
+  // Existing recordings stay as they are (they stand for sessions started by older code); --force re-records.
+  const wanted = (name: string): boolean => process.argv.includes('--force') || !existsSync(path.join(out, `${name}.json`));
   const save = async (name: string, sessionId: string, runId?: string): Promise<void> => {
     const history = await h.client.workflow.getHandle(sessionId, runId).fetchHistory();
     const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
@@ -25,51 +29,82 @@ async function run(): Promise<void> {
     console.log(`recorded ${name} (${history.events?.length} events)`);
   };
   try {
-    h.model.setScript(applicationScript);
-    for (const [name, decision] of [['application-approved', 'approve'], ['application-rejected', 'reject']] as const) {
-      const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.', userId: 'u1' }, h.config);
-      const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval');
-      await signalApproval(h.client, s.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision, approver: 'rec', comment: 'recorded' });
-      await s.handle.result();
-      await save(name, s.sessionId);
+    if (wanted('application-approved')) {
+      h.model.setScript(applicationScript);
+      for (const [name, decision] of [['application-approved', 'approve'], ['application-rejected', 'reject']] as const) {
+        const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.', userId: 'u1' }, h.config);
+        const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval');
+        await signalApproval(h.client, s.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision, approver: 'rec', comment: 'recorded' });
+        await s.handle.result();
+        await save(name, s.sessionId);
+      }
+
+      h.model.setScript((req) =>
+        req.messages.some((m) => m.role === 'tool')
+          ? { content: 'sent' }
+          : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-ann', text: 'hello' } }] },
+      );
+      const edited = await startSession(h.client, { agent: 'notifier', task: 'notify' }, h.config);
+      const est = await waitForState(h.client, edited.sessionId, (x) => x.status === 'awaiting_approval');
+      await decideApproval(h.client, edited.sessionId, { approvalId: est.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec', editedArgs: { recipient: 'vip-ann', text: 'hi' } });
+      await edited.handle.result();
+      await save('approval-edited-update', edited.sessionId);
+
+      const escalated = await startSession(h.client, { agent: 'escalating-notifier', task: 'notify' }, h.config);
+      await escalated.handle.result();
+      await save('approval-escalated-expired', escalated.sessionId);
+
+      h.model.setScript((req) => ({ content: `echo ${req.messages.filter((m) => m.role === 'user').length}` }));
+      const chatId = `chat-recorded-${Date.now()}`;
+      await sendMessage(h.client, chatId, 'one', { agent: 'calculator', userId: 'u2' }, h.config);
+      await sendMessage(h.client, chatId, 'two', { agent: 'calculator' }, h.config);
+      await endSession(h.client, chatId, { by: 'rec' });
+      await h.client.workflow.getHandle(chatId).result();
+      await save('chat-two-turns-ended', chatId);
+
+      h.model.setScript((req) => {
+        const n = req.messages.filter((m) => m.role === 'tool').length;
+        return n < 3 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: 'done' };
+      });
+      const budget = await startSession(h.client, { agent: 'budgeted', task: 'add' }, h.config);
+      await waitForState(h.client, budget.sessionId, (x) => x.status === 'budget_exhausted');
+      await topUpBudget(h.client, budget.sessionId, { approver: 'rec', addSteps: 5 });
+      await budget.handle.result();
+      await save('budget-topped-up', budget.sessionId);
     }
 
-    h.model.setScript((req) =>
-      req.messages.some((m) => m.role === 'tool')
-        ? { content: 'sent' }
-        : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-ann', text: 'hello' } }] },
-    );
-    const edited = await startSession(h.client, { agent: 'notifier', task: 'notify' }, h.config);
-    const est = await waitForState(h.client, edited.sessionId, (x) => x.status === 'awaiting_approval');
-    await decideApproval(h.client, edited.sessionId, { approvalId: est.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec', editedArgs: { recipient: 'vip-ann', text: 'hi' } });
-    await edited.handle.result();
-    await save('approval-edited-update', edited.sessionId);
+    if (wanted('continued-as-new-first-run')) {
+      const long = await startSession(h.client, { agent: 'long-runner', task: 'count' }, h.config);
+      await h.client.workflow.getHandle(long.sessionId).result();
+      await save('continued-as-new-first-run', long.sessionId, long.handle.firstExecutionRunId);
+    }
 
-    const escalated = await startSession(h.client, { agent: 'escalating-notifier', task: 'notify' }, h.config);
-    await escalated.handle.result();
-    await save('approval-escalated-expired', escalated.sessionId);
+    // Memory: recall at start, summary at the end (research agent, two sessions of one user).
+    h.model.setScript(researchScript);
+    if (wanted('research-first-session') || wanted('research-follow-up-from-memory')) {
+      const one = await startSession(h.client, { agent: 'research-assistant', task: RESEARCH_QUESTION, userId: 'rec-user' }, h.config);
+      await one.handle.result();
+      await save('research-first-session', one.sessionId);
+      const two = await startSession(h.client, { agent: 'research-assistant', task: FOLLOW_UP_QUESTION, userId: 'rec-user' }, h.config);
+      await two.handle.result();
+      await save('research-follow-up-from-memory', two.sessionId);
+    }
 
-    h.model.setScript((req) => ({ content: `echo ${req.messages.filter((m) => m.role === 'user').length}` }));
-    const chatId = `chat-recorded-${Date.now()}`;
-    await sendMessage(h.client, chatId, 'one', { agent: 'calculator', userId: 'u2' }, h.config);
-    await sendMessage(h.client, chatId, 'two', { agent: 'calculator' }, h.config);
-    await endSession(h.client, chatId, { by: 'rec' });
-    await h.client.workflow.getHandle(chatId).result();
-    await save('chat-two-turns-ended', chatId);
-
-    h.model.setScript((req) => {
-      const n = req.messages.filter((m) => m.role === 'tool').length;
-      return n < 3 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: 'done' };
-    });
-    const budget = await startSession(h.client, { agent: 'budgeted', task: 'add' }, h.config);
-    await waitForState(h.client, budget.sessionId, (x) => x.status === 'budget_exhausted');
-    await topUpBudget(h.client, budget.sessionId, { approver: 'rec', addSteps: 5 });
-    await budget.handle.result();
-    await save('budget-topped-up', budget.sessionId);
-
-    const long = await startSession(h.client, { agent: 'long-runner', task: 'count' }, h.config);
-    await h.client.workflow.getHandle(long.sessionId).result();
-    await save('continued-as-new-first-run', long.sessionId, long.handle.firstExecutionRunId);
+    // Compaction: a long count with a small context budget.
+    if (wanted('compaction-long-count')) {
+      h.model.setScript((req) => {
+        const system = req.messages.find((m) => m.role === 'system')?.content;
+        if (typeof system === 'string' && system.startsWith(COMPACTION_INSTRUCTIONS)) return { content: 'summary of the count so far' };
+        if (typeof system === 'string' && system.startsWith(SESSION_SUMMARY_INSTRUCTIONS)) return { content: '{"episode":"counted","facts":[]}' };
+        // Count from the last assistant message: compaction removes older ones from the context.
+        const last = [...req.messages].reverse().find((m) => m.role === 'assistant')?.content;
+        const step = Number(/^step (\d+)/.exec(typeof last === 'string' ? last : '')?.[1] ?? 0) + 1;
+        return step <= 60 ? { content: `step ${step} ${'padding '.repeat(20)}`, toolCalls: [{ name: 'add', arguments: { a: step, b: 1 } }] } : { content: 'done' };
+      });
+      const c = await startSession(h.client, { agent: 'memory-calculator', task: 'count for a long time' }, h.config);
+      await c.handle.result();
+      await save('compaction-long-count', c.sessionId);
+    }
   } finally {
     await h.close();
   }
