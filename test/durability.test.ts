@@ -4,6 +4,7 @@
  */
 import { applicationScript } from '../agents/application/script';
 import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
+import { openMemoryStore } from '../memory';
 import { openSessionStore } from '../runtime/store';
 import { createHarness, type Harness } from './support/harness';
 
@@ -98,6 +99,31 @@ test('worker SIGKILLed while a side-effecting tool runs: retried on a new worker
   const history = await s.handle.fetchHistory();
   const attempts = (history.events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2); // the tool activity really ran twice
+});
+
+test('worker SIGKILLed in the middle of a memory write: the retried write returns the same record, never a duplicate', async () => {
+  const text = `crash-proof memory ${Date.now()}`;
+  h.model.setScript((req) =>
+    req.messages.some((m) => m.role === 'tool')
+      ? { content: 'remembered' }
+      : { toolCalls: [{ name: 'remember_slowly', arguments: { text, holdMs: 4000 } }] },
+  );
+  const worker = await h.spawnWorker();
+  const s = await startSession(h.client, { agent: 'memory-calculator', task: 'remember this' }, h.config);
+  const memory = await openMemoryStore(h.env.MEMORY_URL);
+  try {
+    const written = async (): Promise<number> => (await memory.list(`session/${s.sessionId}`)).filter((r) => r.text === text).length;
+    await until(async () => (await written()) === 1, 'the memory to be written');
+    await worker.kill();
+    await h.spawnWorker();
+    expect((await s.handle.result()).status).toBe('completed');
+    expect(await written()).toBe(1);
+    const history = await s.handle.fetchHistory();
+    const attempts = (history.events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
+    expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
+  } finally {
+    await memory.close();
+  }
 });
 
 test('server restart while paused for approval: the same database resumes the session and the approval still works', async () => {

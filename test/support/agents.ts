@@ -98,7 +98,28 @@ export function memoryAgent(memory: MemoryStore) {
   return defineAgent({
     name: 'memory-calculator',
     instructions: 'You add numbers and remember what matters about the user.',
-    tools: [...calculatorAgent.tools, ...memoryTools(memory, { defaultNamespace: (ctx) => (ctx.userId ? `user/${ctx.userId}` : `session/${ctx.sessionId}`) })],
+    tools: [
+      ...calculatorAgent.tools,
+      ...memoryTools(memory, { defaultNamespace: (ctx) => (ctx.userId ? `user/${ctx.userId}` : `session/${ctx.sessionId}`) }),
+      // Writes its memory first, then takes a while: the window a worker-crash test aims at.
+      defineTool({
+        name: 'remember_slowly',
+        description: 'Remember a note, slowly.',
+        input: z.object({ text: z.string().min(1), holdMs: z.number().int().nonnegative() }),
+        effects: 'write',
+        run: async ({ text, holdMs }, ctx) => {
+          const record = await memory.write({
+            namespace: `session/${ctx.sessionId}`,
+            kind: 'note',
+            text,
+            provenance: { sessionId: ctx.sessionId, step: ctx.step, toolCallId: ctx.toolCallId },
+            idempotencyKey: ctx.idempotencyKey,
+          });
+          await sleep(holdMs, undefined, { signal: ctx.signal });
+          return { id: record.id };
+        },
+      }),
+    ],
     memory: { recall: 5, summarizeAtEnd: true, contextBudgetTokens: 4000, keepRecentMessages: 6 },
   });
 }
