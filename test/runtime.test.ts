@@ -57,6 +57,17 @@ describe('tools', () => {
     const batches = new Set(scheduled.map((e) => String(e.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId)));
     expect(batches.size).toBe(1);
     expect(toolMessages(lastRequest())).toEqual(['{"sum":2}', '{"sum":4}', '{"topic":"owls","fact":"owls is interesting"}']);
+    // Readable in the Web UI: each activity carries a one-line summary.
+    const summaries = events(await s.handle.fetchHistory())
+      .filter((e) => e.activityTaskScheduledEventAttributes && e.userMetadata?.summary?.data)
+      .map((e) => JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString('utf8')) as string);
+    expect(summaries).toEqual([
+      'model scripted-test-model (step 1)',
+      'tool add(a 1, b 1)',
+      'tool add(a 2, b 2)',
+      'tool lookup_fact(topic owls)',
+      'model scripted-test-model (step 2)',
+    ]);
   });
 
   test('invalid arguments, malformed JSON, an unknown tool and a throwing tool go back to the model; the session goes on', async () => {
