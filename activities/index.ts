@@ -14,7 +14,7 @@ import type { SessionStore, StoredMessage } from '../runtime/store';
 import { createMemoryActivities } from './memory';
 import { SandboxUnavailableError } from '../sandbox';
 import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
-import type { CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
+import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 
 export interface ActivityDeps {
   registry: AgentRegistry;
@@ -47,6 +47,8 @@ export interface CallModelInput {
   pending: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
   /** After compaction: the model sees pinned messages, the summary, then messages from `fromSeq` on. */
   context?: { fromSeq: number; summarySeq?: number };
+  /** The tools of the agent version this run started with: a redeploy mid-run never changes them mid-step. */
+  toolNames?: string[];
 }
 
 export interface RunToolInput {
@@ -154,6 +156,14 @@ export function contextMessages(all: StoredMessage[], context?: CallModelInput['
 }
 
 export function createActivities(deps: ActivityDeps) {
+  // JSON schemas are derived from zod once per tool set, not on every model call.
+  const specs = new Map<string, AgentSpec>();
+  const cachedSpec = (agent: AgentDefinition): AgentSpec => {
+    const key = `${agent.name}\n${agent.tools.map((t) => t.name).join(',')}`;
+    let spec = specs.get(key);
+    if (!spec) specs.set(key, (spec = agentSpec(agent, deps.defaultModel)));
+    return spec;
+  };
   const maxToolOutput = deps.maxToolOutputBytes ?? 64 * 1024;
   const resolveSecrets = deps.resolveSecrets ?? ((): Record<string, string> => ({}));
 
@@ -203,8 +213,11 @@ export function createActivities(deps: ActivityDeps) {
       const done = await store.get(input.sessionId, input.seq);
       if (done?.meta?.turn) return done.meta.turn as ModelTurn;
 
-      const agent = deps.registry.get(input.agent);
-      const spec = agentSpec(agent, deps.defaultModel);
+      const registered = deps.registry.get(input.agent);
+      const agent = input.toolNames
+        ? { ...registered, tools: registered.tools.filter((t) => input.toolNames!.includes(t.name)) }
+        : registered;
+      const spec = cachedSpec(agent);
       const messages = contextMessages(await store.list(input.sessionId, { beforeSeq: input.seq }), input.context).map(
         (m) => m.message as unknown as ChatCompletionMessageParam,
       );

@@ -374,7 +374,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       args = record.args;
     }
 
-    const tool = spec!.tools.find((t) => t.name === call.name)!;
+    const tool = spec!.tools.find((t) => t.name === call.name);
+    if (!tool) return note(`Error: tool '${call.name}' is not part of this agent version`, approvalEntry ? { approval: approvalEntry } : {});
     try {
       const result = await runTool.executeWithOptions(
         {
@@ -487,7 +488,17 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       try {
         turn = await callModel.executeWithOptions(
           { ...MODEL_ACTIVITY, heartbeatTimeout: spec!.heartbeatTimeoutMs, summary: `model ${spec!.model} (step ${state.steps + 1})` },
-          [{ sessionId, agent: spec!.name, model: spec!.model, seq, pending: pending.splice(0), ...(context ? { context } : {}) }],
+          [
+            {
+              sessionId,
+              agent: spec!.name,
+              model: spec!.model,
+              seq,
+              pending: pending.splice(0),
+              toolNames: spec!.tools.map((t) => t.name),
+              ...(context ? { context } : {}),
+            },
+          ],
         );
       } catch (err) {
         if (isCancellation(err)) throw err;

@@ -16,7 +16,8 @@ const texts = (hits: Array<{ record: MemoryRecord }>): string[] => hits.map((h) 
 
 describe.each(backends())('MemoryStore on $name', (backend: Backend) => {
   if (backend.skipReason) {
-    it.skip(`skipped: ${backend.skipReason}`, () => undefined);
+    // Only outside CI: in CI the PostgreSQL harness must run, so a missing server fails here.
+    it(`skipped: ${backend.skipReason}`, () => expect(process.env.CI).toBeFalsy());
     return;
   }
 

@@ -31,7 +31,8 @@ async function call(tool: ToolDefinition, args: unknown, c: ToolContext): Promis
 
 describe.each(backends())('memory tools on $name', (backend: Backend) => {
   if (backend.skipReason) {
-    it.skip(`skipped: ${backend.skipReason}`, () => undefined);
+    // Only outside CI: in CI the PostgreSQL harness must run, so a missing server fails here.
+    it(`skipped: ${backend.skipReason}`, () => expect(process.env.CI).toBeFalsy());
     return;
   }
   beforeAll(() => backend.setup());
