@@ -44,6 +44,8 @@ async function run(): Promise<void> {
   if (!process.env.OPENAI_API_KEY) {
     model = await startScriptedModelServer(opts.demo === 'research' ? researchScript : applicationScript);
     process.env.OPENAI_BASE_URL = model.baseUrl;
+    // Name the model for what it is, so the Web UI's activity summaries say so too.
+    process.env.AGENT_MODEL ??= 'scripted-model';
     console.log(`Model:    no OPENAI_API_KEY set, so this demo uses the project's SCRIPTED MODEL SERVER at ${model.baseUrl}`);
     console.log('          (a local HTTP server speaking the OpenAI Chat Completions protocol, answering from a script - not a real model)');
   } else {
