@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `npm test` needs real bubblewrap and PostgreSQL binaries (the tests start their own server).
+# As root with apt-get (CI, fresh dev machines) they are installed here; otherwise we say what to install.
+set -euo pipefail
+missing=()
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null || missing+=(postgresql)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test setup] installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "[test setup] missing: ${missing[*]}. Install them (e.g. sudo apt-get install ${missing[*]}); sandbox tests need bubblewrap, the PostgreSQL suites need the server binaries." >&2
+fi
