@@ -222,6 +222,31 @@ describe('sessions', () => {
     expect(result).toMatchObject({ status: 'completed', finalAnswer: 'three additions done', steps: 4, usage: { totalTokens: 440 } });
   });
 
+  test('budget: a cost cap (USD from the price table) pauses the session until a cost top-up', async () => {
+    h.model.setScript((req) =>
+      req.messages.some((m) => m.role === 'tool')
+        ? { content: 'sum done', usage: { prompt_tokens: 100, completion_tokens: 10 } }
+        : { toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }], usage: { prompt_tokens: 100, completion_tokens: 10 } },
+    );
+    const s = await startSession(h.client, { agent: 'cost-capped', task: 'add' }, h.config);
+    const paused = await waitForState(h.client, s.sessionId, (x) => x.status === 'budget_exhausted');
+    expect(paused.budgetExhausted).toBe('maxCostUsd 0.1 reached ($0.1200 spent)');
+    expect(paused.steps).toBe(1);
+    await topUpBudget(h.client, s.sessionId, { approver: 'finance', addCostUsd: 1 });
+    const result = await s.handle.result();
+    expect(result).toMatchObject({ status: 'completed', finalAnswer: 'sum done', steps: 2 });
+    expect(result.costUsd).toBeCloseTo(0.24, 10);
+  });
+
+  test('chat: a session with no message for its idle timeout closes by itself', async () => {
+    h.model.setScript([{ content: 'hello there' }]);
+    const sessionId = `idle-${Date.now()}`;
+    const reply = await sendMessage(h.client, sessionId, 'hi', { agent: 'idle-chat' }, h.config);
+    expect(reply.reply).toBe('hello there');
+    const result = await h.client.workflow.getHandle(sessionId).result();
+    expect(result).toMatchObject({ status: 'completed', endReason: 'idle for 1500 ms' });
+  });
+
   test('cancellation stops the running sandboxed tool process and ends as cancelled with the transcript kept', async () => {
     const marker = `cancel-marker-${Date.now()}`;
     h.model.setScript([{ toolCalls: [{ name: 'shell', arguments: { command: `sleep 600 && echo ${marker}; : ${marker}` } }] }]);

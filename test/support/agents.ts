@@ -78,6 +78,23 @@ export const budgetedAgent = defineAgent({
   pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
 });
 
+/** A cost cap rather than a step cap: each scripted call costs $0.12 at these prices. */
+export const costCappedAgent = defineAgent({
+  name: 'cost-capped',
+  instructions: 'You add numbers.',
+  tools: calculatorAgent.tools,
+  budget: { maxCostUsd: 0.1 },
+  pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
+});
+
+/** Chat sessions that close after 1.5 s without a message. */
+export const idleChatAgent = defineAgent({
+  name: 'idle-chat',
+  instructions: 'You chat briefly.',
+  tools: [],
+  idleTimeoutMs: 1500,
+});
+
 /** Starts a new workflow run every 3 model steps. */
 export const longRunnerAgent = defineAgent({
   name: 'long-runner',
@@ -125,5 +142,15 @@ export function memoryAgent(memory: MemoryStore) {
 }
 
 export function testAgents(deps: { memory: MemoryStore }) {
-  return [calculatorAgent, notifierAgent, escalatingAgent, budgetedAgent, longRunnerAgent, sandboxedAgent, memoryAgent(deps.memory)];
+  return [
+    calculatorAgent,
+    notifierAgent,
+    escalatingAgent,
+    budgetedAgent,
+    costCappedAgent,
+    idleChatAgent,
+    longRunnerAgent,
+    sandboxedAgent,
+    memoryAgent(deps.memory),
+  ];
 }
