@@ -131,7 +131,10 @@ export function createMemoryActivities(deps: MemoryActivityDeps) {
       summarySeq: number;
       previousSummarySeq?: number;
       keepRecent: number;
+      /** Messages the workflow created that are not stored yet. */
+      pending?: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
     }): Promise<{ contextFrom: number; summarySeq: number; usage: TokenUsage; preview: string } | null> {
+      if (input.pending?.length) await deps.store.append(input.sessionId, input.pending);
       const done = await deps.store.get(input.sessionId, input.summarySeq);
       if (done?.meta?.compaction) return done.meta.compaction as { contextFrom: number; summarySeq: number; usage: TokenUsage; preview: string };
 

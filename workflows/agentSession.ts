@@ -430,26 +430,39 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     const budget = spec!.memory?.contextBudgetTokens;
     if (!budget || lastPromptTokens < budget * 0.8) return;
     const summarySeq = nextSeq++;
-    const result = await compactContext.executeWithOptions(
-      {
-        startToCloseTimeout: '5 minutes',
-        retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
-        summary: `compact context (${lastPromptTokens} tokens > ${Math.round(budget * 0.8)})`,
-      },
-      [
+    // Messages the workflow created since the last call are stored with the compaction, so the summary sees them.
+    const flushed = pending.splice(0);
+    let result: Awaited<ReturnType<Activities['compactContext']>>;
+    try {
+      result = await compactContext.executeWithOptions(
         {
-          sessionId,
-          runId: workflowInfo().runId,
-          agent: spec!.name,
-          model: spec!.model,
-          contextFrom: context?.fromSeq ?? 0,
-          beforeSeq: summarySeq,
-          summarySeq,
-          ...(context?.summarySeq !== undefined ? { previousSummarySeq: context.summarySeq } : {}),
-          keepRecent: spec!.memory!.keepRecentMessages,
+          startToCloseTimeout: '5 minutes',
+          retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
+          summary: `compact context (${lastPromptTokens} tokens > ${Math.round(budget * 0.8)})`,
         },
-      ],
-    );
+        [
+          {
+            sessionId,
+            runId: workflowInfo().runId,
+            agent: spec!.name,
+            model: spec!.model,
+            contextFrom: context?.fromSeq ?? 0,
+            beforeSeq: summarySeq,
+            summarySeq,
+            ...(context?.summarySeq !== undefined ? { previousSummarySeq: context.summarySeq } : {}),
+            keepRecent: spec!.memory!.keepRecentMessages,
+            pending: flushed,
+          },
+        ],
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // A failed compaction must not end the session: carry on with the full context (the next call may still fit).
+      pending.unshift(...flushed);
+      log.warn('context compaction failed; continuing without it', { error: String(err) });
+      lastPromptTokens = 0;
+      return;
+    }
     lastPromptTokens = 0;
     if (!result) return;
     addUsage(result.usage);
