@@ -6,12 +6,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { createMemoryActivities } from './memory';
+import { createCompletion } from './model';
 import { SandboxUnavailableError } from '../sandbox';
 import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
@@ -62,7 +63,6 @@ export interface RunToolInput {
 }
 
 const PREVIEW_CHARS = 400;
-const NON_RETRYABLE_MODEL_STATUS = new Set([400, 401, 403, 404, 422]);
 
 export function idempotencyKey(sessionId: string, seq: number, toolCallId: string): string {
   return createHash('sha256').update(`${sessionId}\n${seq}\n${toolCallId}`).digest('hex').slice(0, 32);
@@ -225,20 +225,7 @@ export function createActivities(deps: ActivityDeps) {
         type: 'function',
         function: { name: t.name, description: t.description, parameters: t.parameters },
       }));
-      let response: OpenAI.Chat.Completions.ChatCompletion;
-      try {
-        response = await withHeartbeat(
-          deps.openai.chat.completions.create(
-            { model: input.model, messages, ...(tools.length ? { tools } : {}) },
-            { signal: Context.current().cancellationSignal },
-          ),
-        );
-      } catch (err) {
-        if (err instanceof OpenAI.APIError && err.status !== undefined && NON_RETRYABLE_MODEL_STATUS.has(err.status)) {
-          throw ApplicationFailure.nonRetryable(`model endpoint answered ${err.status}: ${err.message}`, 'ModelRequestRejected');
-        }
-        throw err;
-      }
+      const response = await createCompletion(deps.openai, { model: input.model, messages, ...(tools.length ? { tools } : {}) });
       const choice = response.choices[0];
       if (!choice) throw new Error('model response has no choices');
       const msg = choice.message;

@@ -17,6 +17,7 @@ import {
 } from '../runtime/memory-prompts';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import type { TokenUsage } from '../workflows/types';
+import { createCompletion } from './model';
 
 export interface MemoryActivityDeps {
   registry: AgentRegistry;
@@ -55,10 +56,7 @@ function transcriptText(messages: StoredMessage[]): string {
 }
 
 async function complete(deps: MemoryActivityDeps, model: string, instructions: string, text: string): Promise<OpenAI.Chat.Completions.ChatCompletion> {
-  return deps.openai.chat.completions.create(
-    { model, messages: [{ role: 'system', content: instructions }, { role: 'user', content: text }] },
-    { signal: Context.current().cancellationSignal },
-  );
+  return createCompletion(deps.openai, { model, messages: [{ role: 'system', content: instructions }, { role: 'user', content: text }] });
 }
 
 export function createMemoryActivities(deps: MemoryActivityDeps) {

@@ -157,3 +157,17 @@ test('with an embeddings endpoint configured, memory search is hybrid and embeds
     await hybrid.close();
   }
 });
+
+test('automatic memory never ends a session: a failing summary call is recorded and the session completes', async () => {
+  h.model.setScript((req) =>
+    firstSystem(req).startsWith(SESSION_SUMMARY_INSTRUCTIONS)
+      ? { error: { status: 400, message: 'summary model rejected the request', type: 'invalid_request_error' } }
+      : { content: 'four' },
+  );
+  const s = await startSession(h.client, { agent: 'memory-calculator', task: 'what is 2+2?', userId: 'u-fail' }, h.config);
+  const result = await s.handle.result();
+  expect(result).toMatchObject({ status: 'completed', finalAnswer: 'four' });
+  const st = await sessionState(h.client, s.sessionId);
+  expect(st.memory?.errors).toEqual([expect.stringMatching(/^episode summary: .*400/)]);
+  expect(st.memory?.episodeId).toBeUndefined();
+});

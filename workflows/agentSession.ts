@@ -414,13 +414,29 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   // ---- automatic memory ------------------------------------------------------------------------------
   const memoryState = (): NonNullable<SessionState['memory']> => (state.memory ??= { recalled: [], compactions: 0 });
 
+  /** Automatic memory helps a session but must never end it: a failure is recorded and the session goes on. */
+  const memoryOptional = async <T>(what: string, work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const reason = err instanceof ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
+      memoryState().errors = [...(memoryState().errors ?? []), `${what}: ${reason}`];
+      log.warn(`automatic memory (${what}) failed; the session goes on`, { reason });
+      return undefined;
+    }
+  };
+
   /** The memories most relevant to the first request, pinned into the model's context and shown in the transcript. */
   const recallAtStart = async (query: string): Promise<void> => {
     if (!spec!.memory || spec!.memory.recallK <= 0) return;
-    const recalled = await recallMemories.executeWithOptions(
-      { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 }, summary: `recall memories for ${state.userId ?? spec!.name}` },
-      [{ agent: spec!.name, ...(state.userId ? { userId: state.userId } : {}), query, k: spec!.memory.recallK }],
+    const recalled = await memoryOptional('recall', () =>
+      recallMemories.executeWithOptions(
+        { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 }, summary: `recall memories for ${state.userId ?? spec!.name}` },
+        [{ agent: spec!.name, ...(state.userId ? { userId: state.userId } : {}), query, k: spec!.memory!.recallK }],
+      ),
     );
+    if (!recalled) return;
     memoryState().recalled = recalled.memories.map((m) => m.id);
     if (recalled.text) addMessage({ role: 'system', content: recalled.text }, { role: 'system', text: recalled.text, kind: 'memory' }, { pinned: true });
   };
@@ -473,15 +489,19 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
   /** End of session: an episode summary and extracted facts, with provenance, for later sessions. */
   const summarizeAtEnd = async (): Promise<void> => {
-    if (!spec?.memory?.summarizeAtEnd || state.steps === 0) return;
-    const result = await summarizeSession.executeWithOptions(
-      {
-        startToCloseTimeout: '5 minutes',
-        retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
-        summary: `summarise session into memory (${state.userId ? `user/${state.userId}` : `agent/${spec.name}`})`,
-      },
-      [{ sessionId, runId: workflowInfo().runId, agent: spec.name, ...(state.userId ? { userId: state.userId } : {}), step: nextSeq, model: spec.model }],
+    const run = spec;
+    if (!run?.memory?.summarizeAtEnd || state.steps === 0) return;
+    const result = await memoryOptional('episode summary', () =>
+      summarizeSession.executeWithOptions(
+        {
+          startToCloseTimeout: '5 minutes',
+          retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
+          summary: `summarise session into memory (${state.userId ? `user/${state.userId}` : `agent/${run.name}`})`,
+        },
+        [{ sessionId, runId: workflowInfo().runId, agent: run.name, ...(state.userId ? { userId: state.userId } : {}), step: nextSeq, model: run.model }],
+      ),
     );
+    if (!result) return;
     addUsage(result.usage);
     Object.assign(memoryState(), { episodeId: result.episodeId, factIds: result.factIds });
   };

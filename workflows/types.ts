@@ -188,7 +188,7 @@ export interface SessionState {
   /** Seq of the first entry kept in `transcript` (older ones are in the session store). */
   transcriptFrom: number;
   /** Automatic memory: what was recalled at start, written at the end, and how often the context was compacted. */
-  memory?: { recalled: string[]; episodeId?: string; factIds?: string[]; compactions: number };
+  memory?: { recalled: string[]; episodeId?: string; factIds?: string[]; compactions: number; errors?: string[] };
   pendingApprovals: ApprovalRecord[];
   approvals: ApprovalRecord[];
   transcript: TranscriptEntry[];
