@@ -238,6 +238,23 @@ describe('sessions', () => {
     expect(result.costUsd).toBeCloseTo(0.24, 10);
   });
 
+  test('chat: a turn that stops on an approval answers the message with the pending approval; the reply follows the decision', async () => {
+    h.model.setScript((req) =>
+      req.messages[req.messages.length - 1].role === 'tool'
+        ? { content: `done: ${toolMessages(req).pop()}` }
+        : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-cy', text: 'welcome' } }] },
+    );
+    const sessionId = `chat-approval-${Date.now()}`;
+    const first = await sendMessage(h.client, sessionId, 'welcome vip-cy please', { agent: 'notifier' }, h.config);
+    expect(first).toMatchObject({ status: 'awaiting_approval', pendingApprovals: [expect.objectContaining({ tool: 'send_notice' })] });
+    expect(first.reply).toBeUndefined();
+    await decideApproval(h.client, sessionId, { approvalId: first.pendingApprovals[0].approvalId, decision: 'approve', approver: 'amy' });
+    const st = await waitForState(h.client, sessionId, (x) => x.status === 'awaiting_input');
+    expect(st.finalAnswer).toBe('done: {"delivered":"vip-cy"}');
+    await endSession(h.client, sessionId);
+    expect((await h.client.workflow.getHandle(sessionId).result()).status).toBe('completed');
+  });
+
   test('chat: a session with no message for its idle timeout closes by itself', async () => {
     h.model.setScript([{ content: 'hello there' }]);
     const sessionId = `idle-${Date.now()}`;
