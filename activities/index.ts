@@ -12,7 +12,7 @@ import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { createMemoryActivities } from './memory';
-import { createCompletion } from './model';
+import { createCompletion, withHeartbeat } from './model';
 import { SandboxUnavailableError } from '../sandbox';
 import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
@@ -81,17 +81,6 @@ export function capText(text: string, maxBytes: number): string {
   if (Buffer.byteLength(text) <= maxBytes) return text;
   const cut = Buffer.from(text).subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
   return `${cut}\n[output truncated: ${Buffer.byteLength(text)} bytes, first ${maxBytes} kept]`;
-}
-
-/** Heartbeats while `work` runs, so a dead worker is noticed in one heartbeat timeout and cancellation is delivered. */
-async function withHeartbeat<T>(work: Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(), 1000); // the SDK throttles what it actually sends
-  try {
-    return await work;
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 function findTool(agent: AgentDefinition, name: string): ToolDefinition | undefined {

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { BaseMemoryStore, type ForgetTarget, type LexicalHit, type VectorHit } from './base';
-import { recordFilters, SqlParams, websearchExpression } from './query';
+import { recordFilters, searchFilters, SqlParams, websearchExpression } from './query';
 import {
   MEMORY_KINDS,
   MemoryError,
@@ -340,14 +340,7 @@ export class PostgresMemoryStore extends BaseMemoryStore {
   protected async lexicalSearch(q: NormalizedSearch, tokens: string[], point: number | null, limit: number): Promise<LexicalHit[]> {
     const p = new SqlParams('pg');
     const query = p.add(websearchExpression(tokens));
-    const where = recordFilters(p, `${this.s}.memory_records`, {
-      point,
-      includeSuperseded: q.includeSuperseded,
-      includeDeleted: false,
-      namespace: q.namespace,
-      namespacePrefix: q.namespacePrefix,
-      kinds: q.kinds,
-    });
+    const where = searchFilters(p, `${this.s}.memory_records`, q, point);
     const sql =
       `SELECT ${COLUMNS}, ts_rank(m.tsv, tq) AS rank FROM ${this.s}.memory_records m, ` +
       `websearch_to_tsquery('${TS_CONFIG}', ${query}) tq WHERE m.tsv @@ tq${where.map((w) => ` AND ${w}`).join('')} ` +
@@ -367,14 +360,7 @@ export class PostgresMemoryStore extends BaseMemoryStore {
     } else {
       distance = `(1 - ${this.s}.memory_cosine(m.embedding, ${p.add(vector)}::real[]))`;
     }
-    const where = recordFilters(p, `${this.s}.memory_records`, {
-      point,
-      includeSuperseded: q.includeSuperseded,
-      includeDeleted: false,
-      namespace: q.namespace,
-      namespacePrefix: q.namespacePrefix,
-      kinds: q.kinds,
-    });
+    const where = searchFilters(p, `${this.s}.memory_records`, q, point);
     // Ascending distance: NaN (zero vectors under pgvector) sorts last instead of first.
     const sql =
       `SELECT ${COLUMNS}, ${distance} AS dist FROM ${this.s}.memory_records m ` +

@@ -2,7 +2,7 @@
  * Backend-independent search helpers: turning untrusted query text into safe full-text queries,
  * SQL filter building shared by both dialects, cosine similarity and reciprocal-rank fusion.
  */
-import type { MemoryKind } from './types';
+import type { MemoryKind, NormalizedSearch } from './types';
 
 /**
  * Common English function words. Dropped from lexical queries because with OR semantics they match
@@ -131,4 +131,16 @@ export function reciprocalRankFusion(lists: string[][]): Map<string, number> {
     list.forEach((id, i) => scores.set(id, (scores.get(id) ?? 0) + 1 / (RRF_K + i + 1)));
   }
   return scores;
+}
+
+/** The filters every search (lexical or vector, either backend) applies: live records matching the query's scope. */
+export function searchFilters(p: SqlParams, table: string, q: NormalizedSearch, point: number | null): string[] {
+  return recordFilters(p, table, {
+    point,
+    includeSuperseded: q.includeSuperseded,
+    includeDeleted: false,
+    namespace: q.namespace,
+    namespacePrefix: q.namespacePrefix,
+    kinds: q.kinds,
+  });
 }

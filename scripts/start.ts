@@ -18,7 +18,7 @@ import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import { connectClient, startSession, waitForState } from '../client/sessions';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { startScriptedModelServer, type ScriptedModelServer } from '../runtime/scripted-model';
-import { ensureTemporal, findTemporalCli, PROJECT_ROOT } from '../runtime/temporal-server';
+import { ensureTemporal, installedTemporalCli, PROJECT_ROOT } from '../runtime/temporal-server';
 import { checkSandbox, sandboxMode } from '../sandbox';
 import { createAgentWorker } from '../workers/worker';
 
@@ -96,12 +96,9 @@ async function run(): Promise<void> {
     console.log('\nApprove it from another terminal with either:');
     console.log(`  npm run approve -- ${session.sessionId} --approver <your-name>          (add --reject --comment "why" to reject)`);
     const signalInput = JSON.stringify({ approvalId: a.approvalId, decision: 'approve', approver: 'your-name' });
-    let cli = 'temporal';
-    try {
-      cli = path.relative(process.cwd(), findTemporalCli()) || cli;
-    } catch {
-      /* keep the plain name */
-    }
+    // Only name a CLI that is already there: printing a hint must not install anything.
+    const installed = installedTemporalCli();
+    const cli = installed ? path.relative(process.cwd(), installed) : 'temporal';
     console.log(`  ${cli} workflow signal --address ${server.address} --workflow-id ${session.sessionId} --name approval --input '${signalInput}'`);
 
     if (opts.autoApprove) {

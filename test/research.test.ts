@@ -41,8 +41,7 @@ test('session 2 answers the follow-up from what session 1 noted, without re-read
   const second = await startSession(h.client, { agent: 'research-assistant', task: FOLLOW_UP_QUESTION, userId }, h.config);
   const r2 = await second.handle.result();
   const log2 = await toolLog(second.sessionId);
-  // The tool-call log shows no source was read (or searched) again...
-  expect(log2.filter((c) => c.name === 'read_source' && read.includes(c.args.id as string))).toEqual([]);
+  // The tool-call log shows no tool ran at all: no source was searched or read again...
   expect(log2).toEqual([]);
   // ...because the notes were recalled into its context and the answer cites them.
   const st2 = await sessionState(h.client, second.sessionId);

@@ -13,7 +13,7 @@ import { demoAgents } from '../../agents';
 import { openOutbox, sentDecisions, type SentDecision } from '../../agents/application/outbox';
 import { loadConfig, type RuntimeConfig } from '../../runtime/config';
 import { startScriptedModelServer, type ModelScript, type ScriptedModelServer } from '../../runtime/scripted-model';
-import { killAndWait, startDevServer, type RunningServer } from '../../runtime/temporal-server';
+import { startDevServer, type RunningServer } from '../../runtime/temporal-server';
 import { createAgentWorker, type AgentWorker } from '../../workers/worker';
 import { testAgents } from './agents';
 import { WORKFLOW_BUNDLE } from './paths';
@@ -170,7 +170,6 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
       for (const c of clients) await c.connection.close().catch(() => undefined);
       await model.close();
       await server.stop();
-      if (server.pid) await killAndWait(server.pid);
       rmSync(dir, { recursive: true, force: true });
     },
   };
