@@ -11,6 +11,7 @@ import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/reso
 import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
+import { TranscriptCache } from '../runtime/store/transcript-cache';
 import { createMemoryActivities } from './memory';
 import { createCompletion, withHeartbeat } from './model';
 import { SandboxUnavailableError } from '../sandbox';
@@ -136,7 +137,7 @@ function nonRetryableIfHostProblem<T>(fn: () => T): T {
 }
 
 /** What the model sees: pinned messages (instructions, recalled memories), the current summary, the recent turns. */
-export function contextMessages(all: StoredMessage[], context?: CallModelInput['context']): StoredMessage[] {
+export function contextMessages(all: readonly StoredMessage[], context?: CallModelInput['context']): StoredMessage[] {
   if (!context) return all.filter((m) => m.meta?.kind !== 'summary');
   const pinned = all.filter((m) => m.meta?.pinned);
   const summary = all.filter((m) => m.seq === context.summarySeq);
@@ -154,6 +155,7 @@ export function createActivities(deps: ActivityDeps) {
     return spec;
   };
   const maxToolOutput = deps.maxToolOutputBytes ?? 64 * 1024;
+  const transcripts = new TranscriptCache(deps.store);
   const resolveSecrets = deps.resolveSecrets ?? ((): Record<string, string> => ({}));
 
   const memoryActivities = createMemoryActivities({
@@ -207,7 +209,7 @@ export function createActivities(deps: ActivityDeps) {
         ? { ...registered, tools: registered.tools.filter((t) => input.toolNames!.includes(t.name)) }
         : registered;
       const spec = cachedSpec(agent);
-      const messages = contextMessages(await store.list(input.sessionId, { beforeSeq: input.seq }), input.context).map(
+      const messages = contextMessages(await transcripts.list(input.sessionId, input.seq), input.context).map(
         (m) => m.message as unknown as ChatCompletionMessageParam,
       );
       const tools: ChatCompletionTool[] = spec.tools.map((t) => ({

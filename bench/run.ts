@@ -3,7 +3,7 @@
  * bubblewrap) and writes bench/RESULTS.md. Baselines are measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
@@ -48,20 +48,45 @@ function gaps(times: number[]): number[] {
   return times.slice(1).map((t, i) => t - times[i]);
 }
 
-/** Per agent step (model activity + tool activity + the workflow tasks between), from server timestamps. */
-async function benchSteps(h: Harness, steps: number, sessions: number): Promise<number[]> {
+/**
+ * Per agent step (model call + tool call + the workflow's bookkeeping between them): the gaps between a
+ * session's consecutive requests at the scripted model server, so the figure means the same whatever
+ * the step's shape in history (local or regular activities).
+ */
+async function benchSteps(h: Harness, agent: string, steps: number, sessions: number): Promise<number[]> {
   h.model.setScript((req) => {
     const calls = req.messages.filter((m) => m.role === 'tool').length;
     return calls < steps ? { toolCalls: [{ name: 'add', arguments: { a: calls, b: 1 } }] } : { content: `done after ${calls} steps` };
   });
   const samples: number[] = [];
   for (let i = 0; i < sessions; i++) {
-    const s = await startSession(h.client, { agent: 'calculator', task: 'count' }, h.config);
+    const from = h.model.requestTimes.length;
+    const s = await startSession(h.client, { agent, task: 'count' }, h.config);
     await s.handle.result();
-    const events = (await s.handle.fetchHistory()).events ?? [];
-    samples.push(...gaps(scheduledTimes(events, 'callModel')));
+    samples.push(...gaps(h.model.requestTimes.slice(from)));
   }
   return samples;
+}
+
+/** CPU seconds of a process (utime + stime from /proc), or NaN where /proc is not there. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds per 1,000 steps: this process (worker + client) and the dev server, over `steps` steps. */
+async function benchCpu(h: Harness, agent: string, steps: number): Promise<{ worker: number; server: number }> {
+  const w0 = process.cpuUsage();
+  const s0 = cpuSeconds(h.server.pid);
+  await benchSteps(h, agent, steps, 1);
+  const w = process.cpuUsage(w0);
+  const perThousand = 1000 / steps;
+  return { worker: ((w.user + w.system) / 1e6) * perThousand, server: (cpuSeconds(h.server.pid) - s0) * perThousand };
 }
 
 async function benchBaselineSteps(h: Harness, steps: number, runs: number): Promise<number[]> {
@@ -89,21 +114,19 @@ async function pausedSessions(h: Harness, count: number): Promise<Array<{ sessio
   return out;
 }
 
-/** Signal sent -> the workflow schedules the approved tool (server timestamps: signal event -> activity scheduled). */
+/** Signal sent -> the approved tool starts (the tool writes its own start time to the outbox; same clock). */
 async function benchApprovalResume(h: Harness, count: number): Promise<{ resume: number[]; rpc: number[] }> {
   const paused = await pausedSessions(h, count);
   const resume: number[] = [];
   const rpc: number[] = [];
   for (const p of paused) {
+    const sentAt = Date.now();
     const t0 = performance.now();
     await signalApproval(h.client, p.sessionId, { approvalId: p.approvalId, decision: 'approve', approver: 'bench' });
     rpc.push(performance.now() - t0);
-    const handle = h.client.workflow.getHandle(p.sessionId);
-    await handle.result();
-    const events = (await handle.fetchHistory()).events ?? [];
-    const signalled = events.find((e) => e.workflowExecutionSignaledEventAttributes)!;
-    const next = events.find((e) => Number(e.eventId) > Number(signalled.eventId) && e.activityTaskScheduledEventAttributes)!;
-    resume.push(eventMs(next) - eventMs(signalled));
+    await h.client.workflow.getHandle(p.sessionId).result();
+    const [sent] = h.sent(p.sessionId);
+    resume.push(Date.parse(sent.sentAt) - sentAt);
   }
   return { resume, rpc };
 }
@@ -134,6 +157,10 @@ function benchNpmStart(runs: number): number[] {
   return samples;
 }
 
+function ratio(name: string, a: number[], b: number[]): BenchRow {
+  return { name, n: a.length, p50Ms: percentile(a, 50) / percentile(b, 50), p99Ms: percentile(a, 99) / percentile(b, 99), note: 'ratio, not ms' };
+}
+
 function table(rows: BenchRow[]): string {
   const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
   return [
@@ -152,22 +179,24 @@ async function run(): Promise<void> {
   try {
     // Interleaved, so that drift on a shared machine affects both sides alike.
     const steps: number[] = [];
+    const regular: number[] = [];
     const base: number[] = [];
     for (let i = 0; i < (quick ? 2 : 6); i++) {
-      steps.push(...(await benchSteps(h, quick ? 20 : 50, 1)));
+      steps.push(...(await benchSteps(h, 'calculator', quick ? 20 : 50, 1)));
+      regular.push(...(await benchSteps(h, 'calculator-activities', quick ? 20 : 50, 1)));
       base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
     }
-    rows.push(row('agent step: model activity + tool activity (scripted model, 0 ms latency)', steps));
-    rows.push(row('baseline: bare workflow step, two no-op activities', base));
-    rows.push({
-      name: 'agent step overhead vs baseline (ratio)',
-      n: steps.length,
-      p50Ms: percentile(steps, 50) / percentile(base, 50),
-      p99Ms: percentile(steps, 99) / percentile(base, 99),
-      note: 'ratio, not ms',
-    });
+    rows.push(row('agent step: model call + tool call, local activities (scripted model, 0 ms latency)', steps, 'between model requests'));
+    rows.push(row('agent step, every call a regular activity (the shape before local steps)', regular, 'same run, interleaved'));
+    rows.push(row('baseline: bare workflow step, two no-op regular activities', base, 'server history timestamps'));
+    rows.push(ratio('agent step vs every-call-a-regular-activity step (ratio)', steps, regular));
+    rows.push(ratio('agent step vs bare two-activity workflow step (ratio)', steps, base));
+    for (const [label, agent] of [['local activities', 'calculator'], ['regular activities', 'calculator-activities']] as const) {
+      const cpu = await benchCpu(h, agent, quick ? 100 : 500);
+      rows.push({ name: `CPU seconds per 1,000 steps, ${label}: worker+client / dev server`, n: quick ? 100 : 500, p50Ms: cpu.worker, p99Ms: cpu.server, note: 'columns: worker+client s, server s' });
+    }
     const { resume, rpc } = await benchApprovalResume(h, quick ? 10 : 30);
-    rows.push(row('approval signal -> approved tool scheduled (server time)', resume));
+    rows.push(row('approval signal sent -> approved tool started (tool side)', resume));
     rows.push(row('approval signal RPC (client)', rpc));
     rows.push(row('decideApproval Update round trip (client)', await benchUpdateRoundTrip(h, quick ? 10 : 30)));
   } finally {
@@ -192,7 +221,7 @@ async function run(): Promise<void> {
     '',
     `Measured by \`npm run bench\` on ${new Date().toISOString()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}).`,
     'Real Temporal dev server (SQLite), scripted model server over HTTP through the openai client, SQLite session store.',
-    'Per-step and resume times come from server-side history timestamps; round trips are measured on the client.',
+    'Agent steps are the gaps between a session\'s requests at the scripted model server; the bare-workflow baseline comes from server history timestamps; round trips are measured on the client.',
     '',
     table(rows),
     '',

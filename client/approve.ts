@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { loadConfig } from '../runtime/config';
-import { connectClient, decideApproval, sessionState, signalApproval } from './sessions';
+import { connectClient, decideApproval, pendingApprovals, signalApproval } from './sessions';
 
 async function run(): Promise<void> {
   const program = new Command('approve')
@@ -20,14 +20,15 @@ async function run(): Promise<void> {
   const client = await connectClient(loadConfig());
   let approvalId = opts.approvalId;
   if (!approvalId) {
-    const state = await sessionState(client, sessionId);
-    if (state.pendingApprovals.length !== 1) {
+    // From the session's memo (the server answers; no worker needed), never a state query first.
+    const pending = await pendingApprovals(client, sessionId);
+    if (pending.length !== 1) {
       throw new Error(
-        `session ${sessionId} has ${state.pendingApprovals.length} pending approvals` +
-          (state.pendingApprovals.length ? `: ${state.pendingApprovals.map((a) => a.approvalId).join(', ')}; pass --approval-id` : ''),
+        `session ${sessionId} has ${pending.length} pending approvals` +
+          (pending.length ? `: ${pending.map((a) => a.approvalId).join(', ')}; pass --approval-id` : ''),
       );
     }
-    approvalId = state.pendingApprovals[0].approvalId;
+    approvalId = pending[0].approvalId;
   }
   const decision = {
     approvalId,

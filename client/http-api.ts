@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RuntimeConfig } from '../runtime/config';
-import { ApprovalDecisionFields, ChatMessage, editsOnlyWithApprove } from '../workflows/messages';
+import { ApprovalDecisionFields, ChatMessageFields, editsOnlyWithApprove } from '../runtime/message-schemas';
 import type { ApprovalRecord } from '../workflows/types';
 import { decideApproval, sendMessage, sessionState, startSession } from './sessions';
 
@@ -27,7 +27,7 @@ const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true }).refine(ed
   message: 'editedArgs only go with approve',
   path: ['editedArgs'],
 });
-const MessageBody = ChatMessage.extend({ agent: z.string().min(1), userId: z.string().min(1).optional() }).strict();
+const MessageBody = ChatMessageFields.extend({ agent: z.string().min(1), userId: z.string().min(1).optional() }).strict();
 
 export function buildHttpApi(client: Client, config: RuntimeConfig): FastifyInstance {
   const app = Fastify({ logger: false }).withTypeProvider<ZodTypeProvider>();

@@ -11,16 +11,17 @@ import { nanoid } from './ids';
 import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
 import { agentSession } from '../workflows/agentSession';
 import {
-  ApprovalDecision,
   approvalSignal,
-  BudgetTopUp,
   decideApprovalUpdate,
   endSignal,
-  type EndRequest,
   sendMessageUpdate,
   stateQuery,
   topUpBudgetUpdate,
+  type ApprovalDecision as ApprovalDecisionType,
+  type BudgetTopUp as BudgetTopUpType,
+  type EndRequest,
 } from '../workflows/messages';
+import { ApprovalDecision, BudgetTopUp } from '../runtime/message-schemas';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
@@ -47,6 +48,9 @@ export async function startSession(
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     args: [sessionInput(input)],
     staticSummary: sessionSummary(input),
+    // The session keeps this memo current (see pendingApprovals below); present from the start so
+    // clients can tell "nothing pending" from "a session too old to publish it".
+    memo: { pendingApprovals: null },
   });
   return { sessionId, handle, webUi: webUiLink(config, sessionId) };
 }
@@ -85,11 +89,12 @@ export async function sendMessage(
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     staticSummary: sessionSummary(input),
+    memo: { pendingApprovals: null },
   });
   return client.workflow.executeUpdateWithStart(sendMessageUpdate, { args: [{ text }], startWorkflowOperation: start });
 }
 
-export async function topUpBudget(client: Client, sessionId: string, topUp: BudgetTopUp): Promise<Budget> {
+export async function topUpBudget(client: Client, sessionId: string, topUp: BudgetTopUpType): Promise<Budget> {
   return sessionHandle(client, sessionId).executeUpdate(topUpBudgetUpdate, { args: [BudgetTopUp.parse(topUp)] });
 }
 
@@ -105,13 +110,36 @@ export async function sessionState(client: Client, sessionId: string): Promise<S
   return sessionHandle(client, sessionId).query(stateQuery);
 }
 
+/** What an approver needs to decide a pending approval. */
+export interface PendingApprovalRef {
+  approvalId: string;
+  tool: string;
+  approverGroup: string;
+  argsHash: string;
+  deadline: string;
+}
+
+/**
+ * The session's pending approvals, from the memo it publishes: answered by the server alone, so an
+ * approver is never held up by a crashed worker's sticky queue (a state query would wait for it).
+ * When the memo lists none, the session is asked with the state query (sessions running older code).
+ */
+export async function pendingApprovals(client: Client, sessionId: string): Promise<PendingApprovalRef[]> {
+  const { memo } = await sessionHandle(client, sessionId).describe();
+  const published = (memo?.pendingApprovals as PendingApprovalRef[] | null | undefined) ?? [];
+  if (published.length > 0) return published;
+  // Nothing published: confirm with the session itself (it may run code that predates the memo).
+  const state = await sessionState(client, sessionId);
+  return state.pendingApprovals.map(({ approvalId, tool, approverGroup, argsHash, deadline }) => ({ approvalId, tool, approverGroup, argsHash, deadline }));
+}
+
 /** Sends a decision as a signal (fire and forget) after checking its shape locally. */
-export async function signalApproval(client: Client, sessionId: string, decision: ApprovalDecision): Promise<void> {
+export async function signalApproval(client: Client, sessionId: string, decision: ApprovalDecisionType): Promise<void> {
   await sessionHandle(client, sessionId).signal(approvalSignal, ApprovalDecision.parse(decision));
 }
 
 /** Sends a decision as an Update: resolves with the decided record, or throws the validator's reason. */
-export async function decideApproval(client: Client, sessionId: string, decision: ApprovalDecision): Promise<ApprovalRecord> {
+export async function decideApproval(client: Client, sessionId: string, decision: ApprovalDecisionType): Promise<ApprovalRecord> {
   try {
     return await sessionHandle(client, sessionId).executeUpdate(decideApprovalUpdate, { args: [decision] });
   } catch (err) {

@@ -57,6 +57,13 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
   secrets?: string[];
   /** Bumped when the approval policy changes, so old approvals no longer match. */
   policyVersion?: string;
+  /**
+   * Where a call runs. 'local' (default for tools with timeoutMs <= 60 s): in the worker that runs the
+   * session's workflow task, no server round trip. 'activity': a regular activity (long tools, tools that
+   * must run on another worker pool, tools an operator wants listed as pending activities). Both are
+   * exactly-once in the same way: a result recorded in the session store is never re-run.
+   */
+  runAs?: 'local' | 'activity';
   run(args: z.infer<S>, ctx: ToolContext): Promise<unknown> | unknown;
 }
 
@@ -84,6 +91,11 @@ export interface AgentDefinition {
   /** Start a fresh workflow run after this many model steps (Temporal's own suggestion applies anyway). */
   continueAsNewEverySteps?: number;
   /**
+   * A model call first runs as a local activity with this timeout; a call that fails retryably or takes
+   * longer moves to a regular activity with backoff. 0: always a regular activity. Default 60 s.
+   */
+  localModelTimeoutMs?: number;
+  /**
    * Automatic memory (needs a memory store on the worker): recall the `recall` most relevant memories of
    * the user and the agent at session start; write an episode summary and facts at the end; compact older
    * turns when the model's context passes `contextBudgetTokens`.
@@ -107,17 +119,22 @@ export function defineAgent(def: AgentDefinition): AgentDefinition {
   return def;
 }
 
+/** Tools with a timeout up to this run as local activities unless they say otherwise. */
+export const LOCAL_TOOL_MAX_TIMEOUT_MS = 60_000;
+
 export function toolSpec(tool: ToolDefinition): ToolSpec {
   const approval = tool.approval ?? 'never';
   const effects = tool.effects ?? 'none';
+  const timeoutMs = tool.timeoutMs ?? 60_000;
   return {
     name: tool.name,
     description: tool.description,
     parameters: z.toJSONSchema(tool.input, { target: 'draft-7', io: 'input' }) as Record<string, unknown>,
     approval: typeof approval === 'function' ? 'conditional' : approval,
     effects,
-    timeoutMs: tool.timeoutMs ?? 60_000,
+    timeoutMs,
     maxAttempts: tool.maxAttempts ?? 3,
+    runAs: tool.runAs ?? (timeoutMs <= LOCAL_TOOL_MAX_TIMEOUT_MS ? 'local' : 'activity'),
   };
 }
 
@@ -137,6 +154,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSp
       escalation: agent.approvals?.escalation ?? [],
     },
     idleTimeoutMs: agent.idleTimeoutMs ?? 24 * 3600_000,
+    localModelTimeoutMs: agent.localModelTimeoutMs ?? 60_000,
     ...(agent.continueAsNewEverySteps ? { continueAsNewEverySteps: agent.continueAsNewEverySteps } : {}),
     ...(agent.memory
       ? {

@@ -19,8 +19,17 @@ const Env = z.object({
   WORKSPACE_ROOT: z.string().default(path.join(PROJECT_ROOT, '.data', 'workspaces')),
   /** Prebuilt workflow bundle (tests and fast restarts); bundled from source when absent. */
   WORKFLOW_BUNDLE: z.string().optional(),
-  /** How long a workflow task waits for the worker that cached it before any worker may take it. */
-  STICKY_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /**
+   * How long a workflow task waits for the worker that cached the session before any worker may take it.
+   * It bounds how long sessions of a crashed worker wait (Temporal's default is 10 s); a live but busy
+   * worker only loses the cached copy, and the next worker replays the (small) history.
+   */
+  STICKY_TIMEOUT_MS: z.coerce.number().int().positive().default(1_000),
+  /**
+   * Sessions kept in the worker's cache. Parked sessions beyond it are evicted and replayed from history
+   * when they wake (an approval, a message), which keeps a worker with thousands of parked sessions small.
+   */
+  WORKER_CACHED_SESSIONS: z.coerce.number().int().positive().default(250),
   /** Heartbeat timeout of model/tool activities: bounds how long work on a crashed worker waits to be retried. */
   HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
   WEB_UI_URL: z.string().default('http://localhost:8233'),

@@ -44,6 +44,8 @@ export interface ScriptedModelServer {
   baseUrl: string;
   /** Every chat request received, in order (for assertions). */
   requests: ChatRequest[];
+  /** When each request of `requests` arrived (performance.now() of this process): step times for benches. */
+  requestTimes: number[];
   /** Texts sent to the /embeddings endpoint. */
   embedded: string[];
   setScript(script: ModelScript): void;
@@ -86,6 +88,7 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
   let listIndex = 0;
   let callIndex = 0;
   const requests: ChatRequest[] = [];
+  const requestTimes: number[] = [];
   const embedded: string[] = [];
 
   const nextTurn = (req: ChatRequest): ScriptedTurn => {
@@ -127,6 +130,7 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
         return;
       }
       requests.push(body);
+      requestTimes.push(performance.now());
       let turn: ScriptedTurn;
       try {
         turn = nextTurn(body);
@@ -172,6 +176,7 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
   return {
     baseUrl: `http://127.0.0.1:${actualPort}/v1`,
     requests,
+    requestTimes,
     embedded,
     setScript(s) {
       current = s;

@@ -20,8 +20,11 @@ async function run(): Promise<void> {
   await h.startWorker();
   const out = path.join(__dirname, '..', 'test', 'replay', 'histories');
   // Existing recordings stay as they are (they stand for sessions started by older code); --force re-records.
-  const wanted = (name: string): boolean => process.argv.includes('--force') || !existsSync(path.join(out, `${name}.json`));
-  const save = async (name: string, sessionId: string, runId?: string): Promise<void> => {
+  // --prefix=P records every scenario again under P<name> (a new step shape next to the old recordings).
+  const prefix = process.argv.find((a) => a.startsWith('--prefix='))?.slice('--prefix='.length) ?? '';
+  const wanted = (name: string): boolean => process.argv.includes('--force') || !existsSync(path.join(out, `${prefix}${name}.json`));
+  const save = async (unprefixed: string, sessionId: string, runId?: string): Promise<void> => {
+    const name = `${prefix}${unprefixed}`;
     const history = await h.client.workflow.getHandle(sessionId, runId).fetchHistory();
     const json = temporal.api.history.v1.History.toObject(temporal.api.history.v1.History.fromObject(history), { longs: String, enums: String, bytes: String });
     // The workflow id is part of what the code sees (approval ids derive from it): keep it with the history.
@@ -91,6 +94,28 @@ async function run(): Promise<void> {
     }
 
     // Compaction: a long count with a small context budget.
+    if (wanted('model-retried-then-parallel-tools')) {
+      // A model call that fails in the worker moves to a regular activity; then three tools in parallel.
+      h.model.setScript([
+        { error: { status: 500, message: 'upstream exploded' } },
+        { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }, { name: 'add', arguments: { a: 2, b: 2 } }, { name: 'lookup_fact', arguments: { topic: 'explode' } }] },
+        { content: 'done' },
+      ]);
+      const r = await startSession(h.client, { agent: 'calculator', task: 'retry then parallel' }, h.config);
+      await r.handle.result();
+      await save('model-retried-then-parallel-tools', r.sessionId);
+    }
+    if (wanted('malformed-signals-then-approved')) {
+      h.model.setScript(applicationScript);
+      const m = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1003.' }, h.config);
+      const st = await waitForState(h.client, m.sessionId, (x) => x.status === 'awaiting_approval');
+      const handle = h.client.workflow.getHandle(m.sessionId);
+      await handle.signal('approval', { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'x'.repeat(5000) });
+      await handle.signal('approval', { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'eve', editedArgs: JSON.parse('{"a":'.repeat(100) + '1' + '}'.repeat(100)) });
+      await signalApproval(h.client, m.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec' });
+      await m.handle.result();
+      await save('malformed-signals-then-approved', m.sessionId);
+    }
     if (wanted('compaction-long-count')) {
       h.model.setScript((req) => {
         const system = req.messages.find((m) => m.role === 'system')?.content;

@@ -5,6 +5,7 @@
 import { temporal } from '@temporalio/proto';
 import { startSession } from '../client/sessions';
 import { openSessionStore } from '../runtime/store';
+import { activityCalls } from './support/history';
 import { createHarness, type Harness } from './support/harness';
 
 let h: Harness;
@@ -40,7 +41,7 @@ test(`a ${TURNS}-turn session: history bytes per turn at turn ${TURNS} are withi
   }
   const bytes = (e: temporal.api.history.v1.IHistoryEvent): number => temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
   // A turn = every event from one model activity being scheduled to the next.
-  const starts = events.flatMap((e, i) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'callModel' ? [i] : []));
+  const starts = activityCalls({ events }).filter((c) => c.type === 'callModel').map((c) => c.eventIndex);
   const perTurn = starts.slice(0, -1).map((start, k) => events.slice(start, starts[k + 1]).reduce((sum, e) => sum + bytes(e), 0));
   expect(perTurn).toHaveLength(TURNS);
   const at10 = perTurn[9];

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
+import { LOCAL_STEPS_PATCH } from '../workflows/agentSession';
 
 const dir = path.join(__dirname, 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -20,4 +21,12 @@ test.each(files)('replays %s', async (file) => {
   const recorded = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { workflowId: string; history: object };
   const history = temporal.api.history.v1.History.fromObject(recorded.history);
   await Worker.runReplayHistory({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, history, recorded.workflowId);
+});
+
+test('both step shapes are recorded: sessions from before the local-steps patch and after it', () => {
+  // The patch marker's payload starts with {"id":"<patch>: its base64 prefix is stable (21 bytes = 28 characters).
+  const needle = Buffer.from(`{"id":"${LOCAL_STEPS_PATCH}`).subarray(0, 21).toString('base64');
+  const marked = files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle));
+  expect(marked.length).toBeGreaterThanOrEqual(10);
+  expect(files.length - marked.length).toBeGreaterThanOrEqual(10);
 });

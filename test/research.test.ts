@@ -15,16 +15,20 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-/** The tool-call log of a session, from its workflow history: every tool activity that ran. */
+/** The tool-call log of a session: every tool call that ran (its result is in the session store), in order. */
 async function toolLog(sessionId: string): Promise<Array<{ name: string; args: Record<string, unknown> }>> {
-  const events = (await h.client.workflow.getHandle(sessionId).fetchHistory()).events ?? [];
-  return events
-    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runTool')
-    .map((e) => {
-      const payload = e.activityTaskScheduledEventAttributes!.input!.payloads![0];
-      const input = JSON.parse(Buffer.from(payload.data!).toString('utf8')) as { name: string; args: Record<string, unknown> };
-      return { name: input.name, args: input.args };
-    });
+  const store = openSessionStore(h.env.AGENT_STORE_URL);
+  try {
+    const messages = await store.list(sessionId);
+    const ran = new Set(messages.filter((m) => m.message.role === 'tool' && m.meta?.tool).map((m) => String(m.message.tool_call_id)));
+    return messages.flatMap((m) =>
+      ((m.meta?.turn as { toolCalls?: Array<{ id: string; name: string; args: Record<string, unknown> }> } | undefined)?.toolCalls ?? [])
+        .filter((c) => ran.has(c.id))
+        .map((c) => ({ name: c.name, args: c.args })),
+    );
+  } finally {
+    await store.close();
+  }
 }
 
 test('session 2 answers the follow-up from what session 1 noted, without re-reading the sources', async () => {

@@ -16,6 +16,7 @@ import {
 } from '../client/sessions';
 import { messageText, type ChatRequest } from '../runtime/scripted-model';
 import { openSessionStore } from '../runtime/store';
+import { activityCalls } from './support/history';
 import { createHarness, type Harness } from './support/harness';
 
 let h: Harness;
@@ -38,7 +39,7 @@ function lastRequest(): ChatRequest {
 }
 
 describe('tools', () => {
-  test('independent tool calls of one turn are scheduled together and run in parallel', async () => {
+  test('independent tool calls of one turn run in parallel, each with a summary for the Web UI', async () => {
     h.model.setScript([
       {
         toolCalls: [
@@ -51,23 +52,24 @@ describe('tools', () => {
     ]);
     const s = await startSession(h.client, { agent: 'calculator', task: 'parallel' }, h.config);
     await s.handle.result();
-    const scheduled = events(await s.handle.fetchHistory()).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runTool');
-    expect(scheduled).toHaveLength(3);
-    // One workflow task scheduled all three: none waited for another.
-    const batches = new Set(scheduled.map((e) => String(e.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId)));
-    expect(batches.size).toBe(1);
+    const calls = activityCalls(await s.handle.fetchHistory());
+    expect(calls.filter((c) => c.type === 'runTool')).toHaveLength(3);
     expect(toolMessages(lastRequest())).toEqual(['{"sum":2}', '{"sum":4}', '{"topic":"owls","fact":"owls is interesting"}']);
-    // Readable in the Web UI: each activity carries a one-line summary.
-    const summaries = events(await s.handle.fetchHistory())
-      .filter((e) => e.activityTaskScheduledEventAttributes && e.userMetadata?.summary?.data)
-      .map((e) => JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString('utf8')) as string);
-    expect(summaries).toEqual([
+    // Readable in the Web UI: each model and tool call carries a one-line summary.
+    expect(calls.filter((c) => c.type === 'callModel' || c.type === 'runTool').map((c) => c.summary)).toEqual([
       'model scripted-test-model (step 1)',
       'tool add(a 1, b 1)',
       'tool add(a 2, b 2)',
       'tool lookup_fact(topic owls)',
       'model scripted-test-model (step 2)',
     ]);
+
+    // Three calls that each wait for the other two: they only all meet if they really run together.
+    const group = `g-${Date.now()}`;
+    h.model.setScript([{ toolCalls: [0, 1, 2].map(() => ({ name: 'meet', arguments: { group, size: 3 } })) }, { content: 'met' }]);
+    const r = await startSession(h.client, { agent: 'rendezvous', task: 'meet' }, h.config);
+    await r.handle.result();
+    expect(toolMessages(lastRequest())).toEqual([0, 1, 2].map(() => JSON.stringify({ group, met: true })));
   });
 
   test('invalid arguments, malformed JSON, an unknown tool and a throwing tool go back to the model; the session goes on', async () => {
@@ -93,12 +95,9 @@ describe('tools', () => {
     expect(errors[2]).toBe("Error: unknown tool 'delete_everything'; available tools: add, lookup_fact");
     expect(errors[3]).toBe("Error: tool 'lookup_fact' failed: fact service unavailable");
     // The throwing tool was retried per its policy (3 attempts) before the error went to the model.
-    const failed = events(await s.handle.fetchHistory()).filter((e) => e.activityTaskFailedEventAttributes);
-    expect(failed).toHaveLength(1);
-    const started = events(await s.handle.fetchHistory()).find(
-      (e) => Number(e.eventId) === Number(failed[0].activityTaskFailedEventAttributes!.startedEventId),
-    );
-    expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(3);
+    // (It runs as a local activity: the marker records the outcome of its last attempt.)
+    const failed = activityCalls(await s.handle.fetchHistory()).filter((c) => c.type === 'runTool' && c.failed);
+    expect(failed).toEqual([expect.objectContaining({ local: true, attempt: 3 })]);
   });
 });
 
@@ -302,8 +301,17 @@ describe('sessions', () => {
     const s = await startSession(h.client, { agent: 'calculator', task: 'flaky model' }, h.config);
     const result = await s.handle.result();
     expect(result).toMatchObject({ status: 'completed', finalAnswer: 'finally', steps: 1 });
-    const started = events(await s.handle.fetchHistory()).find((e) => e.activityTaskStartedEventAttributes && e.activityTaskStartedEventAttributes.attempt! > 1);
-    expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(3);
+    // The first attempt ran in the worker (a local activity) and failed; the call then moved to a regular
+    // activity, whose server-side retry with backoff got the answer on its second attempt.
+    const history = await s.handle.fetchHistory();
+    const calls = activityCalls(history).filter((c) => c.type === 'callModel');
+    expect(calls.map((c) => ({ local: c.local, failed: c.failed ?? false }))).toEqual([
+      { local: true, failed: true },
+      { local: false, failed: false },
+    ]);
+    const started = events(history).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(started).toEqual([2]);
+    expect(calls[1].summary).toBe('model scripted-test-model (step 1), retried as an activity');
   });
 
   test('a 401 from the model endpoint is not retried: the session fails with the reason visible', async () => {

@@ -67,6 +67,7 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     ...(bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') }),
     activities,
     stickyQueueScheduleToStartTimeout: config.STICKY_TIMEOUT_MS,
+    maxCachedWorkflows: config.WORKER_CACHED_SESSIONS,
     // Heartbeats reach the server at least every 2 s, so a cancelled session stops its tools within ~2 s.
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',

@@ -6,6 +6,13 @@
  * History stays linear in the transcript: messages live in the session store, written by
  * activities keyed by (session, seq). The workflow passes only the messages it created itself
  * (user input, error and rejection notes) and sequence numbers; activities return short previews.
+ *
+ * The step shape (patch `local-steps-v1`): the model call and short tools run as local activities in
+ * the worker that runs the workflow task, so a step costs no extra workflow task or server round trip.
+ * What makes that safe is the session store, not the activity type: a model turn and a tool result are
+ * stored under their seq before the activity returns, and a re-run after a crash returns the stored
+ * result instead of calling the model or the tool again (README, "Durability of a step"). Sessions
+ * started before the patch keep the old shape (every call a regular activity) until they continue as new.
  */
 import {
   ActivityCancellationType,
@@ -17,27 +24,33 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  TimeoutFailure,
+  upsertMemo,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
+import type { LocalActivityOptions } from '@temporalio/common';
 import type * as activities from '../activities';
 import {
-  ApprovalDecision,
+  type ApprovalDecision,
   approvalSignal,
-  BudgetTopUp,
-  ChatMessage,
   decideApprovalUpdate,
-  EndRequest,
+  type EndRequest,
   endSignal,
   sendMessageUpdate,
   stateQuery,
   topUpBudgetUpdate,
 } from './messages';
+import { LIMITS } from './limits';
+import { bounded, checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest } from './validate';
+import { pageTranscript } from './transcript';
 import type {
   ApprovalRecord,
   Budget,
@@ -68,6 +81,8 @@ const { describeAgent, checkToolArgs, recallMemories } = proxyActivities<Activit
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
 });
+// The same bookkeeping as local activities (new step shape): pure reads of the worker's registry.
+const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
 // Summaries and compaction are model calls: same retry policy as the agent's own model calls.
 const { summarizeSession, compactContext } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -81,11 +96,23 @@ const MODEL_ACTIVITY = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 } as const;
 const { callModel } = proxyActivities<Activities>(MODEL_ACTIVITY);
+/** Patch id of the step shape with local model and tool calls (see the header). */
+export const LOCAL_STEPS_PATCH = 'local-steps-v1';
 // Per-tool timeouts and retries are given at each call (executeWithOptions), from the agent's spec.
 const { runTool } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
 
 const TRANSCRIPT_KEPT_ON_CONTINUE = 200;
 const MAX_QUEUED_MESSAGES = 20;
+
+/**
+ * The failure of an activity call: regular activities wrap it in an ActivityFailure, local activities
+ * reject with the failure itself (an ApplicationFailure or a TimeoutFailure). Undefined for anything else.
+ */
+function activityError(err: unknown): Error | undefined {
+  if (err instanceof ActivityFailure) return err.cause instanceof Error ? err.cause : err;
+  if (err instanceof ApplicationFailure || err instanceof TimeoutFailure) return err;
+  return undefined;
+}
 
 /** Thrown inside the loop when an `end` signal stops the session between steps. */
 class SessionEnded extends Error {}
@@ -93,6 +120,8 @@ class SessionEnded extends Error {}
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
   const info = workflowInfo();
   const sessionId = info.workflowId;
+  // Decided once per run: a run keeps one step shape for its whole life (replay of older runs stays exact).
+  const localSteps = patched(LOCAL_STEPS_PATCH);
   const mode = input.mode ?? 'task';
   const carry: CarriedState | undefined = input.carry;
   const state: SessionState = carry?.state ?? {
@@ -127,6 +156,15 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   let spec: RunSpec | undefined;
 
   // ---- status, Web UI details, search attributes -------------------------------------------------
+  /**
+   * What search attributes and memo last said (new step shape only): unchanged values are not sent
+   * again; `once` holds the attributes set at the start of a session, sent with the first status.
+   */
+  const published: { status?: SessionStatus; pending: number; memo: string; once: SearchAttributeUpdatePair[] } = {
+    pending: 0,
+    memo: '',
+    once: [],
+  };
   /** Recomputes the visible status: state query, Web UI current details, search attributes. */
   const publish = (status?: SessionStatus): void => {
     const open = [...approvals.values()].filter((a) => a.status === 'pending');
@@ -146,13 +184,39 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       cancelled: 'Cancelled',
     };
     setCurrentDetails(details[state.status]);
-    if (spec?.searchAttributes) {
+    if (!localSteps) {
+      if (spec?.searchAttributes) {
+        upsertSearchAttributes([
+          { key: SessionStatusKey, value: state.status },
+          { key: PendingApprovalsKey, value: open.length },
+          { key: TokensUsedKey, value: state.usage.totalTokens },
+          { key: CostUsdKey, value: state.costUsd },
+        ]);
+      }
+      return;
+    }
+    // Each upsert is a command and a history event: send only what changed, and usage only when the
+    // status changes (operators filter on status; token and cost figures need not be live per step).
+    if (spec?.searchAttributes && state.status !== published.status) {
       upsertSearchAttributes([
+        ...published.once.splice(0),
         { key: SessionStatusKey, value: state.status },
         { key: PendingApprovalsKey, value: open.length },
         { key: TokensUsedKey, value: state.usage.totalTokens },
         { key: CostUsdKey, value: state.costUsd },
       ]);
+      published.status = state.status;
+      published.pending = open.length;
+    } else if (spec?.searchAttributes && open.length !== published.pending) {
+      upsertSearchAttributes([{ key: PendingApprovalsKey, value: open.length }]);
+      published.pending = open.length;
+    }
+    // What waits on whom, readable by clients without a worker (describe / list return the memo): an
+    // approver can decide a session whose worker just died without waiting for a query to be answered.
+    const memo = open.map((a) => `${a.approvalId} ${a.tool} ${a.approverGroup} ${a.argsHash} ${a.deadline}`).join('\n');
+    if (memo !== published.memo) {
+      upsertMemo({ pendingApprovals: open.length ? open.map((a) => ({ approvalId: a.approvalId, tool: a.tool, approverGroup: a.approverGroup, argsHash: a.argsHash, deadline: a.deadline })) : null });
+      published.memo = memo;
     }
   };
 
@@ -161,9 +225,9 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
   /** Why a decision cannot apply, or undefined when it can. */
   const checkDecision = (raw: unknown): string | undefined => {
-    const parsed = ApprovalDecision.safeParse(raw);
-    if (!parsed.success) return `malformed approval: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`;
-    const d = parsed.data;
+    const parsed = checkApprovalDecision(raw);
+    if (!parsed.ok) return `malformed approval: ${parsed.problem}`;
+    const d = parsed.value;
     const record = approvals.get(d.approvalId);
     if (!record) return `unknown approvalId '${d.approvalId}'`;
     if (record.status !== 'pending') return `approval '${record.approvalId}' is already ${record.status}`;
@@ -176,7 +240,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   const applyDecision = async (decision: ApprovalDecision): Promise<ApprovalRecord> => {
     const record = approvals.get(decision.approvalId)!;
     if (decision.editedArgs !== undefined) {
-      const checked = await checkToolArgs({ agent: state.agent, name: record.tool, args: decision.editedArgs });
+      const toolArgs = { agent: state.agent, name: record.tool, args: decision.editedArgs };
+      const checked = localSteps ? await local.checkToolArgs(toolArgs) : await checkToolArgs(toolArgs);
       if (checked.error) throw ApplicationFailure.nonRetryable(`edited arguments refused: ${checked.error}`, 'InvalidEditedArguments');
       // Another decision may have landed while the arguments were being checked.
       if (record.status !== 'pending') throw ApplicationFailure.nonRetryable(`approval '${record.approvalId}' is already ${record.status}`);
@@ -184,36 +249,51 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       record.args = checked.args;
     }
     record.status = decision.decision === 'approve' ? 'approved' : 'rejected';
-    record.approver = decision.approver;
+    record.approver = decision.approver.trim();
     if (decision.comment !== undefined) record.comment = decision.comment;
     record.decidedAt = new Date().toISOString();
     publish();
     return record;
   };
 
-  const rejectMessage = (reason: string): void => {
+  const rejectMessage = (problem: string): void => {
     // A signal cannot answer its sender; keep the reason where operators look (state query, logs).
+    const reason = bounded(problem, LIMITS.rejectionReasonChars);
     state.rejectedMessages.push({ at: new Date().toISOString(), reason });
     if (state.rejectedMessages.length > 50) state.rejectedMessages.shift();
     log.warn('message ignored', { reason });
   };
 
-  setHandler(stateQuery, () => ({ ...state, transcript: [...state.transcript].sort((a, b) => a.seq - b.seq) }));
+  setHandler(stateQuery, (opts) => ({ ...state, ...pageTranscript(state.transcript, opts) }));
+  // No handler may fail a workflow task: everything a caller sends is checked first, and any error
+  // while applying it is caught and recorded (signals) or returned to the caller (Updates).
   setHandler(approvalSignal, async (raw) => {
-    const problem = checkDecision(raw);
-    if (problem) return rejectMessage(problem);
     try {
+      const problem = checkDecision(raw);
+      if (problem) return rejectMessage(problem);
       await applyDecision(raw);
     } catch (err) {
+      if (isCancellation(err)) throw err;
       rejectMessage(err instanceof Error ? err.message : String(err));
     }
   });
-  setHandler(decideApprovalUpdate, (decision) => applyDecision(decision), {
-    validator: (raw) => {
-      const problem = checkDecision(raw);
-      if (problem) throw new Error(problem);
+  setHandler(
+    decideApprovalUpdate,
+    async (decision) => {
+      try {
+        return await applyDecision(decision);
+      } catch (err) {
+        if (err instanceof ApplicationFailure || isCancellation(err)) throw err;
+        throw ApplicationFailure.nonRetryable(err instanceof Error ? err.message : String(err), 'DecisionNotApplied');
+      }
     },
-  });
+    {
+      validator: (raw) => {
+        const problem = checkDecision(raw);
+        if (problem) throw new Error(problem);
+      },
+    },
+  );
   setHandler(
     sendMessageUpdate,
     async (msg): Promise<ChatReply> => {
@@ -226,8 +306,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     },
     {
       validator: (raw) => {
-        const parsed = ChatMessage.safeParse(raw);
-        if (!parsed.success) throw new Error(`malformed message: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+        const parsed = checkChatMessage(raw);
+        if (!parsed.ok) throw new Error(`malformed message: ${parsed.problem}`);
         if (mode !== 'chat') throw new Error('this session is in task mode; start a chat session to send messages');
         if (closed() || endRequested) throw new Error(`session is ${endRequested ? 'ending' : state.status}`);
         if (inbox.length >= MAX_QUEUED_MESSAGES) throw new Error(`too many queued messages (${inbox.length}); wait for replies`);
@@ -243,20 +323,21 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     topUps.maxSteps = (topUps.maxSteps ?? 0) + (add.maxSteps ?? 0);
     topUps.maxTokens = (topUps.maxTokens ?? 0) + (add.maxTokens ?? 0);
     topUps.maxCostUsd = (topUps.maxCostUsd ?? 0) + (add.maxCostUsd ?? 0);
-    state.topUps.push({ at: new Date().toISOString(), approver: t.approver, add, ...(t.comment ? { comment: t.comment } : {}) });
+    state.topUps.push({ at: new Date().toISOString(), approver: t.approver.trim(), add, ...(t.comment ? { comment: t.comment } : {}) });
+    if (state.topUps.length > 50) state.topUps.shift();
     refreshBudget();
     return state.budget;
   }, {
     validator: (raw) => {
-      const parsed = BudgetTopUp.safeParse(raw);
-      if (!parsed.success) throw new Error(`malformed top-up: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`);
+      const parsed = checkBudgetTopUp(raw);
+      if (!parsed.ok) throw new Error(`malformed top-up: ${parsed.problem}`);
       if (closed()) throw new Error(`session is ${state.status}`);
     },
   });
   setHandler(endSignal, (raw) => {
-    const parsed = EndRequest.safeParse(raw ?? {});
-    if (!parsed.success) return rejectMessage(`malformed end request: ${parsed.error.message}`);
-    endRequested = parsed.data;
+    const parsed = checkEndRequest(raw);
+    if (!parsed.ok) return rejectMessage(`malformed end request: ${parsed.problem}`);
+    endRequested = parsed.value;
   });
 
   // ---- budget -----------------------------------------------------------------------------------------
@@ -377,17 +458,20 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     const tool = spec!.tools.find((t) => t.name === call.name);
     if (!tool) return note(`Error: tool '${call.name}' is not part of this agent version`, approvalEntry ? { approval: approvalEntry } : {});
     try {
-      const result = await runTool.executeWithOptions(
-        {
-          startToCloseTimeout: tool.timeoutMs,
-          heartbeatTimeout: Math.min(tool.timeoutMs, spec!.heartbeatTimeoutMs),
-          retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: tool.maxAttempts },
-          // Cancelling the session waits until the tool has really stopped (its processes killed).
-          cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-          summary: `tool ${call.summary}${approvalEntry ? ` (approved by ${approvalEntry.approver})` : ''}`,
-        },
-        [{ sessionId, agent: state.agent, ...(state.userId ? { userId: state.userId } : {}), seq, toolCallId: call.id, name: call.name, args }],
-      );
+      const options: LocalActivityOptions = {
+        startToCloseTimeout: tool.timeoutMs,
+        retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: tool.maxAttempts },
+        // Cancelling the session waits until the tool has really stopped (its processes killed).
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary: `tool ${call.summary}${approvalEntry ? ` (approved by ${approvalEntry.approver})` : ''}`,
+      };
+      const toolInput = { sessionId, agent: state.agent, ...(state.userId ? { userId: state.userId } : {}), seq, toolCallId: call.id, name: call.name, args };
+      // Short tools run in this worker (no round trip); long ones as regular activities, where a
+      // heartbeat timeout notices a dead worker and the workflow task is not held for the duration.
+      const result =
+        localSteps && tool.runAs === 'local'
+          ? await local.runTool.executeWithOptions(options, [toolInput])
+          : await runTool.executeWithOptions({ ...options, heartbeatTimeout: Math.min(tool.timeoutMs, spec!.heartbeatTimeoutMs) }, [toolInput]);
       state.transcript.push({
         seq,
         role: 'tool',
@@ -398,9 +482,9 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
         ...(approvalEntry ? { approval: approvalEntry } : {}),
       });
     } catch (err) {
-      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
-      const cause = err.cause instanceof Error ? err.cause.message : err.message;
-      note(`Error: tool '${call.name}' failed: ${cause}`, approvalEntry ? { approval: approvalEntry } : {});
+      const failure = activityError(err);
+      if (!failure || isCancellation(err)) throw err;
+      note(`Error: tool '${call.name}' failed: ${failure.message}`, approvalEntry ? { approval: approvalEntry } : {});
     }
   };
 
@@ -420,7 +504,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       return await work();
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const reason = err instanceof ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
+      const reason = activityError(err)?.message ?? String(err);
       memoryState().errors = [...(memoryState().errors ?? []), `${what}: ${reason}`];
       log.warn(`automatic memory (${what}) failed; the session goes on`, { reason });
       return undefined;
@@ -506,6 +590,28 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     Object.assign(memoryState(), { episodeId: result.episodeId, factIds: result.factIds });
   };
 
+  // ---- one model call ----------------------------------------------------------------------------------
+  /**
+   * New step shape: one attempt as a local activity (no server round trip); if it fails in a way a retry
+   * may fix (5xx, 429, timeout), the call moves to a regular activity with backoff, so long retries never
+   * hold the workflow task. Both attempts use the same seq: a turn the first one stored is reused, never
+   * paid for twice. Non-retryable answers (auth, bad request) fail at once, as before.
+   */
+  const modelCall = async (args: Parameters<Activities['callModel']>[0], summary: string): Promise<Awaited<ReturnType<Activities['callModel']>>> => {
+    const regular = (label: string) => callModel.executeWithOptions({ ...MODEL_ACTIVITY, heartbeatTimeout: spec!.heartbeatTimeoutMs, summary: label }, [args]);
+    if (!localSteps || !spec!.localModelTimeoutMs) return regular(summary);
+    try {
+      return await local.callModel.executeWithOptions(
+        { startToCloseTimeout: spec!.localModelTimeoutMs, retry: { maximumAttempts: 1 }, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary },
+        [args],
+      );
+    } catch (err) {
+      const failure = activityError(err);
+      if (isCancellation(err) || !failure || (failure instanceof ApplicationFailure && failure.nonRetryable)) throw err;
+      return regular(`${summary}, retried as an activity`);
+    }
+  };
+
   // ---- one model turn until the assistant answers without tool calls -----------------------------------
   const runUntilAnswer = async (): Promise<string> => {
     for (let first = true; ; first = false) {
@@ -519,24 +625,22 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       const seq = nextSeq++;
       let turn: Awaited<ReturnType<Activities['callModel']>>;
       try {
-        turn = await callModel.executeWithOptions(
-          { ...MODEL_ACTIVITY, heartbeatTimeout: spec!.heartbeatTimeoutMs, summary: `model ${spec!.model} (step ${state.steps + 1})` },
-          [
-            {
-              sessionId,
-              agent: spec!.name,
-              model: spec!.model,
-              seq,
-              pending: pending.splice(0),
-              toolNames: spec!.tools.map((t) => t.name),
-              ...(context ? { context } : {}),
-            },
-          ],
+        turn = await modelCall(
+          {
+            sessionId,
+            agent: spec!.name,
+            model: spec!.model,
+            seq,
+            pending: pending.splice(0),
+            toolNames: spec!.tools.map((t) => t.name),
+            ...(context ? { context } : {}),
+          },
+          `model ${spec!.model} (step ${state.steps + 1})`,
         );
       } catch (err) {
         if (isCancellation(err)) throw err;
         // Non-retryable model errors (auth, bad request) or retries exhausted: the session fails with the reason visible.
-        const reason = err instanceof ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
+        const reason = activityError(err)?.message ?? String(err);
         state.error = `model call failed: ${reason}`;
         publish('failed');
         throw ApplicationFailure.nonRetryable(state.error, 'ModelCallFailed');
@@ -606,15 +710,17 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   // ---- the session --------------------------------------------------------------------------------------
   const stepsAtRunStart = state.steps;
   try {
-    spec = await describeAgent(input.agent);
+    spec = localSteps ? await local.describeAgent(input.agent) : await describeAgent(input.agent);
     state.sandboxMode = spec.sandboxMode;
     refreshBudget();
     if (spec.searchAttributes && !carry) {
-      upsertSearchAttributes([
+      const once = [
         { key: AgentNameKey, value: spec.name },
         { key: SandboxModeKey, value: spec.sandboxMode },
         ...(input.userId ? [{ key: UserIdKey, value: input.userId }] : []),
-      ]);
+      ];
+      if (localSteps) published.once = once;
+      else upsertSearchAttributes(once);
     }
     publish();
 

@@ -1,45 +1,48 @@
 /**
  * Messages a session understands, shared by the workflow and every client (TS client, CLI, HTTP).
- * Payloads are validated with zod on arrival: a malformed message changes nothing.
+ * Plain types here: this module is bundled into the workflow, which checks payloads with the small
+ * hand-written checks in `validate.ts`; the edges use the equivalent zod schemas in
+ * `runtime/message-schemas.ts`. A malformed message changes nothing.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { z } from 'zod';
 import type { ApprovalRecord, ChatReply, SessionState } from './types';
 
-/** The fields of a decision; `ApprovalDecision` adds the cross-field rule. */
-export const ApprovalDecisionFields = z
-  .object({
-    approvalId: z.string().min(1),
-    decision: z.enum(['approve', 'reject']),
-    approver: z.string().trim().min(1, 'approver is required'),
-    comment: z.string().max(4000).optional(),
-    /** The hash the approver was shown; a decision about other arguments is refused. */
-    argsHash: z.string().regex(/^[0-9a-f]{64}$/, 'argsHash must be the 64-hex-digit hash shown with the request').optional(),
-    /** Approve with changed arguments (checked again against the tool's schema). */
-    editedArgs: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
-export const editsOnlyWithApprove = (d: { decision: string; editedArgs?: unknown }): boolean => d.decision === 'approve' || d.editedArgs === undefined;
-export const ApprovalDecision = ApprovalDecisionFields.refine(editsOnlyWithApprove, { message: 'editedArgs only go with approve', path: ['editedArgs'] });
-export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+export interface ApprovalDecision {
+  approvalId: string;
+  decision: 'approve' | 'reject';
+  /** Who decides (kept on the record and in the transcript). */
+  approver: string;
+  comment?: string;
+  /** The hash the approver was shown; a decision about other arguments is refused. */
+  argsHash?: string;
+  /** Approve with changed arguments (checked again against the tool's schema). Only with approve. */
+  editedArgs?: Record<string, unknown>;
+}
 
-export const ChatMessage = z.object({ text: z.string().trim().min(1, 'message text is empty').max(100_000) }).strict();
-export type ChatMessage = z.infer<typeof ChatMessage>;
+export interface ChatMessage {
+  text: string;
+}
 
-export const BudgetTopUp = z
-  .object({
-    approver: z.string().trim().min(1, 'approver is required'),
-    addSteps: z.number().int().positive().optional(),
-    addTokens: z.number().int().positive().optional(),
-    addCostUsd: z.number().positive().optional(),
-    comment: z.string().max(4000).optional(),
-  })
-  .strict()
-  .refine((t) => t.addSteps || t.addTokens || t.addCostUsd, { message: 'a top-up adds steps, tokens or cost' });
-export type BudgetTopUp = z.infer<typeof BudgetTopUp>;
+export interface BudgetTopUp {
+  approver: string;
+  addSteps?: number;
+  addTokens?: number;
+  addCostUsd?: number;
+  comment?: string;
+}
 
-export const EndRequest = z.object({ reason: z.string().max(1000).optional(), by: z.string().optional() }).strict();
-export type EndRequest = z.infer<typeof EndRequest>;
+export interface EndRequest {
+  reason?: string;
+  by?: string;
+}
+
+/** Paging of the transcript in the state query (the answer must stay far below gRPC's 4 MB). */
+export interface StateQueryOptions {
+  /** Entries with seq below this (default: the newest). */
+  transcriptBefore?: number;
+  /** At most this many entries (default and maximum: LIMITS.stateTranscriptEntries). */
+  transcriptLimit?: number;
+}
 
 /** Fire-and-forget decision (signal): invalid ones are recorded in `state.rejectedMessages` and ignored. */
 export const approvalSignal = defineSignal<[ApprovalDecision]>('approval');
@@ -51,6 +54,7 @@ export const sendMessageUpdate = defineUpdate<ChatReply, [ChatMessage]>('sendMes
 export const topUpBudgetUpdate = defineUpdate<SessionState['budget'], [BudgetTopUp]>('topUpBudget');
 /** Ends the session after the current step (chat sessions, or a session paused on its budget). */
 export const endSignal = defineSignal<[EndRequest]>('end');
-export const stateQuery = defineQuery<SessionState>('state');
+/** The session's state; the transcript is paged (newest entries first kept) so the answer stays small. */
+export const stateQuery = defineQuery<SessionState, [StateQueryOptions?]>('state');
 
 export const TASK_QUEUE = 'agent-runtime';

@@ -7,6 +7,8 @@ export interface ToolSpec {
   effects: 'none' | 'read' | 'write';
   timeoutMs: number;
   maxAttempts: number;
+  /** 'local': a local activity in the session's worker; 'activity': a regular activity. Absent in specs of older workers: regular. */
+  runAs?: 'local' | 'activity';
 }
 
 export interface Budget {
@@ -36,6 +38,8 @@ export interface AgentSpec {
   approvals: ApprovalRouting;
   /** Chat sessions end after this long without a message. */
   idleTimeoutMs: number;
+  /** First attempt of a model call as a local activity with this timeout; 0 or absent: regular activity only. */
+  localModelTimeoutMs?: number;
   /** Start a fresh run (continue-as-new) after this many model steps, besides when Temporal suggests it. */
   continueAsNewEverySteps?: number;
   memory?: { recallK: number; summarizeAtEnd: boolean; keepRecentMessages: number; contextBudgetTokens?: number };
@@ -192,6 +196,8 @@ export interface SessionState {
   pendingApprovals: ApprovalRecord[];
   approvals: ApprovalRecord[];
   transcript: TranscriptEntry[];
+  /** State query only: entries of this run not in `transcript` (page with `transcriptBefore`). */
+  transcriptOmitted?: number;
   finalAnswer?: string;
   endReason?: string;
   error?: string;

@@ -141,9 +141,41 @@ export function memoryAgent(memory: MemoryStore) {
   });
 }
 
+/**
+ * Proves tool calls of one turn run at the same time without timing anything: each call waits (bounded)
+ * until `size` calls of its group have arrived; calls run one after another would never meet.
+ */
+const arrivals = new Map<string, number>();
+export const rendezvousAgent = defineAgent({
+  name: 'rendezvous',
+  instructions: 'You meet.',
+  tools: [
+    defineTool({
+      name: 'meet',
+      description: 'Wait until the whole group has arrived.',
+      input: z.object({ group: z.string(), size: z.number().int().positive() }),
+      run: async ({ group, size }, ctx) => {
+        arrivals.set(group, (arrivals.get(group) ?? 0) + 1);
+        for (let waited = 0; (arrivals.get(group) ?? 0) < size && waited < 10_000; waited += 20) await sleep(20, undefined, { signal: ctx.signal });
+        return { group, met: (arrivals.get(group) ?? 0) >= size };
+      },
+    }),
+  ],
+});
+
+/** The calculator with every call as a regular activity: the step shape sessions had before local steps (bench). */
+export const calculatorActivitiesAgent = defineAgent({
+  ...calculatorAgent,
+  name: 'calculator-activities',
+  localModelTimeoutMs: 0,
+  tools: calculatorAgent.tools.map((t) => ({ ...t, runAs: 'activity' as const })),
+});
+
 export function testAgents(deps: { memory: MemoryStore }) {
   return [
     calculatorAgent,
+    calculatorActivitiesAgent,
+    rendezvousAgent,
     notifierAgent,
     escalatingAgent,
     budgetedAgent,

@@ -1,0 +1,28 @@
+/**
+ * Bounds on everything a caller, an approver or a model can send into a session. One module with no
+ * imports, shared by the workflow's hand-written checks (`validate.ts`) and the zod schemas used at
+ * the edges (`runtime/message-schemas.ts`), so both refuse exactly the same things.
+ */
+export const LIMITS = {
+  /** Approval ids are `<sessionId>/<seq>`: a bounded session id plus a number. */
+  approvalIdChars: 300,
+  /** Approver and "ended by" identities. */
+  identityChars: 200,
+  commentChars: 4_000,
+  endReasonChars: 1_000,
+  chatMessageChars: 100_000,
+  /** Edited tool arguments: nesting depth, JSON nodes (values, keys excluded) and serialised size. */
+  editedArgsDepth: 12,
+  editedArgsNodes: 10_000,
+  editedArgsBytes: 64 * 1024,
+  /** Per-key string length inside edited arguments. */
+  editedArgsKeyChars: 200,
+  topUpSteps: 1_000_000,
+  topUpTokens: 10_000_000_000,
+  topUpCostUsd: 1_000_000,
+  /** Reasons kept in `state.rejectedMessages` (they may quote caller input). */
+  rejectionReasonChars: 500,
+  /** The state query answers with at most this many transcript entries and about this many bytes of them. */
+  stateTranscriptEntries: 200,
+  stateTranscriptBytes: 512 * 1024,
+} as const;

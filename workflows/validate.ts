@@ -1,0 +1,168 @@
+/**
+ * Hand-written checks for every message a session accepts. They run inside the workflow (validators and
+ * signal handlers), where zod would cost ~1 MiB per cached session, so they are plain code with no
+ * imports beyond the shared bounds. `test/validate.test.ts` holds them to the zod schemas the edges use
+ * (`runtime/message-schemas.ts`): both must accept and refuse the same inputs.
+ *
+ * Every check is bounded before it looks deeper: sizes first, then depth with an explicit stack, so a
+ * hostile payload (megabytes, thousands of levels) costs little and never throws outside these functions.
+ */
+import { LIMITS } from './limits';
+import type { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest } from './messages';
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+const fail = (problem: string): { ok: false; problem: string } => ({ ok: false, problem });
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[]): string[] {
+  return Object.keys(obj).filter((k) => !allowed.includes(k));
+}
+
+/** A short, bounded rendering of a key the caller sent (never echo unbounded input). */
+function shown(key: string): string {
+  return key.length > 40 ? `${key.slice(0, 40)}…` : key;
+}
+
+function optionalString(obj: Record<string, unknown>, field: string, max: number): string | undefined {
+  const v = obj[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') return `${field} must be a string`;
+  if (v.length > max) return `${field} is ${v.length} characters; at most ${max} are allowed`;
+  return undefined;
+}
+
+function requiredIdentity(obj: Record<string, unknown>, field: string): string | undefined {
+  const v = obj[field];
+  if (typeof v !== 'string' || v.trim().length === 0) return `${field} is required`;
+  if (v.length > LIMITS.identityChars) return `${field} is ${v.length} characters; at most ${LIMITS.identityChars} are allowed`;
+  return undefined;
+}
+
+/**
+ * Why a JSON value is too big or too deep, or undefined when it fits. Walks with an explicit stack and
+ * stops at the first bound crossed, so its cost is bounded by the limits, not by the input.
+ */
+export function jsonShapeProblem(
+  value: unknown,
+  what: string,
+  limits: { depth: number; nodes: number; bytes: number; keyChars: number } = {
+    depth: LIMITS.editedArgsDepth,
+    nodes: LIMITS.editedArgsNodes,
+    bytes: LIMITS.editedArgsBytes,
+    keyChars: LIMITS.editedArgsKeyChars,
+  },
+): string | undefined {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
+  // Values are counted when they are pushed, and a container is refused before its children are pushed
+  // when they would cross the bound: the walk never holds more than `limits.nodes` entries.
+  let nodes = 1;
+  let bytes = 0;
+  const tooMany = `${what} has more than ${limits.nodes} values; send fewer`;
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (depth > limits.depth) return `${what} is nested deeper than ${limits.depth} levels; flatten it`;
+    if (v === null || typeof v === 'boolean') bytes += 5;
+    else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return `${what} contains a number that is not finite`;
+      bytes += 24;
+    } else if (typeof v === 'string') bytes += v.length + 2;
+    else if (Array.isArray(v)) {
+      if ((nodes += v.length) > limits.nodes) return tooMany;
+      bytes += 2;
+      for (const item of v) stack.push({ v: item, depth: depth + 1 });
+    } else if (isPlainObject(v)) {
+      const keys = Object.keys(v);
+      if ((nodes += keys.length) > limits.nodes) return tooMany;
+      bytes += 2;
+      for (const k of keys) {
+        if (k.length > limits.keyChars) return `${what} has a key of ${k.length} characters; at most ${limits.keyChars} are allowed`;
+        bytes += k.length + 4;
+        stack.push({ v: v[k], depth: depth + 1 });
+      }
+    } else return `${what} contains a value that is not JSON (${typeof v})`;
+    if (bytes > limits.bytes) return `${what} is larger than ${limits.bytes} bytes; send less`;
+  }
+  return undefined;
+}
+
+const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs'] as const;
+const HASH = /^[0-9a-f]{64}$/;
+
+export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
+  if (!isPlainObject(raw)) return fail('a decision must be an object {approvalId, decision, approver, ...}');
+  const extra = unknownKeys(raw, DECISION_KEYS);
+  if (extra.length) return fail(`unknown field${extra.length > 1 ? 's' : ''} ${extra.slice(0, 3).map(shown).join(', ')}; allowed: ${DECISION_KEYS.join(', ')}`);
+  const { approvalId, decision, argsHash, editedArgs } = raw;
+  if (typeof approvalId !== 'string' || approvalId.length === 0) return fail('approvalId is required');
+  if (approvalId.length > LIMITS.approvalIdChars) return fail(`approvalId is ${approvalId.length} characters; at most ${LIMITS.approvalIdChars} are allowed`);
+  if (decision !== 'approve' && decision !== 'reject') return fail("decision must be 'approve' or 'reject'");
+  const problem =
+    requiredIdentity(raw, 'approver') ??
+    optionalString(raw, 'comment', LIMITS.commentChars) ??
+    (argsHash !== undefined && (typeof argsHash !== 'string' || !HASH.test(argsHash))
+      ? 'argsHash must be the 64-hex-digit hash shown with the request'
+      : undefined) ??
+    (editedArgs !== undefined && !isPlainObject(editedArgs) ? 'editedArgs must be an object of tool arguments' : undefined) ??
+    (editedArgs !== undefined ? jsonShapeProblem(editedArgs, 'editedArgs') : undefined) ??
+    (editedArgs !== undefined && decision !== 'approve' ? 'editedArgs only go with approve' : undefined);
+  if (problem) return fail(problem);
+  return { ok: true, value: raw as unknown as ApprovalDecision };
+}
+
+export function checkChatMessage(raw: unknown): Checked<ChatMessage> {
+  if (!isPlainObject(raw)) return fail('a message must be an object {text}');
+  const extra = unknownKeys(raw, ['text']);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}; a message has only text`);
+  if (typeof raw.text !== 'string') return fail('message text must be a string');
+  if (raw.text.trim().length === 0) return fail('message text is empty');
+  if (raw.text.length > LIMITS.chatMessageChars) return fail(`message text is ${raw.text.length} characters; at most ${LIMITS.chatMessageChars} are allowed (send a reference to a document instead)`);
+  return { ok: true, value: raw as unknown as ChatMessage };
+}
+
+const TOP_UP_KEYS = ['approver', 'addSteps', 'addTokens', 'addCostUsd', 'comment'] as const;
+
+function positive(raw: Record<string, unknown>, field: string, max: number, integer: boolean): string | undefined {
+  const v = raw[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    return `${field} must be a positive ${integer ? 'integer' : 'number'}`;
+  }
+  if (v > max) return `${field} is ${v}; at most ${max} at a time`;
+  return undefined;
+}
+
+export function checkBudgetTopUp(raw: unknown): Checked<BudgetTopUp> {
+  if (!isPlainObject(raw)) return fail('a top-up must be an object {approver, addSteps?, addTokens?, addCostUsd?, comment?}');
+  const extra = unknownKeys(raw, TOP_UP_KEYS);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}; allowed: ${TOP_UP_KEYS.join(', ')}`);
+  const problem =
+    requiredIdentity(raw, 'approver') ??
+    positive(raw, 'addSteps', LIMITS.topUpSteps, true) ??
+    positive(raw, 'addTokens', LIMITS.topUpTokens, true) ??
+    positive(raw, 'addCostUsd', LIMITS.topUpCostUsd, false) ??
+    optionalString(raw, 'comment', LIMITS.commentChars) ??
+    (raw.addSteps === undefined && raw.addTokens === undefined && raw.addCostUsd === undefined ? 'a top-up adds steps, tokens or cost' : undefined);
+  if (problem) return fail(problem);
+  return { ok: true, value: raw as unknown as BudgetTopUp };
+}
+
+export function checkEndRequest(raw: unknown): Checked<EndRequest> {
+  if (raw === undefined || raw === null) return { ok: true, value: {} };
+  if (!isPlainObject(raw)) return fail('an end request must be an object {reason?, by?}');
+  const extra = unknownKeys(raw, ['reason', 'by']);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}; allowed: reason, by`);
+  const problem = optionalString(raw, 'reason', LIMITS.endReasonChars) ?? optionalString(raw, 'by', LIMITS.identityChars);
+  if (problem) return fail(problem);
+  return { ok: true, value: raw as EndRequest };
+}
+
+/** Keeps caller-derived text (rejection reasons, comments echoed in summaries) within a bound. */
+export function bounded(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… [${text.length - max} more characters]` : text;
+}
