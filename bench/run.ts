@@ -3,7 +3,7 @@
  * bubblewrap) and writes bench/RESULTS.md. Baselines are measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
@@ -134,6 +134,17 @@ function benchNpmStart(runs: number): number[] {
   return samples;
 }
 
+const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+
+/** The section `npm run bench:peers` writes between these markers survives this bench's rewrite of the file. */
+function peersSection(): string {
+  if (!existsSync(RESULTS_FILE)) return '';
+  const current = readFileSync(RESULTS_FILE, 'utf8');
+  const a = current.indexOf('<!-- peers:start -->');
+  const b = current.indexOf('<!-- peers:end -->');
+  return a >= 0 && b > a ? '\n' + current.slice(a, b + '<!-- peers:end -->'.length) + '\n' : '';
+}
+
 function table(rows: BenchRow[]): string {
   const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
   return [
@@ -197,7 +208,7 @@ async function run(): Promise<void> {
     table(rows),
     '',
   ].join('\n');
-  writeFileSync(path.join(__dirname, 'RESULTS.md'), md);
+  writeFileSync(RESULTS_FILE, md + peersSection());
   console.log(md);
 }
 
