@@ -16,6 +16,8 @@ export interface RuntimeSystem extends SystemDriver {
   harness: Harness;
   /** Collects the pending approval ids (state query), outside any timed section. */
   prepareApprovals(ids: string[]): Promise<void>;
+  /** approve() with the other way of deciding (signal or the decideApproval Update). */
+  approveVia(ids: string[], concurrency: number, via: 'signal' | 'update'): Promise<Record<string, number>>;
   /** Per-step gaps between consecutive `callModel` activity-scheduled events, when the history has them (bench/run.ts's method). */
   historyStepGaps(ids: string[]): Promise<number[]>;
 }
@@ -78,6 +80,7 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
   await startWorker();
 
   const approvalIds = new Map<string, string>();
+  let batches = 0;
   const input = (id: string, steps: number, approval: boolean, batch?: string) => ({
     agent: 'bench-peer',
     task: benchTask(id, steps, approval),
@@ -85,7 +88,7 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     ...(batch ? { userId: batch } : {}),
   });
 
-  return {
+  const system: RuntimeSystem = {
     name: 'runtime',
     harness: h,
     pids: async () => ({ server: h.server.pid, workers: [worker!.pid!] }),
@@ -98,7 +101,7 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     async startParked(ids, concurrency) {
       // The batch rides on the UserId search attribute, so one visibility count tells when all are parked
       // (polling each session's state query would load the server and the worker's cache while we measure).
-      const batch = ids[0].slice(0, ids[0].lastIndexOf('-'));
+      const batch = `bench-batch-${++batches}-${Date.now()}`;
       await pool(ids, concurrency, async (id) => {
         await startSession(h.client, input(id, 0, true, batch), h.config);
       });
@@ -117,14 +120,17 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
         approvalIds.set(id, st.pendingApprovals[0].approvalId);
       });
     },
-    async approve(ids, concurrency) {
+    approve(ids, concurrency) {
+      return system.approveVia(ids, concurrency, opts.approvalVia);
+    },
+    async approveVia(ids, concurrency, via) {
       const sent: Record<string, number> = {};
       await pool(ids, concurrency, async (id) => {
         const approvalId = approvalIds.get(id);
         if (!approvalId) throw new Error(`${id}: no approval id collected`);
         const decision = { approvalId, decision: 'approve' as const, approver: 'bench' };
         sent[id] = epochMs();
-        if (opts.approvalVia === 'update') await decideApproval(h.client, id, decision);
+        if (via === 'update') await decideApproval(h.client, id, decision);
         else await signalApproval(h.client, id, decision);
       });
       return sent;
@@ -156,4 +162,5 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
       await h.close();
     },
   };
+  return system;
 }

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { messageText, type ChatRequest, type ScriptedTurn } from '../runtime/scripted-model';
 import { createRuntimeSystem, type RuntimeSystem } from './peers-runtime';
-import { parseBenchTask, type DriverSetup, type IpcRequest, type IpcResponse, type SystemDriver, type ToolLogLine } from './peers/protocol';
+import { epochMs, parseBenchTask, type DriverSetup, type IpcRequest, type IpcResponse, type SystemDriver, type ToolLogLine } from './peers/protocol';
 import { percentile } from './run';
 
 const PEERS_DIR = path.join(__dirname, 'peers');
@@ -147,6 +147,35 @@ function peerDriver(system: string, setup: DriverSetup): Promise<SystemDriver> {
   return call('setup', setup).then(() => driver);
 }
 
+/** Every driver call bounded in time, so that a stuck system fails the run instead of hanging it. */
+function bounded<D extends SystemDriver>(d: D): D {
+  const limits: Record<string, number> = {
+    runSessions: 10 * 60_000,
+    prepareApprovals: 30 * 60_000,
+    approveVia: 30 * 60_000,
+    historyStepGaps: 5 * 60_000,
+    startParked: 60 * 60_000,
+    approve: 30 * 60_000,
+    killWorker: 2 * 60_000,
+    startWorker: 2 * 60_000,
+    pids: 30_000,
+  };
+  return new Proxy(d, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      const limit = typeof prop === 'string' ? limits[prop] : undefined;
+      if (typeof v !== 'function' || !limit) return v;
+      return (...args: unknown[]) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${d.name}.${String(prop)} took longer than ${limit / 1000} s`)), limit);
+        });
+        return Promise.race([(v as (...a: unknown[]) => Promise<unknown>).apply(target, args), timeout]).finally(() => clearTimeout(timer));
+      };
+    },
+  });
+}
+
 // ---------- workloads ----------
 interface SystemResults {
   steps: number[];
@@ -155,13 +184,20 @@ interface SystemResults {
   cpu: Usage;
   stepCount: number;
   approval: number[];
+  /** This runtime only: the same with the other approval path (signal vs decideApproval Update). */
+  approvalOther: number[];
   parkedWallMs: number[];
   parkedRss: Usage[];
   parkedCompleted: string[];
   crashFirstMs: number[];
   crashLastMs: number[];
+  /** From the SIGKILL (so including the fresh worker's start) to the last approved tool started. */
+  crashFromKillLastMs: number[];
+  crashRestartMs: number[];
   crashCompleted: string[];
   errors: string[];
+  /** LangGraph has no server process: its server rows read n/a rather than 0. */
+  hasServer: boolean;
 }
 
 function rotate<T>(xs: T[], r: number): T[] {
@@ -200,25 +236,38 @@ async function run(): Promise<void> {
     runtime.harness.model.setScript(benchScript);
     const modelBaseUrl = runtime.harness.model.baseUrl;
     for (const s of cfg.systems) {
-      if (s === 'runtime') drivers.set(s, runtime);
+      if (s === 'runtime') drivers.set(s, bounded(runtime));
       else {
         const sysDir = path.join(dir, s);
         mkdirSync(sysDir, { recursive: true });
-        drivers.set(s, await peerDriver(s, { modelBaseUrl, toolLog: toolLog(s), dir: sysDir, variant: s === 'langgraph-full' ? 'full' : undefined }));
+        drivers.set(s, bounded(await peerDriver(s, { modelBaseUrl, toolLog: toolLog(s), dir: sysDir, variant: s === 'langgraph-full' ? 'full' : undefined })));
       }
       results.set(s, {
-        steps: [], historySteps: [], sessionMsPerStep: [], cpu: { server: 0, workers: 0 }, stepCount: 0, approval: [],
-        parkedWallMs: [], parkedRss: [], parkedCompleted: [], crashFirstMs: [], crashLastMs: [], crashCompleted: [], errors: [],
+        steps: [], historySteps: [], sessionMsPerStep: [], cpu: { server: 0, workers: 0 }, stepCount: 0, approval: [], approvalOther: [],
+        parkedWallMs: [], parkedRss: [], parkedCompleted: [], crashFirstMs: [], crashLastMs: [], crashFromKillLastMs: [], crashRestartMs: [], crashCompleted: [], errors: [],
+        hasServer: (await drivers.get(s)!.pids()).server !== undefined,
       });
       log(`${s} up`);
     }
     const systems = [...drivers.keys()];
+    // This runtime through the time-bounded wrapper, for its extra methods.
+    const rt = drivers.get('runtime') as RuntimeSystem | undefined;
+    /** One system's share of a workload: a failure is recorded in the report and the other systems go on. */
+    const guard = async (s: string, what: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        const msg = `${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+        results.get(s)!.errors.push(msg);
+        log(`${s} FAILED ${msg}`);
+      }
+    };
     // One warm-up session each (JIT, connections, first checkpoint tables), not recorded.
     for (const s of systems) await drivers.get(s)!.runSessions([`${s}-warmup-0`], 3);
 
     // 1. Agent steps and CPU.
     for (let r = 0; r < cfg.stepRounds; r++) {
-      for (const s of rotate(systems, r)) {
+      for (const s of rotate(systems, r)) await guard(s, 'steps', async () => {
         const d = drivers.get(s)!;
         const res = results.get(s)!;
         const ids = [`${s}-steps-r${r}-0`];
@@ -232,31 +281,43 @@ async function run(): Promise<void> {
         res.stepCount += cfg.steps * ids.length;
         res.sessionMsPerStep.push(wall / cfg.steps);
         res.steps.push(...stepGaps(ids));
-        if (s === 'runtime') res.historySteps.push(...(await runtime.historyStepGaps(ids)));
-      }
+        if (s === 'runtime') res.historySteps.push(...(await rt!.historyStepGaps(ids)));
+      });
       log(`steps round ${r + 1}/${cfg.stepRounds}`);
     }
 
     // 2. Approval sent -> approved tool started, one session at a time.
     for (let r = 0; r < (cfg.approvals > 0 ? cfg.approvalRounds : 0); r++) {
-      for (const s of rotate(systems, r)) {
+      for (const s of rotate(systems, r)) await guard(s, 'approval', async () => {
         const d = drivers.get(s)!;
         const ids = Array.from({ length: cfg.approvals }, (_, i) => `${s}-appr${r}-${i}`);
         await d.startParked(ids, cfg.concurrency);
-        if (s === 'runtime') await runtime.prepareApprovals(ids);
+        if (s === 'runtime') await rt!.prepareApprovals(ids);
         const sent: Record<string, number> = {};
         for (const id of ids) {
           Object.assign(sent, await d.approve([id], 1));
           if ((await d.waitDone([id], 60_000)) !== 1) results.get(s)!.errors.push(`approval: ${id} did not complete`);
         }
+        // This runtime also decides the same number of sessions the other way (signal vs Update), in the same round.
+        const other = s === 'runtime' ? ids.map((_, i) => `${s}-appr${r}x-${i}`) : [];
+        const sentOther: Record<string, number> = {};
+        if (other.length) {
+          await d.startParked(other, cfg.concurrency);
+          await rt!.prepareApprovals(other);
+          for (const id of other) {
+            Object.assign(sentOther, await rt!.approveVia([id], 1, cfg.runtimeApproval === 'signal' ? 'update' : 'signal'));
+            if ((await d.waitDone([id], 60_000)) !== 1) results.get(s)!.errors.push(`approval: ${id} did not complete`);
+          }
+        }
         const started = new Map(readToolLog(toolLog(s)).map((l) => [l.sessionId, l.t]));
         for (const id of ids) if (started.has(id)) results.get(s)!.approval.push(started.get(id)! - sent[id]);
-      }
+        for (const id of other) if (started.has(id)) results.get(s)!.approvalOther.push(started.get(id)! - sentOther[id]);
+      });
       log(`approval round ${r + 1}/${cfg.approvalRounds}`);
     }
 
     // 3. N parked: start until all parked, RSS, then approve all and check all complete.
-    for (const s of cfg.parked > 0 ? systems : []) {
+    for (const s of cfg.parked > 0 ? systems : []) await guard(s, 'parked', async () => {
       const d = drivers.get(s)!;
       const res = results.get(s)!;
       const ids = Array.from({ length: cfg.parked }, (_, i) => `${s}-park-${i}`);
@@ -264,21 +325,23 @@ async function run(): Promise<void> {
       await d.startParked(ids, cfg.concurrency);
       res.parkedWallMs.push(performance.now() - t0);
       res.parkedRss.push(await rssOf(d));
-      if (s === 'runtime') await runtime.prepareApprovals(ids);
+      if (s === 'runtime') await rt!.prepareApprovals(ids);
       await d.approve(ids, cfg.concurrency);
       res.parkedCompleted.push(verifyOnce(toolLog(s), ids, await d.waitDone(ids, 30 * 60_000)));
       log(`${s}: ${cfg.parked} parked in ${res.parkedWallMs.at(-1)!.toFixed(0)} ms; ${res.parkedCompleted.at(-1)}`);
-    }
+    });
 
     // 4. Worker SIGKILL with C parked: kill, start a fresh worker, send all approvals; first/last approved tool started.
-    for (const s of cfg.crash > 0 ? systems : []) {
+    for (const s of cfg.crash > 0 ? systems : []) await guard(s, 'crash', async () => {
       const d = drivers.get(s)!;
       const res = results.get(s)!;
       const ids = Array.from({ length: cfg.crash }, (_, i) => `${s}-crash-${i}`);
       await d.startParked(ids, cfg.concurrency);
-      if (s === 'runtime') await runtime.prepareApprovals(ids);
+      if (s === 'runtime') await rt!.prepareApprovals(ids);
+      const killedAt = epochMs();
       await d.killWorker();
       await d.startWorker();
+      res.crashRestartMs.push(epochMs() - killedAt);
       const sent = await d.approve(ids, cfg.concurrency);
       const completed = await d.waitDone(ids, 10 * 60_000);
       const first = Math.min(...Object.values(sent));
@@ -287,24 +350,26 @@ async function run(): Promise<void> {
       if (starts.length) {
         res.crashFirstMs.push(Math.min(...starts) - first);
         res.crashLastMs.push(Math.max(...starts) - first);
+        res.crashFromKillLastMs.push(Math.max(...starts) - killedAt);
       }
       res.crashCompleted.push(verifyOnce(toolLog(s), ids, completed));
       log(`${s}: crash with ${cfg.crash} parked; ${res.crashCompleted.at(-1)}`);
-    }
+    });
 
     // 5. This runtime only: many parked sessions, worker and server RSS.
     let large: { n: number; wallMs: number; rss: Usage; verdict: string } | undefined;
-    if (cfg.large > 0 && runtime && drivers.has('runtime')) {
+    if (cfg.large > 0 && rt) await guard('runtime', 'large', async () => {
+      const runtime = rt!;
       const ids = Array.from({ length: cfg.large }, (_, i) => `runtime-large-${i}`);
       const t0 = performance.now();
       await runtime.startParked(ids, cfg.concurrency);
       const wallMs = performance.now() - t0;
       const rss = await rssOf(runtime);
-      await runtime.prepareApprovals(ids);
+      await rt!.prepareApprovals(ids);
       await runtime.approve(ids, cfg.concurrency);
       large = { n: cfg.large, wallMs, rss, verdict: verifyOnce(toolLog('runtime'), ids, await runtime.waitDone(ids, 60 * 60_000)) };
       log(`runtime: ${cfg.large} parked in ${wallMs.toFixed(0)} ms; ${large.verdict}`);
-    }
+    });
 
     const md = section(systems, results, large, (Date.now() - started) / 1000);
     writeSection(md);
@@ -334,23 +399,34 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
   add('agent step p99 (ms), model-server clock', (r) => percentile(r.steps, 99), ms, (r) => r.steps.length);
   add('session wall time / steps (ms), client clock, median of rounds', (r) => median(r.sessionMsPerStep), ms, (r) => r.sessionMsPerStep.length);
   add('CPU-seconds per 1,000 steps, server + worker', (r) => ((r.cpu.server + r.cpu.workers) / r.stepCount) * 1000, (x) => x.toFixed(1), (r) => r.stepCount);
-  add('  of which server', (r) => (r.cpu.server / r.stepCount) * 1000, (x) => x.toFixed(1));
+  add('  of which server', (r) => (r.hasServer ? (r.cpu.server / r.stepCount) * 1000 : NaN), (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a'));
   add('  of which worker', (r) => (r.cpu.workers / r.stepCount) * 1000, (x) => x.toFixed(1));
   add('approval sent -> approved tool started p50 (ms)', (r) => percentile(r.approval, 50), ms, (r) => r.approval.length);
   add('approval sent -> approved tool started p99 (ms)', (r) => percentile(r.approval, 99), ms, (r) => r.approval.length);
+  if (hasRuntime) {
+    const via = cfg.runtimeApproval === 'signal' ? 'decideApproval Update' : 'approval signal';
+    add(`approval -> tool started p50 (ms), this runtime by ${via}`, (r) => percentile(r.approvalOther, 50), ms, (r) => r.approvalOther.length);
+    add(`approval -> tool started p99 (ms), this runtime by ${via}`, (r) => percentile(r.approvalOther, 99), ms, (r) => r.approvalOther.length);
+  }
   add(`${cfg.parked} sessions: start until all parked on approval (s)`, (r) => median(r.parkedWallMs) / 1000, (x) => x.toFixed(2));
   add(`RSS with ${cfg.parked} parked, server + worker`, (r) => median(r.parkedRss.map((u) => u.server + u.workers)), mib);
-  add('  of which server', (r) => median(r.parkedRss.map((u) => u.server)), mib);
+  add('  of which server', (r) => (r.hasServer ? median(r.parkedRss.map((u) => u.server)) : NaN), (b) => (Number.isFinite(b) ? mib(b) : 'n/a'));
   add('  of which worker', (r) => median(r.parkedRss.map((u) => u.workers)), mib);
   add(`worker SIGKILL with ${cfg.crash} parked: approvals sent -> first resumed (s)`, (r) => median(r.crashFirstMs) / 1000, (x) => x.toFixed(2));
   add(`worker SIGKILL with ${cfg.crash} parked: approvals sent -> last resumed (s)`, (r) => median(r.crashLastMs) / 1000, (x) => x.toFixed(2));
+  add('  fresh worker started after the SIGKILL in (s)', (r) => median(r.crashRestartMs) / 1000, (x) => x.toFixed(2));
+  add('  SIGKILL -> last resumed (s), fresh worker start included', (r) => median(r.crashFromKillLastMs) / 1000, (x) => x.toFixed(2));
   if (hasRuntime) add('agent step p50 (ms), server history (callModel scheduled gaps, bench/run.ts method)', (r) => percentile(r.historySteps, 50), ms, (r) => r.historySteps.length);
 
   const head = ['| workload | ' + systems.join(' | ') + (ratioCols.length ? ' | ' + ratioCols.join(' | ') : '') + ' |'];
   head.push('|---|' + systems.map(() => '---:').join('|') + '|' + ratioCols.map(() => '---:|').join(''));
   const ri = systems.indexOf('runtime');
   const lines = rows.map((row) => {
-    const cells = row.values.map((v, i) => row.fmt(v) + (row.n ? ` (n=${row.n(res.get(systems[i])!)})` : ''));
+    const cells = row.values.map((v, i) => {
+      const n = row.n?.(res.get(systems[i])!);
+      if (n === 0) return 'n/a';
+      return row.fmt(v) + (n !== undefined ? ` (n=${n})` : '');
+    });
     const ratios = hasRuntime
       ? peers.map((p) => {
           const q = row.values[ri] / row.values[systems.indexOf(p)];
