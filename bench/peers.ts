@@ -18,6 +18,7 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadConfig } from '../runtime/config';
 import { messageText, type ChatRequest, type ScriptedTurn } from '../runtime/scripted-model';
 import { createRuntimeSystem, type RuntimeSystem } from './peers-runtime';
 import { epochMs, parseBenchTask, type DriverSetup, type IpcRequest, type IpcResponse, type SystemDriver, type ToolLogLine } from './peers/protocol';
@@ -188,6 +189,8 @@ interface SystemResults {
   approvalOther: number[];
   parkedWallMs: number[];
   parkedRss: Usage[];
+  /** RSS before the sessions were started, for the growth per parked session. */
+  parkedRssBefore: Usage[];
   parkedCompleted: string[];
   crashFirstMs: number[];
   crashLastMs: number[];
@@ -244,7 +247,7 @@ async function run(): Promise<void> {
       }
       results.set(s, {
         steps: [], historySteps: [], sessionMsPerStep: [], cpu: { server: 0, workers: 0 }, stepCount: 0, approval: [], approvalOther: [],
-        parkedWallMs: [], parkedRss: [], parkedCompleted: [], crashFirstMs: [], crashLastMs: [], crashFromKillLastMs: [], crashRestartMs: [], crashCompleted: [], errors: [],
+        parkedWallMs: [], parkedRss: [], parkedRssBefore: [], parkedCompleted: [], crashFirstMs: [], crashLastMs: [], crashFromKillLastMs: [], crashRestartMs: [], crashCompleted: [], errors: [],
         hasServer: (await drivers.get(s)!.pids()).server !== undefined,
       });
       log(`${s} up`);
@@ -321,6 +324,7 @@ async function run(): Promise<void> {
       const d = drivers.get(s)!;
       const res = results.get(s)!;
       const ids = Array.from({ length: cfg.parked }, (_, i) => `${s}-park-${i}`);
+      res.parkedRssBefore.push(await rssOf(d));
       const t0 = performance.now();
       await d.startParked(ids, cfg.concurrency);
       res.parkedWallMs.push(performance.now() - t0);
@@ -357,17 +361,18 @@ async function run(): Promise<void> {
     });
 
     // 5. This runtime only: many parked sessions, worker and server RSS.
-    let large: { n: number; wallMs: number; rss: Usage; verdict: string } | undefined;
+    let large: { n: number; wallMs: number; rss: Usage; before: Usage; verdict: string } | undefined;
     if (cfg.large > 0 && rt) await guard('runtime', 'large', async () => {
       const runtime = rt!;
       const ids = Array.from({ length: cfg.large }, (_, i) => `runtime-large-${i}`);
+      const before = await rssOf(runtime);
       const t0 = performance.now();
       await runtime.startParked(ids, cfg.concurrency);
       const wallMs = performance.now() - t0;
       const rss = await rssOf(runtime);
       await rt!.prepareApprovals(ids);
       await runtime.approve(ids, cfg.concurrency);
-      large = { n: cfg.large, wallMs, rss, verdict: verifyOnce(toolLog('runtime'), ids, await runtime.waitDone(ids, 60 * 60_000)) };
+      large = { n: cfg.large, wallMs, rss, before, verdict: verifyOnce(toolLog('runtime'), ids, await runtime.waitDone(ids, 60 * 60_000)) };
       log(`runtime: ${cfg.large} parked in ${wallMs.toFixed(0)} ms; ${large.verdict}`);
     });
 
@@ -386,7 +391,10 @@ const ms = (x: number): string => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0)
 const mib = (b: number): string => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(0)} MiB` : '-');
 const median = (xs: number[]): number => percentile(xs, 50);
 
-function section(systems: string[], res: Map<string, SystemResults>, large: { n: number; wallMs: number; rss: Usage; verdict: string } | undefined, seconds: number): string {
+/** What the bench's worker process runs with: the runtime's defaults unless this environment overrides them (see bench/peers-runtime.ts). */
+const workerConfig = loadConfig({ STICKY_TIMEOUT_MS: process.env.STICKY_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS: process.env.HEARTBEAT_TIMEOUT_MS });
+
+function section(systems: string[], res: Map<string, SystemResults>, large: { n: number; wallMs: number; rss: Usage; before: Usage; verdict: string } | undefined, seconds: number): string {
   const peers = systems.filter((s) => s !== 'runtime');
   const hasRuntime = systems.includes('runtime');
   const ratioCols = hasRuntime ? peers.map((p) => `runtime / ${p}`) : [];
@@ -412,11 +420,18 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
   add(`RSS with ${cfg.parked} parked, server + worker`, (r) => median(r.parkedRss.map((u) => u.server + u.workers)), mib);
   add('  of which server', (r) => (r.hasServer ? median(r.parkedRss.map((u) => u.server)) : NaN), (b) => (Number.isFinite(b) ? mib(b) : 'n/a'));
   add('  of which worker', (r) => median(r.parkedRss.map((u) => u.workers)), mib);
+  add('RSS growth per parked session (KiB), server + worker', (r) => {
+    const growth = r.parkedRss.map((u, i) => u.server + u.workers - (r.parkedRssBefore[i].server + r.parkedRssBefore[i].workers));
+    return median(growth) / cfg.parked / 1024;
+  }, (x) => x.toFixed(0));
   add(`worker SIGKILL with ${cfg.crash} parked: approvals sent -> first resumed (s)`, (r) => median(r.crashFirstMs) / 1000, (x) => x.toFixed(2));
   add(`worker SIGKILL with ${cfg.crash} parked: approvals sent -> last resumed (s)`, (r) => median(r.crashLastMs) / 1000, (x) => x.toFixed(2));
   add('  fresh worker started after the SIGKILL in (s)', (r) => median(r.crashRestartMs) / 1000, (x) => x.toFixed(2));
   add('  SIGKILL -> last resumed (s), fresh worker start included', (r) => median(r.crashFromKillLastMs) / 1000, (x) => x.toFixed(2));
-  if (hasRuntime) add('agent step p50 (ms), server history (callModel scheduled gaps, bench/run.ts method)', (r) => percentile(r.historySteps, 50), ms, (r) => r.historySteps.length);
+  if (hasRuntime) {
+    add('agent step p50 (ms), server history (callModel scheduled gaps, bench/run.ts method)', (r) => percentile(r.historySteps, 50), ms, (r) => r.historySteps.length);
+    add('agent step p99 (ms), server history (callModel scheduled gaps, bench/run.ts method)', (r) => percentile(r.historySteps, 99), ms, (r) => r.historySteps.length);
+  }
 
   const head = ['| workload | ' + systems.join(' | ') + (ratioCols.length ? ' | ' + ratioCols.join(' | ') : '') + ' |'];
   head.push('|---|' + systems.map(() => '---:').join('|') + '|' + ratioCols.map(() => '---:|').join(''));
@@ -430,7 +445,8 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     const ratios = hasRuntime
       ? peers.map((p) => {
           const q = row.values[ri] / row.values[systems.indexOf(p)];
-          return Number.isFinite(q) ? `${q.toFixed(2)}x` : '-';
+          // A ratio of a negative or missing figure (e.g. RSS growth lost in GC noise at small N) means nothing.
+          return Number.isFinite(q) && q > 0 ? `${q.toFixed(2)}x` : '-';
         })
       : [];
     return `| ${row.name} | ${cells.join(' | ')}${ratios.length ? ' | ' + ratios.join(' | ') : ''} |`;
@@ -445,7 +461,7 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     '',
     `Measured on ${new Date().toISOString()} in one run of ${seconds.toFixed(0)} s${quick ? ' (--quick)' : ''} (${os.cpus().length} cores, Node ${process.version}).`,
     `Sizes: ${cfg.stepRounds} rounds x ${cfg.steps} steps; ${cfg.approvalRounds} x ${cfg.approvals} approvals one at a time; ${cfg.parked} parked; ${cfg.crash} parked for the crash; starts and approvals ${cfg.concurrency} in flight; rounds interleaved round robin.`,
-    'runtime: Temporal dev server + one worker process, runtime defaults (sticky/heartbeat timeouts), approvals by ' +
+    `runtime: Temporal dev server + one worker process, sticky timeout ${workerConfig.STICKY_TIMEOUT_MS} ms and heartbeat timeout ${workerConfig.HEARTBEAT_TIMEOUT_MS} ms (the worker's own config), approvals by ` +
       `${cfg.runtimeApproval}; langgraph: @langchain/langgraph 1.7 StateGraph, SqliteSaver on a file, durability 'sync', interrupt()/Command(resume), ` +
       'the graph in its own process behind HTTP; langgraph-full: the same with PRAGMA synchronous=FULL; restate: restate-server 1.7 single node ' +
       '+ SDK 1.17 service process, ctx.run per model/tool call, durable promise for the approval.',
@@ -457,7 +473,8 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     ...lines,
     '',
     ...(large
-      ? [`This runtime, ${large.n} parked: started until all parked in ${(large.wallMs / 1000).toFixed(1)} s; worker RSS ${mib(large.rss.workers)}, server RSS ${mib(large.rss.server)}; after approval ${large.verdict}.`, '']
+      ? [`This runtime, ${large.n} parked: started until all parked in ${(large.wallMs / 1000).toFixed(1)} s; worker RSS ${mib(large.rss.workers)} (${mib(large.before.workers)} before), server RSS ${mib(large.rss.server)} (${mib(large.before.server)} before), ` +
+          `${((large.rss.workers - large.before.workers) / large.n / 1024).toFixed(0)} KiB worker growth per parked session; after approval ${large.verdict}.`, '']
       : []),
     'Correctness (every session completes, the approved tool ran exactly once):',
     ...checks,

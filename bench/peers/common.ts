@@ -93,7 +93,7 @@ export async function postJson<T>(url: string, body: unknown): Promise<T> {
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-/** Serves a driver to the orchestrator over the Node IPC channel (the driver process is started with fork()). */
+/** Registers a process this driver started (not through spawnTs), so that it never outlives the driver. */
 export function trackChild(child: ChildProcess): void {
   started.add(child);
   child.once('exit', () => started.delete(child));
@@ -103,6 +103,7 @@ function killAllStarted(): void {
   for (const c of started) c.kill('SIGKILL');
 }
 
+/** Serves a driver to the orchestrator over the Node IPC channel (the driver process is started with fork()). */
 export function serveDriver(create: (setup: DriverSetup) => Promise<SystemDriver>): void {
   let driver: Promise<SystemDriver> | undefined;
   process.on('message', (msg: IpcRequest) => {
