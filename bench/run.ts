@@ -161,6 +161,19 @@ function ratio(name: string, a: number[], b: number[]): BenchRow {
   return { name, n: a.length, p50Ms: percentile(a, 50) / percentile(b, 50), p99Ms: percentile(a, 99) / percentile(b, 99), note: 'ratio, not ms' };
 }
 
+const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+
+/**
+ * Sections other benches write between `<!-- name:start -->` and `<!-- name:end -->` markers (peers,
+ * memory quality, production stack) survive this bench's rewrite of the file.
+ */
+export function markedSections(file = RESULTS_FILE): string {
+  if (!existsSync(file)) return '';
+  const current = readFileSync(file, 'utf8');
+  const sections = [...current.matchAll(/<!-- ([a-z0-9-]+):start -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
+  return sections.length ? `\n${sections.join('\n\n')}\n` : '';
+}
+
 function table(rows: BenchRow[]): string {
   const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
   return [
@@ -226,7 +239,7 @@ async function run(): Promise<void> {
     table(rows),
     '',
   ].join('\n');
-  writeFileSync(path.join(__dirname, 'RESULTS.md'), md);
+  writeFileSync(RESULTS_FILE, md + markedSections());
   console.log(md);
 }
 
