@@ -136,6 +136,21 @@ test('worker SIGKILLed in the middle of a memory write: the retried write return
   }
 });
 
+test('a worker stopped gracefully (SIGTERM) hands its sessions back: the next worker does not wait out the sticky timeout', async () => {
+  h.model.setScript(applicationScript);
+  // A sticky timeout far longer than the test may wait: only an explicit hand-back lets another worker in.
+  const sticky = { STICKY_TIMEOUT_MS: '180000' };
+  const first = await h.spawnWorker(sticky);
+  const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.' }, h.config);
+  const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval', { timeoutMs: 60_000 });
+  await first.stop();
+  await h.spawnWorker(sticky);
+  await signalApproval(h.client, s.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'alice' });
+  const outcome = await Promise.race([s.handle.result(), new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 60_000))]);
+  expect(outcome).toMatchObject({ status: 'completed' });
+  expect(h.sent(s.sessionId)).toHaveLength(1);
+}, 150_000);
+
 test('server restart while paused for approval: the same database resumes the session and the approval still works', async () => {
   h.model.setScript(applicationScript);
   const worker = await h.spawnWorker();

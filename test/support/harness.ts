@@ -56,7 +56,8 @@ export interface Harness {
   /** A second, independent client connection (approvals come from other processes in real life). */
   newClient(): Promise<Client>;
   startWorker(): Promise<AgentWorker>;
-  spawnWorker(): Promise<ChildWorker>;
+  /** A worker in its own process (SIGKILL-able); `extraEnv` overrides the harness's settings for it. */
+  spawnWorker(extraEnv?: Record<string, string>): Promise<ChildWorker>;
   /** What the side-effecting demo tools delivered for a session (the outbox they write, keyed by idempotency key). */
   sent(sessionId: string): SentDecision[];
   /** SIGKILLs every worker process this harness spawned (so the next test controls which worker runs what). */
@@ -119,10 +120,10 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
       workers.push(w);
       return w;
     },
-    async spawnWorker() {
+    async spawnWorker(extraEnv: Record<string, string> = {}) {
       // `node --import tsx` keeps the worker in this one process, so SIGKILL really kills the worker.
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'worker-child.ts')], {
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...env, ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';
