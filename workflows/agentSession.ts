@@ -619,9 +619,11 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       if (!first && shouldContinueAsNew() && state.pendingApprovals.length === 0 && allHandlersFinished()) {
         await continueAsNewNow(false);
       }
-      await ensureBudget();
+      // Awaited only when there is something to do: every promise in workflow code is tracked by the
+      // SDK (a stack trace per promise), and these run on every step.
+      if (budgetProblem() || state.status === 'budget_exhausted') await ensureBudget();
       if (endRequested) throw new SessionEnded();
-      await compactIfNeeded();
+      if (spec!.memory?.contextBudgetTokens && lastPromptTokens >= spec!.memory.contextBudgetTokens * 0.8) await compactIfNeeded();
       const seq = nextSeq++;
       let turn: Awaited<ReturnType<Activities['callModel']>>;
       try {

@@ -26,6 +26,10 @@ export class SqliteSessionStore implements SessionStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  // Prepared once: a model call and a tool call each read and write here on every step.
+  private readonly selectOne: Database.Statement;
+  private readonly appendAll: (sessionId: string, items: NewMessage[]) => void;
+  private readonly selectRange: Database.Statement;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
@@ -44,24 +48,25 @@ export class SqliteSessionStore implements SessionStore {
     this.insert = this.db.prepare(
       'INSERT INTO session_messages (session_id, seq, message, meta) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
+    this.appendAll = this.db.transaction((sessionId: string, items: NewMessage[]) => {
+      for (const e of items) this.insert.run(sessionId, e.seq, JSON.stringify(e.message), e.meta ? JSON.stringify(e.meta) : null);
+    });
+    this.selectOne = this.db.prepare('SELECT * FROM session_messages WHERE session_id = ? AND seq = ?');
+    this.selectRange = this.db.prepare('SELECT * FROM session_messages WHERE session_id = ? AND seq >= ? AND seq < ? ORDER BY seq');
   }
 
   async append(sessionId: string, entries: NewMessage[]): Promise<void> {
-    const tx = this.db.transaction((items: NewMessage[]) => {
-      for (const e of items) this.insert.run(sessionId, e.seq, JSON.stringify(e.message), e.meta ? JSON.stringify(e.meta) : null);
-    });
-    tx(entries);
+    if (entries.length === 0) return;
+    this.appendAll(sessionId, entries);
   }
 
   async get(sessionId: string, seq: number): Promise<StoredMessage | undefined> {
-    const row = this.db.prepare('SELECT * FROM session_messages WHERE session_id = ? AND seq = ?').get(sessionId, seq) as Row | undefined;
+    const row = this.selectOne.get(sessionId, seq) as Row | undefined;
     return row && toStored(row);
   }
 
   async list(sessionId: string, range: { fromSeq?: number; beforeSeq?: number } = {}): Promise<StoredMessage[]> {
-    const rows = this.db
-      .prepare('SELECT * FROM session_messages WHERE session_id = ? AND seq >= ? AND seq < ? ORDER BY seq')
-      .all(sessionId, range.fromSeq ?? 0, range.beforeSeq ?? Number.MAX_SAFE_INTEGER) as Row[];
+    const rows = this.selectRange.all(sessionId, range.fromSeq ?? 0, range.beforeSeq ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(toStored);
   }
 
