@@ -3,8 +3,6 @@
  * They are built from the worker's dependencies (agent registry, session store, model client).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
@@ -15,6 +13,8 @@ import { createMemoryActivities } from './memory';
 import { createCompletion, withHeartbeat } from './model';
 import { SandboxUnavailableError } from '../sandbox';
 import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
+import { InvalidSessionIdError } from '../runtime/session-id';
+import { openSessionWorkspace, WorkspaceError } from '../runtime/workspace';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -123,12 +123,12 @@ export function checkToolCall(agent: AgentDefinition, id: string, name: string, 
   return call;
 }
 
-/** Retrying cannot fix a host without a usable sandbox or a missing secret: such errors reach the model at once. */
+/** Retrying cannot fix a host without a usable sandbox or workspace, a missing secret or a bad id: such errors reach the model at once. */
 function nonRetryableIfHostProblem<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof SandboxUnavailableError || err instanceof MissingSecretError) {
+    if (err instanceof SandboxUnavailableError || err instanceof MissingSecretError || err instanceof WorkspaceError || err instanceof InvalidSessionIdError) {
       throw ApplicationFailure.nonRetryable(err.message, err.name);
     }
     throw err;
@@ -252,8 +252,7 @@ export function createActivities(deps: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
       }
       const actx = Context.current();
-      const workspaceDir = path.join(deps.workspaceRoot, input.sessionId.replace(/[^a-zA-Z0-9_.-]/g, '_'));
-      mkdirSync(workspaceDir, { recursive: true });
+      const workspaceDir = nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir);
       const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
       const result = await withHeartbeat(
         Promise.resolve().then(() => tool.run(parsed.data, {

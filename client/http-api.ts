@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RuntimeConfig } from '../runtime/config';
+import { InvalidSessionIdError, SessionId } from '../runtime/session-id';
 import { ApprovalDecisionFields, ChatMessage, editsOnlyWithApprove } from '../workflows/messages';
 import type { ApprovalRecord } from '../workflows/types';
 import { decideApproval, sendMessage, sessionState, startSession } from './sessions';
@@ -18,11 +19,11 @@ const StartBody = z
     task: z.string().min(1).optional(),
     mode: z.enum(['task', 'chat']).optional(),
     userId: z.string().min(1).optional(),
-    sessionId: z.string().min(1).max(200).optional(),
+    sessionId: SessionId.optional(),
   })
   .strict();
-const SessionParams = z.object({ id: z.string().min(1) });
-const ApprovalParams = z.object({ id: z.string().min(1), approvalId: z.string().min(1) });
+const SessionParams = z.object({ id: SessionId });
+const ApprovalParams = z.object({ id: SessionId, approvalId: z.string().min(1).max(200) });
 const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true }).refine(editsOnlyWithApprove, {
   message: 'editedArgs only go with approve',
   path: ['editedArgs'],
@@ -36,6 +37,7 @@ export function buildHttpApi(client: Client, config: RuntimeConfig): FastifyInst
   app.setErrorHandler((err, _req, reply) => {
     const e = err as Error & { validation?: unknown; statusCode?: number };
     if (e.validation) return reply.status(400).send({ error: 'invalid request', detail: e.message });
+    if (e instanceof InvalidSessionIdError) return reply.status(400).send({ error: e.message });
     if (e instanceof WorkflowNotFoundError) return reply.status(404).send({ error: 'no such session' });
     if (/^decision refused: /.test(e.message)) return reply.status(409).send({ error: e.message.replace(/^decision refused: /, '') });
     return reply.status(e.statusCode ?? 500).send({ error: e.message });
