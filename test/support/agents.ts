@@ -9,6 +9,8 @@ import { memoryTools, type MemoryStore } from '../../memory';
 export const calculatorAgent = defineAgent({
   name: 'calculator',
   instructions: 'You add numbers with the add tool and look facts up.',
+  // Long-session tests (300 turns) run past the default 50-step cap on purpose.
+  budget: { maxSteps: 1000 },
   tools: [
     defineTool({
       name: 'add',
@@ -87,6 +89,29 @@ export const costCappedAgent = defineAgent({
   pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
 });
 
+/** No budget at all: the runtime's defaults (DEFAULT_BUDGET) apply. */
+export const unbudgetedLooperAgent = defineAgent({
+  name: 'unbudgeted-looper',
+  instructions: 'You add numbers, forever if asked.',
+  tools: calculatorAgent.tools.slice(0, 1),
+});
+
+/** No budget, but priced: the default cost cap is the one that bites ($0.12 per scripted call of 100+10 tokens). */
+export const unbudgetedPricedAgent = defineAgent({
+  name: 'unbudgeted-priced',
+  instructions: 'You add numbers, forever if asked.',
+  tools: calculatorAgent.tools.slice(0, 1),
+  pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
+});
+
+/** The explicit opt-out: no step or cost cap. */
+export const unlimitedAgent = defineAgent({
+  name: 'unlimited',
+  instructions: 'You add numbers.',
+  tools: calculatorAgent.tools.slice(0, 1),
+  budget: 'unlimited',
+});
+
 /** Chat sessions that close after 1.5 s without a message. */
 export const idleChatAgent = defineAgent({
   name: 'idle-chat',
@@ -138,6 +163,7 @@ export function memoryAgent(memory: MemoryStore) {
       }),
     ],
     memory: { recall: 5, summarizeAtEnd: true, contextBudgetTokens: 4000, keepRecentMessages: 6 },
+    budget: { maxSteps: 1000 }, // the 200-turn compaction test runs past the default cap
   });
 }
 
@@ -148,6 +174,9 @@ export function testAgents(deps: { memory: MemoryStore }) {
     escalatingAgent,
     budgetedAgent,
     costCappedAgent,
+    unbudgetedLooperAgent,
+    unbudgetedPricedAgent,
+    unlimitedAgent,
     idleChatAgent,
     longRunnerAgent,
     sandboxedAgent,
