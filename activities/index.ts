@@ -6,13 +6,13 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
+import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { createMemoryActivities } from './memory';
 import { createCompletion, withHeartbeat } from './model';
 import { SandboxUnavailableError } from '../sandbox';
-import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
+import { MissingSecretError, redactDeep, redactSecrets } from '../sandbox/secrets';
 import { InvalidSessionIdError } from '../runtime/session-id';
 import { openSessionWorkspace, WorkspaceError } from '../runtime/workspace';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
@@ -135,6 +135,54 @@ function nonRetryableIfHostProblem<T>(fn: () => T): T {
   }
 }
 
+/** Every secret name any tool of the agent declares. */
+function agentSecretNames(agent: AgentDefinition): string[] {
+  return [...new Set(agent.tools.flatMap((t) => t.secrets ?? []))];
+}
+
+/** Resolves what it can: a secret another tool is missing is that tool's error, not this one's. */
+function resolveAvailable(resolve: (names: string[]) => Record<string, string>, names: string[]): Record<string, string> {
+  try {
+    return resolve(names);
+  } catch (err) {
+    if (!(err instanceof MissingSecretError)) return {};
+    const rest = names.filter((n) => !err.missing.includes(n));
+    try {
+      return rest.length ? resolve(rest) : {};
+    } catch {
+      return {};
+    }
+  }
+}
+
+function redactingLogger(log: ToolLogger, secrets: Record<string, string>): ToolLogger {
+  const wrap = (level: keyof ToolLogger) => (msg: string, meta?: Record<string, unknown>): void =>
+    log[level](redactSecrets(msg, secrets), meta === undefined ? undefined : redactDeep(meta, secrets));
+  return { info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}
+
+/**
+ * A tool's error as the failure that leaves the activity: message and details redacted, no cause and no
+ * stack of the original (either may quote a secret). Host problems stay non-retryable; a tool's own
+ * ApplicationFailure keeps its type and retry flag.
+ */
+function redactedFailure(err: unknown, secrets: Record<string, string>): ApplicationFailure {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const message = redactSecrets(e.message, secrets);
+  if (e instanceof SandboxUnavailableError || e instanceof MissingSecretError || e instanceof WorkspaceError || e instanceof InvalidSessionIdError) {
+    return ApplicationFailure.nonRetryable(message, e.name);
+  }
+  if (e instanceof ApplicationFailure) {
+    return ApplicationFailure.create({
+      message,
+      type: e.type ?? e.name,
+      nonRetryable: e.nonRetryable ?? false,
+      details: redactDeep(e.details ?? [], secrets),
+    });
+  }
+  return ApplicationFailure.retryable(message, e.name);
+}
+
 /** What the model sees: pinned messages (instructions, recalled memories), the current summary, the recent turns. */
 export function contextMessages(all: StoredMessage[], context?: CallModelInput['context']): StoredMessage[] {
   if (!context) return all.filter((m) => m.meta?.kind !== 'summary');
@@ -254,6 +302,10 @@ export function createActivities(deps: ActivityDeps) {
       const actx = Context.current();
       const workspaceDir = nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir);
       const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
+      // Redaction covers every secret any tool of this agent resolves, not only this tool's: a value one
+      // tool wrote to the workspace can come back through another (read_file, a later shell call).
+      const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
+      const redact = (text: string): string => redactSecrets(text, redactWith);
       const result = await withHeartbeat(
         Promise.resolve().then(() => tool.run(parsed.data, {
             sessionId: input.sessionId,
@@ -264,15 +316,19 @@ export function createActivities(deps: ActivityDeps) {
             idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
             workspaceDir,
             secrets,
-            logger: actx.log,
-            heartbeat: (d?: unknown) => actx.heartbeat(d),
+            // Logs and heartbeat details leave the activity too (worker log, Temporal server): redacted.
+            logger: redactingLogger(actx.log, redactWith),
+            heartbeat: (d?: unknown) => actx.heartbeat(redactDeep(d, redactWith)),
             signal: actx.cancellationSignal,
           })),
-      ).catch((err: unknown) => nonRetryableIfHostProblem(() => {
-        throw err;
-      }));
-      let text = typeof result === 'string' ? result : JSON.stringify(result ?? null);
-      text = capText(redactSecrets(text, secrets), maxToolOutput);
+      ).catch((err: unknown) => {
+        // The error message becomes a failure in history, the transcript and the next model request.
+        throw redactedFailure(err, redactWith);
+      });
+      // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
+      const clean = redactDeep(result ?? null, redactWith);
+      let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
+      text = capText(redact(text), maxToolOutput);
       await store.append(input.sessionId, [
         { seq: input.seq, message: { role: 'tool', tool_call_id: input.toolCallId, content: text }, meta: { ok: true, tool: input.name } },
       ]);

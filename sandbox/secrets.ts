@@ -95,7 +95,7 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&
 
 /**
  * The exact forms a value commonly takes in tool output: raw, reversed, upper/lower case, rot13,
- * JSON-escaped, URL-encoded (also every byte as %XX), hex (both cases), and base64 / base64url at each
+ * JSON-escaped, URL-encoded (also every byte as %XX), hex (both cases, and of the reversed value), and base64 / base64url at each
  * of the three byte alignments (so it is also found inside a longer base64 blob).
  */
 function needles(name: string, value: string): Needle[] {
@@ -112,6 +112,7 @@ function needles(name: string, value: string): Needle[] {
     [...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join(''),
     bytes.toString('hex'),
     bytes.toString('hex').toUpperCase(),
+    Buffer.from(reverse(value), 'utf8').toString('hex'),
   ]);
   for (const src of [bytes, Buffer.from(reverse(value), 'utf8')]) {
     for (let align = 0; align < 3; align++) {
@@ -131,7 +132,7 @@ function needles(name: string, value: string): Needle[] {
 }
 
 /**
- * Forms with separators: hex bytes split by anything that is not a hex digit (`de:ad`, `\xde\xad`,
+ * Forms with separators: hex bytes (of the value or reversed) split by anything that is not a hex digit (`de:ad`, `\xde\xad`,
  * `0xde, 0xad`), decimal byte lists (`[116, 111, 107]`), and the raw or reversed value with up to five
  * spacing/quoting characters between characters (`t o k`, `"tok" + "en"`), any case.
  */
@@ -141,8 +142,10 @@ function patterns(name: string, value: string): Pattern[] {
   const hexSep = '(?:0x|[^0-9A-Fa-f]){0,4}';
   const charSep = '[\\s\'"`+,.|]{0,5}';
   const spaced = (s: string): string => [...s].map(escapeRe).join(charSep);
+  const hexOf = (bs: number[]): string => bs.map((b) => b.toString(16).padStart(2, '0')).join(hexSep);
   return [
-    new RegExp(bytes.map((b) => b.toString(16).padStart(2, '0')).join(hexSep), 'gi'),
+    new RegExp(hexOf(bytes), 'gi'),
+    new RegExp(hexOf([...Buffer.from(reverse(value), 'utf8')]), 'gi'),
     new RegExp(`(?<!\\d)${bytes.map(String).join('\\D{1,4}')}(?!\\d)`, 'g'),
     new RegExp(spaced(value), 'gi'),
     new RegExp(spaced(reverse(value)), 'gi'),
@@ -194,10 +197,14 @@ export function redactSecrets(text: string, secrets: Readonly<Record<string, str
   let out = text;
   // Whole blobs first, while they are intact: base64/base64url and hex runs that decode to a secret.
   out = out.replace(/[A-Za-z0-9+/_-]{16,}={0,2}/g, (blob) => {
-    const candidates = /^[0-9a-fA-F]+$/.test(blob) && blob.length % 2 === 0 ? [Buffer.from(blob, 'hex'), Buffer.from(blob, 'base64')] : [Buffer.from(blob, 'base64')];
-    for (const buf of candidates) {
-      const hit = blobCarries(buf, values, 2);
-      if (hit) return `[REDACTED:${hit}]`;
+    // A blob may be glued to a neighbour (`\nH4sI...` in JSON text, `key=` is not): try a few starts.
+    for (let k = 0; k < 4; k++) {
+      const b = blob.slice(k);
+      const candidates = /^[0-9a-fA-F]+$/.test(b) && b.length % 2 === 0 ? [Buffer.from(b, 'hex'), Buffer.from(b, 'base64')] : [Buffer.from(b, 'base64')];
+      for (const buf of candidates) {
+        const hit = blobCarries(buf, values, 2);
+        if (hit) return `${blob.slice(0, k)}[REDACTED:${hit}]`;
+      }
     }
     return blob;
   });

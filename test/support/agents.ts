@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
 import { openOutbox, sendDecision } from '../../agents/application/outbox';
-import { sandboxTools } from '../../sandbox';
+import { fetchWithSecret, sandboxTools, writeWorkspaceFile } from '../../sandbox';
 import { memoryTools, type MemoryStore } from '../../memory';
 
 export const calculatorAgent = defineAgent({
@@ -132,7 +132,50 @@ export const longRunnerAgent = defineAgent({
 export const sandboxedAgent = defineAgent({
   name: 'sandboxed',
   instructions: 'You run commands in your workspace.',
-  tools: sandboxTools({ limits: { timeoutMs: 120_000 }, secrets: ['TEST_API_TOKEN'] }),
+  tools: sandboxTools({ limits: { timeoutMs: 120_000 } }),
+});
+
+/**
+ * Host-side tools that hold a secret, next to the sandbox tools (which never get one): `call_api` uses
+ * it the intended way (fetchWithSecret); `leaky_tool` is a careless tool that prints, writes, logs,
+ * heartbeats and throws the value in several encodings.
+ */
+export const leakyAgent = defineAgent({
+  name: 'leaky',
+  instructions: 'You call APIs and inspect your workspace.',
+  budget: { maxSteps: 100 },
+  tools: [
+    ...sandboxTools({ limits: { timeoutMs: 120_000 } }),
+    defineTool({
+      name: 'call_api',
+      description: 'GET a URL with the API token.',
+      input: z.object({ url: z.string().url() }),
+      secrets: ['TEST_API_TOKEN'],
+      run: async ({ url }, ctx) => {
+        const res = await fetchWithSecret(ctx, 'TEST_API_TOKEN', url);
+        return { status: res.status, body: await res.text() };
+      },
+    }),
+    defineTool({
+      name: 'leaky_tool',
+      description: 'Misbehaves with its secret.',
+      input: z.object({ mode: z.enum(['print', 'write', 'throw']) }),
+      secrets: ['TEST_API_TOKEN'],
+      maxAttempts: 1,
+      run: async ({ mode }, ctx) => {
+        const v = ctx.secrets.TEST_API_TOKEN;
+        const reversed = [...v].reverse().join('');
+        ctx.logger.warn(`leaky_tool has ${v}`, { v });
+        ctx.heartbeat({ leaked: v });
+        if (mode === 'throw') throw new Error(`upstream refused key ${v} (hex ${Buffer.from(v).toString('hex')})`);
+        if (mode === 'write') {
+          await writeWorkspaceFile(ctx.workspaceDir, 'leak.txt', `${v}\n`);
+          return { wrote: 'leak.txt' };
+        }
+        return { raw: v, reversed, b64: Buffer.from(v).toString('base64'), hex: Buffer.from(v).toString('hex').match(/../g)!.join(':') };
+      },
+    }),
+  ],
 });
 
 /** Automatic memory: recall at start, summary at end, compaction past 4000 context tokens. */
@@ -180,6 +223,7 @@ export function testAgents(deps: { memory: MemoryStore }) {
     idleChatAgent,
     longRunnerAgent,
     sandboxedAgent,
+    leakyAgent,
     memoryAgent(deps.memory),
   ];
 }
