@@ -9,6 +9,7 @@ import {
 } from '@temporalio/client';
 import { nanoid } from './ids';
 import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
+import { connectTemporal } from '../runtime/preflight';
 import { assertSessionId } from '../runtime/session-id';
 import { agentSession } from '../workflows/agentSession';
 import {
@@ -25,7 +26,7 @@ import {
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await connectTemporal(config.TEMPORAL_ADDRESS, () => Connection.connect({ address: config.TEMPORAL_ADDRESS }));
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 }
 
