@@ -3,7 +3,7 @@
  * They are built from the worker's dependencies (agent registry, session store, model client).
  */
 import { createHash } from 'node:crypto';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
@@ -322,6 +322,9 @@ export function createActivities(deps: ActivityDeps) {
             signal: actx.cancellationSignal,
           })),
       ).catch((err: unknown) => {
+        // Cancellation must stay cancellation (the SDK recognises CancelledFailure/AbortError once the
+        // signal is aborted); their messages come from the SDK or the abort, not from the tool's data.
+        if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
         // The error message becomes a failure in history, the transcript and the next model request.
         throw redactedFailure(err, redactWith);
       });
