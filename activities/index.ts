@@ -3,19 +3,19 @@
  * They are built from the worker's dependencies (agent registry, session store, model client).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition } from '../runtime/agent';
+import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { TranscriptCache } from '../runtime/store/transcript-cache';
 import { createMemoryActivities } from './memory';
 import { createCompletion, withHeartbeat } from './model';
 import { SandboxUnavailableError } from '../sandbox';
-import { MissingSecretError, redactSecrets } from '../sandbox/secrets';
+import { MissingSecretError, redactDeep, redactSecrets } from '../sandbox/secrets';
+import { InvalidSessionIdError } from '../runtime/session-id';
+import { openSessionWorkspace, WorkspaceError } from '../runtime/workspace';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -124,16 +124,64 @@ export function checkToolCall(agent: AgentDefinition, id: string, name: string, 
   return call;
 }
 
-/** Retrying cannot fix a host without a usable sandbox or a missing secret: such errors reach the model at once. */
+/** Retrying cannot fix a host without a usable sandbox or workspace, a missing secret or a bad id: such errors reach the model at once. */
 function nonRetryableIfHostProblem<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof SandboxUnavailableError || err instanceof MissingSecretError) {
+    if (err instanceof SandboxUnavailableError || err instanceof MissingSecretError || err instanceof WorkspaceError || err instanceof InvalidSessionIdError) {
       throw ApplicationFailure.nonRetryable(err.message, err.name);
     }
     throw err;
   }
+}
+
+/** Every secret name any tool of the agent declares. */
+function agentSecretNames(agent: AgentDefinition): string[] {
+  return [...new Set(agent.tools.flatMap((t) => t.secrets ?? []))];
+}
+
+/** Resolves what it can: a secret another tool is missing is that tool's error, not this one's. */
+function resolveAvailable(resolve: (names: string[]) => Record<string, string>, names: string[]): Record<string, string> {
+  try {
+    return resolve(names);
+  } catch (err) {
+    if (!(err instanceof MissingSecretError)) return {};
+    const rest = names.filter((n) => !err.missing.includes(n));
+    try {
+      return rest.length ? resolve(rest) : {};
+    } catch {
+      return {};
+    }
+  }
+}
+
+function redactingLogger(log: ToolLogger, secrets: Record<string, string>): ToolLogger {
+  const wrap = (level: keyof ToolLogger) => (msg: string, meta?: Record<string, unknown>): void =>
+    log[level](redactSecrets(msg, secrets), meta === undefined ? undefined : redactDeep(meta, secrets));
+  return { info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}
+
+/**
+ * A tool's error as the failure that leaves the activity: message and details redacted, no cause and no
+ * stack of the original (either may quote a secret). Host problems stay non-retryable; a tool's own
+ * ApplicationFailure keeps its type and retry flag.
+ */
+function redactedFailure(err: unknown, secrets: Record<string, string>): ApplicationFailure {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const message = redactSecrets(e.message, secrets);
+  if (e instanceof SandboxUnavailableError || e instanceof MissingSecretError || e instanceof WorkspaceError || e instanceof InvalidSessionIdError) {
+    return ApplicationFailure.nonRetryable(message, e.name);
+  }
+  if (e instanceof ApplicationFailure) {
+    return ApplicationFailure.create({
+      message,
+      type: e.type ?? e.name,
+      nonRetryable: e.nonRetryable ?? false,
+      details: redactDeep(e.details ?? [], secrets),
+    });
+  }
+  return ApplicationFailure.retryable(message, e.name);
 }
 
 /** What the model sees: pinned messages (instructions, recalled memories), the current summary, the recent turns. */
@@ -217,9 +265,8 @@ export function createActivities(deps: ActivityDeps) {
         function: { name: t.name, description: t.description, parameters: t.parameters },
       }));
       const response = await createCompletion(deps.openai, { model: input.model, messages, ...(tools.length ? { tools } : {}) });
-      const choice = response.choices[0];
-      if (!choice) throw new Error('model response has no choices');
-      const msg = choice.message;
+      // createCompletion has checked the response shape (a 200 without choices fails naming the endpoint).
+      const msg = response.choices[0].message;
       const rawCalls = (msg.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [c] : []));
       const turn: ModelTurn = {
         seq: input.seq,
@@ -254,9 +301,12 @@ export function createActivities(deps: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
       }
       const actx = Context.current();
-      const workspaceDir = path.join(deps.workspaceRoot, input.sessionId.replace(/[^a-zA-Z0-9_.-]/g, '_'));
-      mkdirSync(workspaceDir, { recursive: true });
+      const workspaceDir = nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir);
       const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
+      // Redaction covers every secret any tool of this agent resolves, not only this tool's: a value one
+      // tool wrote to the workspace can come back through another (read_file, a later shell call).
+      const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
+      const redact = (text: string): string => redactSecrets(text, redactWith);
       const result = await withHeartbeat(
         Promise.resolve().then(() => tool.run(parsed.data, {
             sessionId: input.sessionId,
@@ -267,15 +317,22 @@ export function createActivities(deps: ActivityDeps) {
             idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
             workspaceDir,
             secrets,
-            logger: actx.log,
-            heartbeat: (d?: unknown) => actx.heartbeat(d),
+            // Logs and heartbeat details leave the activity too (worker log, Temporal server): redacted.
+            logger: redactingLogger(actx.log, redactWith),
+            heartbeat: (d?: unknown) => actx.heartbeat(redactDeep(d, redactWith)),
             signal: actx.cancellationSignal,
           })),
-      ).catch((err: unknown) => nonRetryableIfHostProblem(() => {
-        throw err;
-      }));
-      let text = typeof result === 'string' ? result : JSON.stringify(result ?? null);
-      text = capText(redactSecrets(text, secrets), maxToolOutput);
+      ).catch((err: unknown) => {
+        // Cancellation must stay cancellation (the SDK recognises CancelledFailure/AbortError once the
+        // signal is aborted); their messages come from the SDK or the abort, not from the tool's data.
+        if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
+        // The error message becomes a failure in history, the transcript and the next model request.
+        throw redactedFailure(err, redactWith);
+      });
+      // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
+      const clean = redactDeep(result ?? null, redactWith);
+      let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
+      text = capText(redact(text), maxToolOutput);
       await store.append(input.sessionId, [
         { seq: input.seq, message: { role: 'tool', tool_call_id: input.toolCallId, content: text }, meta: { ok: true, tool: input.name } },
       ]);

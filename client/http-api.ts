@@ -3,47 +3,95 @@
  * decide approvals, chat. Every body is checked with the same zod schemas the workflow uses.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RuntimeConfig } from '../runtime/config';
 import { ApprovalDecisionFields, ChatMessageFields, editsOnlyWithApprove } from '../runtime/message-schemas';
+import { InvalidSessionIdError, SessionId } from '../runtime/session-id';
 import type { ApprovalRecord } from '../workflows/types';
 import { decideApproval, sendMessage, sessionState, startSession } from './sessions';
 
+/** Bounds of what a caller may send (the workflow bounds its own inputs again). */
+export const HTTP_LIMITS = Object.freeze({ bodyBytes: 256 * 1024, agentChars: 128, taskChars: 100_000, userIdChars: 256, approvalIdChars: 200 });
+
+const AgentName = z.string().min(1).max(HTTP_LIMITS.agentChars);
+const UserId = z.string().min(1).max(HTTP_LIMITS.userIdChars);
 const StartBody = z
   .object({
-    agent: z.string().min(1),
-    task: z.string().min(1).optional(),
+    agent: AgentName,
+    task: z.string().min(1).max(HTTP_LIMITS.taskChars).optional(),
     mode: z.enum(['task', 'chat']).optional(),
-    userId: z.string().min(1).optional(),
-    sessionId: z.string().min(1).max(200).optional(),
+    userId: UserId.optional(),
+    sessionId: SessionId.optional(),
   })
   .strict();
-const SessionParams = z.object({ id: z.string().min(1) });
-const ApprovalParams = z.object({ id: z.string().min(1), approvalId: z.string().min(1) });
+const SessionParams = z.object({ id: SessionId });
+const ApprovalParams = z.object({ id: SessionId, approvalId: z.string().min(1).max(HTTP_LIMITS.approvalIdChars) });
 const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true }).refine(editsOnlyWithApprove, {
   message: 'editedArgs only go with approve',
   path: ['editedArgs'],
 });
-const MessageBody = ChatMessageFields.extend({ agent: z.string().min(1), userId: z.string().min(1).optional() }).strict();
+const MessageBody = ChatMessageFields.extend({ agent: AgentName, userId: UserId.optional() }).strict();
 
-export function buildHttpApi(client: Client, config: RuntimeConfig): FastifyInstance {
-  const app = Fastify({ logger: false }).withTypeProvider<ZodTypeProvider>();
+export interface HttpApiOptions {
+  /**
+   * Names of the agents the workers register. When given, a request naming another agent is refused with
+   * 400 before anything starts; without it an unknown agent surfaces as a failed session.
+   */
+  agents?: readonly string[];
+  /** Largest request body accepted (413 above). Default HTTP_LIMITS.bodyBytes. */
+  bodyLimitBytes?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The reason inside a Temporal client error (an Update validator's message, a failure's message). */
+function reasonOf(err: Error): string {
+  return err.cause instanceof Error && err.cause.message ? err.cause.message : err.message;
+}
+
+export function buildHttpApi(client: Client, config: RuntimeConfig, opts: HttpApiOptions = {}): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimitBytes ?? HTTP_LIMITS.bodyBytes }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((err, _req, reply) => {
-    const e = err as Error & { validation?: unknown; statusCode?: number };
+    const e = err as Error & { validation?: unknown; statusCode?: number; code?: string };
     if (e.validation) return reply.status(400).send({ error: 'invalid request', detail: e.message });
+    if (e instanceof HttpError) return reply.status(e.statusCode).send({ error: e.message });
+    if (e instanceof InvalidSessionIdError) return reply.status(400).send({ error: e.message });
     if (e instanceof WorkflowNotFoundError) return reply.status(404).send({ error: 'no such session' });
+    if (e instanceof WorkflowExecutionAlreadyStartedError) {
+      return reply.status(409).send({ error: 'a session with this id exists or existed (ids are never reused): choose another sessionId' });
+    }
     if (/^decision refused: /.test(e.message)) return reply.status(409).send({ error: e.message.replace(/^decision refused: /, '') });
-    return reply.status(e.statusCode ?? 500).send({ error: e.message });
+    // A refused Update carries its validator's reason: the caller's request was refused, not the server broken.
+    if (e instanceof WorkflowUpdateFailedError) return reply.status(409).send({ error: `refused: ${reasonOf(e)}` });
+    if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return reply.status(504).send({ error: 'the session did not answer in time; retry' });
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.status(413).send({ error: `request body larger than ${opts.bodyLimitBytes ?? HTTP_LIMITS.bodyBytes} bytes` });
+    const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;
+    return reply.status(status).send({ error: e.message });
   });
+  const known = opts.agents ? new Set(opts.agents) : undefined;
+  const checkAgent = (agent: string): void => {
+    if (known && !known.has(agent)) {
+      throw new HttpError(400, `unknown agent '${agent}'; registered: ${[...known].join(', ') || 'none'}`);
+    }
+  };
 
   app.get('/healthz', async () => ({ ok: true }));
 
   app.post('/sessions', { schema: { body: StartBody } }, async (req, reply) => {
+    checkAgent(req.body.agent);
     const s = await startSession(client, req.body, config);
     return reply.status(201).send({ sessionId: s.sessionId, webUi: s.webUi });
   });
@@ -64,9 +112,10 @@ export function buildHttpApi(client: Client, config: RuntimeConfig): FastifyInst
     decideApproval(client, req.params.id, { ...req.body, approvalId: req.params.approvalId }),
   );
 
-  app.post('/sessions/:id/messages', { schema: { params: SessionParams, body: MessageBody } }, async (req) =>
-    sendMessage(client, req.params.id, req.body.text, { agent: req.body.agent, ...(req.body.userId ? { userId: req.body.userId } : {}) }, config),
-  );
+  app.post('/sessions/:id/messages', { schema: { params: SessionParams, body: MessageBody } }, async (req) => {
+    checkAgent(req.body.agent);
+    return sendMessage(client, req.params.id, req.body.text, { agent: req.body.agent, ...(req.body.userId ? { userId: req.body.userId } : {}) }, config);
+  });
 
   return app;
 }

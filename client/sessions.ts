@@ -9,6 +9,8 @@ import {
 } from '@temporalio/client';
 import { nanoid } from './ids';
 import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
+import { connectTemporal } from '../runtime/preflight';
+import { assertSessionId } from '../runtime/session-id';
 import { agentSession } from '../workflows/agentSession';
 import {
   approvalSignal,
@@ -25,7 +27,7 @@ import { ApprovalDecision, BudgetTopUp } from '../runtime/message-schemas';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await connectTemporal(config.TEMPORAL_ADDRESS, () => Connection.connect({ address: config.TEMPORAL_ADDRESS }));
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 }
 
@@ -40,7 +42,8 @@ export async function startSession(
   input: SessionInput & { sessionId?: string },
   config: RuntimeConfig = loadConfig(),
 ): Promise<StartedSession> {
-  const sessionId = input.sessionId ?? `session-${input.agent}-${nanoid()}`;
+  // The same grammar the workflow enforces, checked here so a bad id never starts anything.
+  const sessionId = assertSessionId(input.sessionId ?? `session-${input.agent.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80)}-${nanoid()}`);
   const handle = await client.workflow.start(agentSession, {
     taskQueue: config.TASK_QUEUE,
     workflowId: sessionId,
@@ -81,6 +84,7 @@ export async function sendMessage(
   create: { agent: string; userId?: string },
   config: RuntimeConfig = loadConfig(),
 ): Promise<ChatReply> {
+  assertSessionId(sessionId);
   const input: SessionInput = { agent: create.agent, mode: 'chat', ...(create.userId ? { userId: create.userId } : {}) };
   const start = new WithStartWorkflowOperation(agentSession, {
     workflowId: sessionId,
@@ -103,7 +107,7 @@ export async function endSession(client: Client, sessionId: string, request: End
 }
 
 export function sessionHandle(client: Client, sessionId: string): WorkflowHandle<typeof agentSession> {
-  return client.workflow.getHandle<typeof agentSession>(sessionId);
+  return client.workflow.getHandle<typeof agentSession>(assertSessionId(sessionId));
 }
 
 export async function sessionState(client: Client, sessionId: string): Promise<SessionState> {

@@ -67,10 +67,38 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
   run(args: z.infer<S>, ctx: ToolContext): Promise<unknown> | unknown;
 }
 
+/**
+ * Limits a session pauses at (`budget_exhausted`, waiting for a top-up or end). A field left out takes
+ * its default from DEFAULT_BUDGET; 'unlimited' removes that limit, and only an explicit 'unlimited' does.
+ */
 export interface AgentBudget {
-  maxSteps?: number;
-  maxTokens?: number;
-  maxCostUsd?: number;
+  maxSteps?: number | 'unlimited';
+  maxTokens?: number | 'unlimited';
+  maxCostUsd?: number | 'unlimited';
+}
+
+/**
+ * Safe defaults for an agent that does not say otherwise: enough for real tasks (the demo agents use
+ * 20-30 steps), small enough that a model stuck in a tool-call loop stops within minutes and a dollar.
+ * The cost cap only bites when the model has a price (runtime/pricing.ts or the agent's `pricing`).
+ */
+export const DEFAULT_BUDGET: Readonly<{ maxSteps: number; maxCostUsd: number }> = Object.freeze({ maxSteps: 50, maxCostUsd: 1 });
+
+/** The numeric limits in force for an agent's budget (the workflow sees only numbers; absent = unlimited). */
+export function effectiveBudget(budget: AgentBudget | 'unlimited' | undefined): { maxSteps?: number; maxTokens?: number; maxCostUsd?: number } {
+  if (budget === 'unlimited') return {};
+  const pick = (v: number | 'unlimited' | undefined, fallback: number | undefined, name: string): number | undefined => {
+    if (v === 'unlimited') return undefined;
+    if (v === undefined) return fallback;
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`budget.${name} must be a positive number or 'unlimited', got ${String(v)}`);
+    return v;
+  };
+  const out = {
+    maxSteps: pick(budget?.maxSteps, DEFAULT_BUDGET.maxSteps, 'maxSteps'),
+    maxTokens: pick(budget?.maxTokens, undefined, 'maxTokens'),
+    maxCostUsd: pick(budget?.maxCostUsd, DEFAULT_BUDGET.maxCostUsd, 'maxCostUsd'),
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }
 
 export interface AgentDefinition {
@@ -81,7 +109,8 @@ export interface AgentDefinition {
   /** Model name; defaults to AGENT_MODEL or 'gpt-4.1-mini'. */
   model?: string;
   tools: ToolDefinition[];
-  budget?: AgentBudget;
+  /** Defaults to DEFAULT_BUDGET (50 steps, $1); `'unlimited'` (or a field set to it) is the explicit opt-out. */
+  budget?: AgentBudget | 'unlimited';
   /** Who approves, how long they have, and who is asked next when they do not answer. Then: default deny. */
   approvals?: { group?: string; timeoutMs?: number; escalation?: Array<{ group: string; timeoutMs: number }> };
   /** USD per million tokens; defaults to the price table for the model (runtime/pricing.ts). */
@@ -111,6 +140,7 @@ export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): ToolDef
 }
 
 export function defineAgent(def: AgentDefinition): AgentDefinition {
+  effectiveBudget(def.budget); // a bad budget fails at definition, not in the middle of a session
   const seen = new Set<string>();
   for (const t of def.tools) {
     if (seen.has(t.name)) throw new Error(`agent '${def.name}' has two tools named '${t.name}'`);
@@ -146,7 +176,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSp
     instructions: agent.instructions,
     model,
     tools: agent.tools.map(toolSpec),
-    budget: agent.budget ?? {},
+    budget: effectiveBudget(agent.budget),
     pricing: agent.pricing ?? modelPrice(model),
     approvals: {
       group: agent.approvals?.group ?? 'approvers',

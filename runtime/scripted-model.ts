@@ -18,6 +18,8 @@ export interface ScriptedTurn {
   toolCalls?: ScriptedToolCall[];
   /** Answer with this HTTP error instead of a completion. */
   error?: { status: number; message: string; type?: string };
+  /** Answer 200 with this JSON body instead of a completion (an endpoint that is not really OpenAI-compatible). */
+  rawBody?: unknown;
   /** Wait before answering (to crash a worker mid-call, or simulate latency). */
   delayMs?: number;
   usage?: { prompt_tokens: number; completion_tokens: number };
@@ -142,6 +144,10 @@ export async function startScriptedModelServer(script: ModelScript = [], port = 
         sendJson(res, turn.error.status, {
           error: { message: turn.error.message, type: turn.error.type ?? 'api_error', code: null, param: null },
         });
+        return;
+      }
+      if (turn.rawBody !== undefined) {
+        sendJson(res, 200, turn.rawBody);
         return;
       }
       const toolCalls = turn.toolCalls?.map((c, i) => ({

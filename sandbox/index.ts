@@ -18,6 +18,8 @@ export { readWorkspaceFile, writeWorkspaceFile, listWorkspaceFiles, workspacePat
 export type { ReadFileResult, WriteFileResult, ListFilesResult, FileEntry, FileEncoding, WorkspaceFileErrorCode } from './files';
 export { resolveSecrets, redactSecrets, redactDeep, secretEnvName, MissingSecretError, MIN_REDACT_LENGTH } from './secrets';
 export type { ResolveSecretsOptions } from './secrets';
+export { fetchWithSecret, secretHeaders } from './secret-fetch';
+export type { SecretHeaderOptions } from './secret-fetch';
 export { sandboxTools, shellTool, runPythonTool, runNodeTool, readFileTool, writeFileTool, listFilesTool } from './tools';
 export type { SandboxToolOptions, CommandToolResult } from './tools';
 export { DENIED_SYSCALLS } from './seccomp';

@@ -2,8 +2,8 @@
  * Built-in tools: commands run in the bubblewrap sandbox with the session workspace at /workspace; file
  * tools operate on the same workspace from the host with strict containment (see files.ts).
  *
- * Every result is a small JSON-able object with the values of the tool's secrets (`ctx.secrets`)
- * redacted. A command failing inside the sandbox is a normal result (non-zero `exitCode`) for the model
+ * Every result is a small JSON-able object; the runtime redacts every secret the agent resolves from it
+ * (sandboxed code itself never receives a secret). A command failing inside the sandbox is a normal result (non-zero `exitCode`) for the model
  * to react to; only an unusable sandbox throws (SandboxUnavailableError, with the fix in its message).
  */
 import { z } from 'zod';
@@ -16,10 +16,12 @@ export interface SandboxToolOptions {
   /** Limits for commands run by these tools (per agent or per tool); unset fields use DEFAULT_LIMITS. */
   limits?: Partial<SandboxLimits>;
   /**
-   * Secret names the command tools declare. Their values are exported into the sandbox as environment
-   * variables of the same name (names must be valid env names) and redacted from every result.
+   * Removed: sandboxed code never receives a secret (it is model-controlled, and has no network to use
+   * one on). Setting it throws with the alternative: call the authenticated API from a host-side tool
+   * with `fetchWithSecret` (sandbox/secret-fetch.ts). Values other tools resolve are still redacted from
+   * these tools' results by the runtime.
    */
-  secrets?: string[];
+  secrets?: never;
 }
 
 export interface CommandToolResult {
@@ -41,10 +43,13 @@ const ACTIVITY_SLACK_MS = 15_000;
 const MAX_CODE_BYTES = 100 * 1024;
 const MAX_STDIN_BYTES = 1024 * 1024;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-function validateSecretNames(names: string[]): void {
-  for (const n of names) if (!ENV_NAME.test(n)) throw new Error(`secret '${n}' cannot be exported as an environment variable`);
+function validateSecretNames(names: readonly string[] | undefined): void {
+  if (names && names.length) {
+    throw new Error(
+      `sandbox tools no longer receive secrets (${names.join(', ')}): model-controlled code must never see a secret value. ` +
+        'Call the API that needs it from a host-side tool with fetchWithSecret(ctx, name, url) (sandbox/secret-fetch.ts) instead',
+    );
+  }
 }
 
 const codeField = (lang: string) =>
@@ -58,8 +63,8 @@ const timeoutField = z.number().int().positive().optional().describe('wall-clock
 
 async function runCommand(argv: string[], args: { stdin?: string; timeoutMs?: number }, ctx: ToolContext, limits: SandboxLimits, extraEnv: Record<string, string> = {}): Promise<CommandToolResult> {
   // runSandboxed throws SandboxUnavailableError (reason + fix) when bubblewrap cannot be used.
+  // Only fixed, non-secret variables: ctx.secrets is never exported into the sandbox.
   const env: Record<string, string> = { ...extraEnv };
-  for (const [k, v] of Object.entries(ctx.secrets)) if (ENV_NAME.test(k)) env[k] = v;
   const timeoutMs = Math.min(args.timeoutMs ?? limits.timeoutMs, limits.timeoutMs);
   const beat = setInterval(() => ctx.heartbeat({ tool: argv[0], toolCallId: ctx.toolCallId }), HEARTBEAT_MS);
   try {
@@ -100,7 +105,7 @@ const ShellInput = z.object({
 
 export function shellTool(options: SandboxToolOptions = {}): ToolDefinition<typeof ShellInput> {
   const limits = resolveLimits(options.limits);
-  validateSecretNames(options.secrets ?? []);
+  validateSecretNames(options.secrets);
   return defineTool({
     name: 'shell',
     description:
@@ -111,7 +116,6 @@ export function shellTool(options: SandboxToolOptions = {}): ToolDefinition<type
     // Commands can only touch the session's own workspace (no network, nothing else of the host).
     effects: 'none',
     timeoutMs: limits.timeoutMs + ACTIVITY_SLACK_MS,
-    secrets: options.secrets,
     run: (args, ctx) => runCommand(['/bin/bash', '-c', args.command], args, ctx, limits),
   });
 }
@@ -120,7 +124,7 @@ const PythonInput = z.object({ code: codeField('Python'), stdin: stdinField, tim
 
 export function runPythonTool(options: SandboxToolOptions = {}): ToolDefinition<typeof PythonInput> {
   const limits = resolveLimits(options.limits);
-  validateSecretNames(options.secrets ?? []);
+  validateSecretNames(options.secrets);
   return defineTool({
     name: 'run_python',
     description:
@@ -129,7 +133,6 @@ export function runPythonTool(options: SandboxToolOptions = {}): ToolDefinition<
     input: PythonInput,
     effects: 'none',
     timeoutMs: limits.timeoutMs + ACTIVITY_SLACK_MS,
-    secrets: options.secrets,
     run: (args, ctx) => runCommand(['/usr/bin/python3', '-c', args.code], args, ctx, limits, { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' }),
   });
 }
@@ -138,7 +141,7 @@ const NodeInput = z.object({ code: codeField('JavaScript'), stdin: stdinField, t
 
 export function runNodeTool(options: SandboxToolOptions = {}): ToolDefinition<typeof NodeInput> {
   const limits = resolveLimits(options.limits);
-  validateSecretNames(options.secrets ?? []);
+  validateSecretNames(options.secrets);
   // Keep V8's heap below the cgroup limit so a runaway script gets a JS "heap out of memory" error it
   // can report, instead of a silent OOM kill.
   const heapMb = Math.max(16, Math.floor((limits.memoryBytes / (1024 * 1024)) * 0.75));
@@ -150,7 +153,6 @@ export function runNodeTool(options: SandboxToolOptions = {}): ToolDefinition<ty
     input: NodeInput,
     effects: 'none',
     timeoutMs: limits.timeoutMs + ACTIVITY_SLACK_MS,
-    secrets: options.secrets,
     run: (args, ctx) => runCommand(['/usr/bin/node', '-e', args.code], args, ctx, limits, { NODE_OPTIONS: `--max-old-space-size=${heapMb}` }),
   });
 }

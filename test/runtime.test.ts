@@ -320,7 +320,7 @@ describe('sessions', () => {
     const s = await startSession(h.client, { agent: 'calculator', task: 'bad key' }, h.config);
     const err = await s.handle.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect(String((err as WorkflowFailedError).cause?.message)).toMatch(/model call failed: model endpoint answered 401/);
+    expect(String((err as WorkflowFailedError).cause?.message)).toMatch(/model call failed: model endpoint http:\/\/127\.0\.0\.1:\d+\/v1 answered 401/);
     expect(h.model.requests.length - before).toBe(1);
     const st = await sessionState(h.client, s.sessionId);
     expect(st.status).toBe('failed');

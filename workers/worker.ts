@@ -9,6 +9,7 @@ import { openSessionStore, type SessionStore } from '../runtime/store';
 import { openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 import { resolveSecrets, sandboxMode } from '../sandbox';
+import { connectTemporal, dirProblem, modelEndpointProblem, openDataStore } from '../runtime/preflight';
 
 /** Agents, or a factory for agents that need the worker's resources (e.g. memory tools). */
 export type AgentSource = AgentDefinition[] | ((deps: { memory: MemoryStore }) => AgentDefinition[]);
@@ -17,6 +18,8 @@ export interface AgentWorker {
   worker: Worker;
   store: SessionStore;
   memory: MemoryStore;
+  /** Problems found at start that did not stop the worker (model endpoint, workspace root), each with its fix. */
+  warnings: string[];
   /** Stops polling, lets running activities finish (grace period), closes connections. */
   shutdown(): Promise<void>;
   /** Resolves when the worker has stopped. */
@@ -24,14 +27,8 @@ export interface AgentWorker {
 }
 
 export async function createAgentWorker(agentSource: AgentSource, config: RuntimeConfig = loadConfig()): Promise<AgentWorker> {
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const registered = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
-  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(k in (registered.customAttributes ?? {})));
-  if (missing.length) {
-    console.warn(`[worker] search attributes not registered on the server (${missing.join(', ')}): sessions will not upsert them. ` +
-      'Start the server with `npm run temporal` or register them (see README).');
-  }
-  const store = openSessionStore(config.AGENT_STORE_URL);
+  // Data stores first: a bad path fails start-up with the path and the setting, and nothing is left open.
+  const store = await openDataStore('session store', config.AGENT_STORE_URL, 'AGENT_STORE_URL', () => openSessionStore(config.AGENT_STORE_URL));
   const openai = new OpenAI({
     baseURL: config.OPENAI_BASE_URL,
     apiKey: config.OPENAI_API_KEY || 'no-key-scripted-model',
@@ -40,12 +37,38 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     timeout: 120_000,
   });
   const embeddingModel = config.EMBEDDING_MODEL;
-  const memory = await openMemoryStore(config.MEMORY_URL, {
+  const memory = await openDataStore('memory store', config.MEMORY_URL, 'MEMORY_URL', () => openMemoryStore(config.MEMORY_URL, {
     // Hybrid search only when an embeddings endpoint is configured: never require a network to run.
     ...(embeddingModel
       ? { embed: async (texts: string[]) => (await openai.embeddings.create({ model: embeddingModel, input: texts })).data.map((d) => d.embedding) }
       : {}),
+  })).catch(async (err: unknown) => {
+    await store.close().catch(() => undefined);
+    throw err;
   });
+  let connection: NativeConnection;
+  let missing: string[];
+  try {
+    connection = await connectTemporal(config.TEMPORAL_ADDRESS, () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+    const registered = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
+    missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(k in (registered.customAttributes ?? {})));
+    if (missing.length) {
+      console.warn(`[worker] search attributes not registered on the server (${missing.join(', ')}): sessions will not upsert them. ` +
+        'Start the server with `npm run temporal` or register them (see README).');
+    }
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    await memory.close().catch(() => undefined);
+    throw err;
+  }
+  // What the worker depends on but does not need to start: warn now, not at the first session.
+  const warnings = (
+    await Promise.all([
+      Promise.resolve(dirProblem(config.WORKSPACE_ROOT, 'WORKSPACE_ROOT')).then((p) => p && `workspace root ${p}`),
+      modelEndpointProblem(openai.baseURL, config.OPENAI_API_KEY),
+    ])
+  ).filter((w): w is string => !!w);
+  for (const w of warnings) console.warn(`[worker] ${w}`);
   const agents = typeof agentSource === 'function' ? agentSource({ memory }) : agentSource;
   const activities = createActivities({
     registry: new AgentRegistry(agents),
@@ -81,6 +104,7 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     worker,
     store,
     memory,
+    warnings,
     done,
     async shutdown() {
       if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -51,6 +51,7 @@ import {
 import { LIMITS } from './limits';
 import { bounded, checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest } from './validate';
 import { pageTranscript } from './transcript';
+import { sessionIdProblem } from './session-id';
 import type {
   ApprovalRecord,
   Budget,
@@ -122,6 +123,10 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   const sessionId = info.workflowId;
   // Decided once per run: a run keeps one step shape for its whole life (replay of older runs stays exact).
   const localSteps = patched(LOCAL_STEPS_PATCH);
+  // Started on Temporal directly with an id no client would accept: refuse before anything runs (the id
+  // names the session's store entries and workspace).
+  const badId = sessionIdProblem(sessionId);
+  if (badId) throw ApplicationFailure.nonRetryable(`invalid session id: ${badId}`, 'InvalidSessionId');
   const mode = input.mode ?? 'task';
   const carry: CarriedState | undefined = input.carry;
   const state: SessionState = carry?.state ?? {

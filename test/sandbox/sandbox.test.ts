@@ -44,9 +44,11 @@ describe('availability', () => {
     const old = process.env.SANDBOX;
     process.env.SANDBOX = 'none';
     try {
-      const r = await run(['/bin/sh', '-c', 'echo "$HOME"; id -u']);
+      // Its own workspace: one created unsandboxed stays root's, and the runtime never chowns an existing folder.
+      const own = tmp.workspace('none-mode');
+      const r = await runSandboxed({ workspaceDir: own, argv: ['/bin/sh', '-c', 'echo "$HOME"; id -u'], network: 'none' });
       expect(r.mode).toBe('none');
-      expect(r.stdout).toBe(`${ws}\n${process.getuid?.()}\n`);
+      expect(r.stdout).toBe(`${own}\n${process.getuid?.()}\n`);
     } finally {
       if (old === undefined) delete process.env.SANDBOX;
       else process.env.SANDBOX = old;

@@ -57,17 +57,13 @@ test('stdin and per-call timeouts (capped by the configured limit)', async () =>
   expect(r).toMatchObject({ timedOut: true, killedReason: 'timeout' });
 });
 
-test('secret values are exported to declared tools and redacted from every result', async () => {
+test('sandboxed code never receives a secret: the option is refused with the host-side alternative', async () => {
+  // @ts-expect-error secrets is no longer an option of sandbox tools
+  expect(() => shellTool({ secrets: ['API_TOKEN'] })).toThrow(/no longer receive secrets.*fetchWithSecret/);
   const secret = 'sk-live-abcdef0123456789';
-  const tool = shellTool({ secrets: ['API_TOKEN'] });
-  expect(tool.secrets).toEqual(['API_TOKEN']);
-  const ctx = toolContext(ws, { secrets: { API_TOKEN: secret } });
-  const r = await call(tool, { command: 'echo "token=$API_TOKEN"; printf %s "$API_TOKEN" | base64; echo "$API_TOKEN" > leaked.txt' }, ctx);
-  expect(JSON.stringify(r)).not.toContain(secret);
-  expect(String(r.stdout)).toBe('token=[REDACTED:API_TOKEN]\n[REDACTED:API_TOKEN]\n');
-  const read = await call(readFileTool(), { path: 'leaked.txt' }, ctx);
-  expect(read.content).toBe('[REDACTED:API_TOKEN]\n');
-  expect(() => shellTool({ secrets: ['not-an-env-name'] })).toThrow(/cannot be exported/);
+  // Even a context that carries a secret (a tool built by hand) does not export it into the sandbox.
+  const r = await call(shellTool(), { command: 'printenv API_TOKEN || echo absent; env | grep -c sk-live || true' }, toolContext(ws, { secrets: { API_TOKEN: secret } }));
+  expect(String(r.stdout)).toBe('absent\n0\n');
 });
 
 test('cancellation through ctx.signal kills the command', async () => {

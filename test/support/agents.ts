@@ -3,12 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
 import { openOutbox, sendDecision } from '../../agents/application/outbox';
-import { sandboxTools } from '../../sandbox';
+import { fetchWithSecret, sandboxTools, writeWorkspaceFile } from '../../sandbox';
 import { memoryTools, type MemoryStore } from '../../memory';
 
 export const calculatorAgent = defineAgent({
   name: 'calculator',
   instructions: 'You add numbers with the add tool and look facts up.',
+  // Long-session tests (300 turns) run past the default 50-step cap on purpose.
+  budget: { maxSteps: 1000 },
   tools: [
     defineTool({
       name: 'add',
@@ -87,6 +89,29 @@ export const costCappedAgent = defineAgent({
   pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
 });
 
+/** No budget at all: the runtime's defaults (DEFAULT_BUDGET) apply. */
+export const unbudgetedLooperAgent = defineAgent({
+  name: 'unbudgeted-looper',
+  instructions: 'You add numbers, forever if asked.',
+  tools: calculatorAgent.tools.slice(0, 1),
+});
+
+/** No budget, but priced: the default cost cap is the one that bites ($0.12 per scripted call of 100+10 tokens). */
+export const unbudgetedPricedAgent = defineAgent({
+  name: 'unbudgeted-priced',
+  instructions: 'You add numbers, forever if asked.',
+  tools: calculatorAgent.tools.slice(0, 1),
+  pricing: { inputPerMTokUsd: 1000, outputPerMTokUsd: 2000 },
+});
+
+/** The explicit opt-out: no step or cost cap. */
+export const unlimitedAgent = defineAgent({
+  name: 'unlimited',
+  instructions: 'You add numbers.',
+  tools: calculatorAgent.tools.slice(0, 1),
+  budget: 'unlimited',
+});
+
 /** Chat sessions that close after 1.5 s without a message. */
 export const idleChatAgent = defineAgent({
   name: 'idle-chat',
@@ -107,7 +132,50 @@ export const longRunnerAgent = defineAgent({
 export const sandboxedAgent = defineAgent({
   name: 'sandboxed',
   instructions: 'You run commands in your workspace.',
-  tools: sandboxTools({ limits: { timeoutMs: 120_000 }, secrets: ['TEST_API_TOKEN'] }),
+  tools: sandboxTools({ limits: { timeoutMs: 120_000 } }),
+});
+
+/**
+ * Host-side tools that hold a secret, next to the sandbox tools (which never get one): `call_api` uses
+ * it the intended way (fetchWithSecret); `leaky_tool` is a careless tool that prints, writes, logs,
+ * heartbeats and throws the value in several encodings.
+ */
+export const leakyAgent = defineAgent({
+  name: 'leaky',
+  instructions: 'You call APIs and inspect your workspace.',
+  budget: { maxSteps: 100 },
+  tools: [
+    ...sandboxTools({ limits: { timeoutMs: 120_000 } }),
+    defineTool({
+      name: 'call_api',
+      description: 'GET a URL with the API token.',
+      input: z.object({ url: z.string().url() }),
+      secrets: ['TEST_API_TOKEN'],
+      run: async ({ url }, ctx) => {
+        const res = await fetchWithSecret(ctx, 'TEST_API_TOKEN', url);
+        return { status: res.status, body: await res.text() };
+      },
+    }),
+    defineTool({
+      name: 'leaky_tool',
+      description: 'Misbehaves with its secret.',
+      input: z.object({ mode: z.enum(['print', 'write', 'throw']) }),
+      secrets: ['TEST_API_TOKEN'],
+      maxAttempts: 1,
+      run: async ({ mode }, ctx) => {
+        const v = ctx.secrets.TEST_API_TOKEN;
+        const reversed = [...v].reverse().join('');
+        ctx.logger.warn(`leaky_tool has ${v}`, { v });
+        ctx.heartbeat({ leaked: v });
+        if (mode === 'throw') throw new Error(`upstream refused key ${v} (hex ${Buffer.from(v).toString('hex')})`);
+        if (mode === 'write') {
+          await writeWorkspaceFile(ctx.workspaceDir, 'leak.txt', `${v}\n`);
+          return { wrote: 'leak.txt' };
+        }
+        return { raw: v, reversed, b64: Buffer.from(v).toString('base64'), hex: Buffer.from(v).toString('hex').match(/../g)!.join(':') };
+      },
+    }),
+  ],
 });
 
 /** Automatic memory: recall at start, summary at end, compaction past 4000 context tokens. */
@@ -138,6 +206,7 @@ export function memoryAgent(memory: MemoryStore) {
       }),
     ],
     memory: { recall: 5, summarizeAtEnd: true, contextBudgetTokens: 4000, keepRecentMessages: 6 },
+    budget: { maxSteps: 1000 }, // the 200-turn compaction test runs past the default cap
   });
 }
 
@@ -180,9 +249,13 @@ export function testAgents(deps: { memory: MemoryStore }) {
     escalatingAgent,
     budgetedAgent,
     costCappedAgent,
+    unbudgetedLooperAgent,
+    unbudgetedPricedAgent,
+    unlimitedAgent,
     idleChatAgent,
     longRunnerAgent,
     sandboxedAgent,
+    leakyAgent,
     memoryAgent(deps.memory),
   ];
 }
