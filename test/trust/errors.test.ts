@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { WorkflowFailedError } from '@temporalio/client';
 import { buildHttpApi } from '../../client/http-api';
-import { connectClient, startSession } from '../../client/sessions';
+import { connectClient, startSession, waitForState } from '../../client/sessions';
+import { activityCalls } from '../support/history';
 import { createAgentWorker } from '../../workers/worker';
 import { testAgents } from '../support/agents';
 import { createHarness, freePort, type Harness } from '../support/harness';
@@ -42,8 +43,9 @@ describe('model endpoint', () => {
     const message = String((err as WorkflowFailedError).cause?.message);
     expect(message).toContain(`model endpoint ${h.model.baseUrl} answered 200 but the body has no "choices" array (keys: object, message)`);
     expect(message).toMatch(/check that OPENAI_BASE_URL points at an OpenAI-compatible/);
-    const events = (await s.handle.fetchHistory()).events ?? [];
-    expect(events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1]); // describeAgent, callModel: no retries
+    // No retries: one attempt of the model call (in the worker), no fallback to a regular activity.
+    const calls = activityCalls(await s.handle.fetchHistory()).filter((c) => c.type === 'callModel');
+    expect(calls).toEqual([expect.objectContaining({ local: true, attempt: 1, failed: true })]);
   });
 
   test('an unreachable OPENAI_BASE_URL is named by the worker at start and in the failed attempt', async () => {
@@ -151,9 +153,11 @@ describe('HTTP', () => {
   });
 
   test("a refused Update returns its validator's reason with 409", async () => {
-    h.model.setScript(() => ({ content: 'ok' }));
-    expect((await post('/sessions', { agent: 'calculator', task: 'x', sessionId: 'http-task-mode' })).status).toBe(201);
-    const r = await post('/sessions/http-task-mode/messages', { agent: 'calculator', text: 'hello?' });
+    // A task session that is still running (parked on an approval) refuses chat messages in its validator.
+    h.model.setScript(() => ({ toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-ann', text: 'hello' } }] }));
+    expect((await post('/sessions', { agent: 'notifier', task: 'notify', sessionId: 'http-task-mode' })).status).toBe(201);
+    await waitForState(h.client, 'http-task-mode', (st) => st.status === 'awaiting_approval', { timeoutMs: 60_000 });
+    const r = await post('/sessions/http-task-mode/messages', { agent: 'notifier', text: 'hello?' });
     expect(r.status).toBe(409);
     expect(r.json.error).toMatch(/refused: .*(task mode|completed)/);
   });
