@@ -14,6 +14,7 @@
  *   npm run bench:memory-quality -- --no-hybrid --no-postgres --no-write
  *   npm run bench:memory-quality -- --tune             # grid over fusion settings on the tuning half
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import { conversationRecords } from '../memory/conversation';
 import { startLocalEmbeddingServer, type LocalEmbeddingServer } from '../memory/embeddings';
 import { PostgresMemoryStore, SqliteMemoryStore, type EmbedFunction, type FusionOptions, type MemoryStore } from '../memory';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../test/support/postgres';
-import { fetchLongMemEval, LOCOMO_ABSENT, loadLocomo, loadLongMemEval, locomoPath, type BenchDataset, type BenchQuestion } from './memory-data';
+import { CACHE_DIR, fetchLongMemEval, LOCOMO_ABSENT, loadLocomo, loadLongMemEval, locomoPath, type BenchDataset, type BenchQuestion } from './memory-data';
 
 export const KS = [1, 5, 10, 25] as const;
 
@@ -158,13 +159,31 @@ function bm25System(ds: BenchDataset): SystemResult {
   return { system: 'plain BM25 (in-memory baseline)', ranked, latencies };
 }
 
-/** Embeds each distinct text once per run: the second backend reuses the model's vectors instead of recomputing them. */
-function memoEmbed(embed: EmbedFunction): EmbedFunction {
+/**
+ * Embeds each distinct text once: vectors computed by the model are kept in memory for the run and in
+ * .cache/memory-bench/embeddings-<model>.jsonl across runs (keyed by sha256 of the text), so the second
+ * backend, the tuning grid and later runs reuse the model's own output instead of recomputing it.
+ */
+function cachedEmbed(embed: EmbedFunction, model: string): EmbedFunction {
+  const file = path.join(CACHE_DIR, `embeddings-${model}.jsonl`);
   const cache = new Map<string, number[]>();
+  if (fs.existsSync(file)) {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      if (!line) continue;
+      const [key, v] = JSON.parse(line) as [string, number[]];
+      cache.set(key, v);
+    }
+  }
+  const key = (t: string) => createHash('sha256').update(t).digest('hex');
   return async (texts) => {
-    const todo = [...new Set(texts.filter((t) => !cache.has(t)))];
-    if (todo.length > 0) (await embed(todo)).forEach((v, i) => cache.set(todo[i], v));
-    return texts.map((t) => cache.get(t)!);
+    const todo = [...new Set(texts.filter((t) => !cache.has(key(t))))];
+    if (todo.length > 0) {
+      const vectors = await embed(todo);
+      fs.mkdirSync(CACHE_DIR, { recursive: true });
+      fs.appendFileSync(file, vectors.map((v, i) => `${JSON.stringify([key(todo[i]), v])}\n`).join(''));
+      vectors.forEach((v, i) => cache.set(key(todo[i]), v));
+    }
+    return texts.map((t) => cache.get(key(t))!);
   };
 }
 
@@ -222,7 +241,7 @@ export async function runMemoryQuality(opts: QualityOptions = {}): Promise<Quali
     if (opts.hybrid !== false) {
       log('starting the local embedding server (all-MiniLM-L6-v2)');
       emb = await startLocalEmbeddingServer();
-      embed = memoEmbed(emb.embed);
+      embed = cachedEmbed(emb.embed, emb.model);
     }
     for (const b of backends) {
       if (opts.tune) {

@@ -3,7 +3,7 @@
  * bubblewrap) and writes bench/RESULTS.md. Baselines are measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
@@ -197,7 +197,10 @@ async function run(): Promise<void> {
     table(rows),
     '',
   ].join('\n');
-  writeFileSync(path.join(__dirname, 'RESULTS.md'), md);
+  const file = path.join(__dirname, 'RESULTS.md');
+  // Sections other benchmarks own (between `<!-- name:start -->` and `<!-- name:end -->`) are kept as they are.
+  const kept = existsSync(file) ? (readFileSync(file, 'utf8').match(/<!-- ([\w-]+):start -->[\s\S]*?<!-- \1:end -->/g) ?? []) : [];
+  writeFileSync(file, [md.trimEnd(), ...kept].join('\n\n') + '\n');
   console.log(md);
 }
 

@@ -13,13 +13,16 @@ import type { EmbedFunction } from './types';
 export const LOCAL_EMBEDDING_MODEL = 'all-MiniLM-L6-v2';
 const ROOT = path.resolve(__dirname, '..');
 
-/** Inputs per request: keeps one request well under the server's limit and its latency bounded. */
-const MAX_BATCH = 256;
+/**
+ * Inputs per request: a CPU model embeds long texts at well under 10 per second on a busy small machine,
+ * so small requests keep each one far from the client's timeout.
+ */
+const MAX_BATCH = 32;
 
 /** An EmbedFunction calling `POST {baseURL}/embeddings` (the openai client; it asks for base64 floats). */
 export function openAIEmbed(opts: { baseURL?: string; apiKey?: string; model: string; client?: OpenAI }): EmbedFunction {
   const client =
-    opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'no-key-local-embeddings', maxRetries: 2, timeout: 120_000 });
+    opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'no-key-local-embeddings', maxRetries: 2, timeout: 300_000 });
   return async (texts) => {
     const out: number[][] = [];
     for (let i = 0; i < texts.length; i += MAX_BATCH) {
