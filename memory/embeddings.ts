@@ -64,7 +64,7 @@ export async function startLocalEmbeddingServer(opts: { timeoutMs?: number } = {
   const { python, modelDir } = ensureLocalEmbeddings();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'embeddings-'));
   const portFile = path.join(tmp, 'port');
-  const child: ChildProcess = spawn(python, [path.join(ROOT, 'scripts', 'embeddings', 'server.py'), '--model-dir', modelDir, '--port', '0', '--port-file', portFile], {
+  const child: ChildProcess = spawn(python, [path.join(ROOT, 'scripts', 'embeddings', 'server.py'), '--model-dir', modelDir, '--port', '0', '--port-file', portFile, '--exit-with-parent'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     // One BLAS thread: several threads on a small shared machine are several times slower here.
     env: { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1', OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1' },

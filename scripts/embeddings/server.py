@@ -176,7 +176,18 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--port-file", help="write the bound port here once listening (for --port 0)")
+    ap.add_argument("--exit-with-parent", action="store_true", help="exit when the process that started us is gone")
     args = ap.parse_args()
+    if args.exit_with_parent:
+        # A test or bench run killed hard must not leave a 600 MB model server behind.
+        parent = os.getppid()
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
     t0 = time.time()
     model = MiniLM(args.model_dir)
     model.embed(["warm up"])
