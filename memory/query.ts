@@ -129,7 +129,7 @@ export const RRF_K = 60;
  * lexical ranking: context separates records the text alone cannot, without outranking a record whose
  * own text matches. Chosen on the tuning half of bench/memory-quality.ts.
  */
-export const CONTEXT_WEIGHT = 0.3;
+export const CONTEXT_WEIGHT = 0.5;
 
 /**
  * Hybrid fusion defaults, chosen on the tuning half of bench/memory-quality.ts (reported on the other
