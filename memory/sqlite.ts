@@ -61,7 +61,7 @@ const COLUMNS =
 const KIND_CHECK = MEMORY_KINDS.map((k) => `'${k}'`).join(', ');
 
 /** Ordered, append-only: a database at version N has run exactly migrations[0..N-1]. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE memory_ops (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
