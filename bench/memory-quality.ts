@@ -275,7 +275,7 @@ export async function runMemoryQuality(opts: QualityOptions = {}): Promise<Quali
 // ---- tuning (tuning half only) ------------------------------------------------------------------
 
 export const TUNE_CONTEXT_WEIGHTS = [0, 0.1, 0.2, 0.3, 0.5, 1];
-export const TUNE_FUSION: FusionOptions[] = [0.5, 1, 1.5, 2, 3].flatMap((vectorWeight) => [10, 30, 60].map((k) => ({ lexicalWeight: 1, vectorWeight, k })));
+export const TUNE_FUSION: FusionOptions[] = [0.25, 0.5, 0.75, 1, 1.5, 2, 3].flatMap((vectorWeight) => [10, 30, 60].map((k) => ({ lexicalWeight: 1, vectorWeight, k })));
 
 async function tune(
   backend: string,
