@@ -4,7 +4,7 @@
  * semantics (what is visible, what cascades, what is idempotent) are defined once.
  */
 import { z } from 'zod';
-import { queryTokens, reciprocalRankFusion } from './query';
+import { CONTEXT_WEIGHT, DEFAULT_FUSION, queryTokens, reciprocalRankFusion } from './query';
 import {
   MemoryError,
   forgetOptionsSchema,
@@ -14,6 +14,7 @@ import {
   searchQuerySchema,
   writeInputSchema,
   type EmbedFunction,
+  type FusionOptions,
   type ForgetOptions,
   type ForgetResult,
   type MemoryHit,
@@ -48,10 +49,21 @@ export abstract class BaseMemoryStore implements MemoryStore {
   abstract readonly backend: 'sqlite' | 'postgres';
   protected readonly embedFn: EmbedFunction | undefined;
   protected readonly clock: () => number;
+  protected readonly fusion: Required<FusionOptions>;
+  /** Lexical weight of a record's context relative to its text; a number, so it can be inlined into SQL. */
+  protected readonly contextWeight: number;
 
   constructor(opts: MemoryStoreCommonOptions) {
     this.embedFn = opts.embed;
     this.clock = opts.clock ?? Date.now;
+    this.fusion = { ...DEFAULT_FUSION, ...(opts.fusion ?? {}) };
+    const { lexicalWeight, vectorWeight, k } = this.fusion;
+    if (![lexicalWeight, vectorWeight, k].every((x) => Number.isFinite(x) && x >= 0)) {
+      throw new MemoryError('invalid_input', `fusion weights and k must be finite numbers >= 0, got ${JSON.stringify(opts.fusion)}`);
+    }
+    const cw = opts.contextWeight ?? CONTEXT_WEIGHT;
+    if (!Number.isFinite(cw) || cw < 0 || cw > 1) throw new MemoryError('invalid_input', `contextWeight must be a number in [0, 1], got ${String(cw)}`);
+    this.contextWeight = cw;
   }
 
   get searchMode(): 'lexical' | 'hybrid' {
@@ -122,7 +134,11 @@ export abstract class BaseMemoryStore implements MemoryStore {
     const depth = Math.max(q.k * 4, 50);
     const [vector] = await this.embed([q.query]);
     const [lex, vec] = await Promise.all([this.lexicalSearch(q, tokens, point, depth), this.vectorSearch(q, vector, point, depth)]);
-    const fused = reciprocalRankFusion([lex.map((h) => h.record.id), vec.map((h) => h.record.id)]);
+    const fused = reciprocalRankFusion(
+      [lex.map((h) => h.record.id), vec.map((h) => h.record.id)],
+      [this.fusion.lexicalWeight, this.fusion.vectorWeight],
+      this.fusion.k,
+    );
     const byId = new Map<string, MemoryHit>();
     for (const h of lex) byId.set(h.record.id, { record: h.record, score: 0, lexicalScore: h.score, similarity: null });
     for (const h of vec) {

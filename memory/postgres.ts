@@ -65,11 +65,19 @@ interface RecordRow {
   deleted_at: Date | null;
   derived_from: string[];
   idempotency_key: string | null;
+  context: string | null;
 }
 
 const COLUMNS =
   'm.id, m.namespace, m.kind, m.text, m.metadata, m.session_id, m.run_id, m.step, m.tool_call_id, ' +
-  'm.created_at, m.supersedes, m.deleted_at, m.derived_from, m.idempotency_key';
+  'm.created_at, m.supersedes, m.deleted_at, m.derived_from, m.idempotency_key, m.context';
+
+/**
+ * ts_rank normalization 1 (rank / (1 + log(length))): without it long records (pasted documents,
+ * long assistant answers) outrank short ones just by containing more words. Chosen on the retrieval
+ * benchmark's tuning half.
+ */
+const RANK_NORMALIZATION = 1;
 
 const KIND_CHECK = MEMORY_KINDS.map((k) => `'${k}'`).join(', ');
 
@@ -125,6 +133,16 @@ function migrations(s: string): string[] {
           FROM unnest(a, b) AS t(x, y)) END
       $$;
     `,
+    // 2: search context, indexed as weight D (text is A); ts_rank weighs D with the store's contextWeight.
+    `
+    ALTER TABLE ${s}.memory_records ADD COLUMN context text;
+    DROP INDEX ${s}.memory_records_tsv;
+    ALTER TABLE ${s}.memory_records DROP COLUMN tsv;
+    ALTER TABLE ${s}.memory_records ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+      setweight(to_tsvector('${TS_CONFIG}'::regconfig, text), 'A') ||
+      setweight(to_tsvector('${TS_CONFIG}'::regconfig, coalesce(context, '')), 'D')) STORED;
+    CREATE INDEX memory_records_tsv ON ${s}.memory_records USING gin (tsv);
+    `,
   ];
 }
 
@@ -146,6 +164,7 @@ function toRecord(r: RecordRow): MemoryRecord {
     deletedAt: r.deleted_at ? r.deleted_at.toISOString() : null,
     derivedFrom: r.derived_from,
     idempotencyKey: r.idempotency_key,
+    ...(r.context !== null ? { context: r.context } : {}),
   };
 }
 
@@ -281,8 +300,8 @@ export class PostgresMemoryStore extends BaseMemoryStore {
     const seq = op.rows[0].seq;
     const ins = await c.query<RecordRow>(
       `INSERT INTO ${this.s}.memory_records AS m (id, namespace, kind, text, metadata, session_id, run_id, step, tool_call_id,
-         created_at, created_op, supersedes, derived_from, idempotency_key, embedding)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         created_at, created_op, supersedes, derived_from, idempotency_key, embedding, context)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING ${COLUMNS}`,
       [
@@ -301,6 +320,7 @@ export class PostgresMemoryStore extends BaseMemoryStore {
         sources,
         it.idempotencyKey ?? null,
         embedding,
+        it.context ?? null,
       ],
     );
     if (ins.rows.length === 0) {
@@ -342,7 +362,7 @@ export class PostgresMemoryStore extends BaseMemoryStore {
     const query = p.add(websearchExpression(tokens));
     const where = searchFilters(p, `${this.s}.memory_records`, q, point);
     const sql =
-      `SELECT ${COLUMNS}, ts_rank(m.tsv, tq) AS rank FROM ${this.s}.memory_records m, ` +
+      `SELECT ${COLUMNS}, ts_rank('{${this.contextWeight}, 0, 0, 1}'::float4[], m.tsv, tq, ${RANK_NORMALIZATION}) AS rank FROM ${this.s}.memory_records m, ` +
       `websearch_to_tsquery('${TS_CONFIG}', ${query}) tq WHERE m.tsv @@ tq${where.map((w) => ` AND ${w}`).join('')} ` +
       `ORDER BY rank DESC, m.created_op DESC LIMIT ${p.add(limit)}`;
     const r = await this.pool.query<RecordRow & { rank: number }>(sql, p.values);

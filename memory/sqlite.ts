@@ -50,16 +50,18 @@ interface RecordRow {
   deleted_at: number | null;
   derived_from: string;
   idempotency_key: string | null;
+  context: string | null;
 }
 
 const COLUMNS =
   'm.id, m.namespace, m.kind, m.text, m.metadata, m.session_id, m.run_id, m.step, m.tool_call_id, ' +
-  'm.created_at, m.supersedes, m.deleted_at, m.derived_from, m.idempotency_key';
+  'm.created_at, m.supersedes, m.deleted_at, m.derived_from, m.idempotency_key, m.context';
+
 
 const KIND_CHECK = MEMORY_KINDS.map((k) => `'${k}'`).join(', ');
 
 /** Ordered, append-only: a database at version N has run exactly migrations[0..N-1]. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE memory_ops (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -114,6 +116,23 @@ const MIGRATIONS: string[] = [
     INSERT INTO memory_fts (memory_fts, rowid, text, ns_key) VALUES ('delete', old.rid, old.text, old.ns_key);
   END;
   `,
+  // 2: search context (lower-weight text). FTS5 tables cannot gain columns: rebuild the index from the records.
+  `
+  ALTER TABLE memory_records ADD COLUMN context TEXT;
+  DROP TRIGGER memory_records_fts_insert;
+  DROP TRIGGER memory_records_fts_delete;
+  DROP TABLE memory_fts;
+  CREATE VIRTUAL TABLE memory_fts USING fts5(
+    text, context, ns_key, content='memory_records', content_rowid='rid', tokenize='porter unicode61 remove_diacritics 2'
+  );
+  CREATE TRIGGER memory_records_fts_insert AFTER INSERT ON memory_records BEGIN
+    INSERT INTO memory_fts (rowid, text, context, ns_key) VALUES (new.rid, new.text, new.context, new.ns_key);
+  END;
+  CREATE TRIGGER memory_records_fts_delete AFTER DELETE ON memory_records BEGIN
+    INSERT INTO memory_fts (memory_fts, rowid, text, context, ns_key) VALUES ('delete', old.rid, old.text, old.context, old.ns_key);
+  END;
+  INSERT INTO memory_fts (memory_fts) VALUES ('rebuild');
+  `,
 ];
 
 /**
@@ -153,6 +172,7 @@ function toRecord(r: RecordRow): MemoryRecord {
     deletedAt: r.deleted_at === null ? null : new Date(r.deleted_at).toISOString(),
     derivedFrom: JSON.parse(r.derived_from) as string[],
     idempotencyKey: r.idempotency_key,
+    ...(r.context !== null ? { context: r.context } : {}),
   };
 }
 
@@ -265,9 +285,9 @@ export class SqliteMemoryStore extends BaseMemoryStore {
     const id = randomUUID();
     this.stmt(
       `INSERT INTO memory_records (id, namespace, ns_key, kind, text, metadata, session_id, run_id, step, tool_call_id,
-         created_at, created_op, supersedes, derived_from, idempotency_key, embedding)
+         created_at, created_op, supersedes, derived_from, idempotency_key, embedding, context)
        VALUES (@id, @namespace, @ns_key, @kind, @text, @metadata, @session_id, @run_id, @step, @tool_call_id,
-         @created_at, @created_op, @supersedes, @derived_from, @idempotency_key, @embedding)`,
+         @created_at, @created_op, @supersedes, @derived_from, @idempotency_key, @embedding, @context)`,
     ).run({
       id,
       namespace: it.namespace,
@@ -285,6 +305,7 @@ export class SqliteMemoryStore extends BaseMemoryStore {
       derived_from: JSON.stringify(sources),
       idempotency_key: it.idempotencyKey ?? null,
       embedding: embedding ? encodeVector(embedding) : null,
+      context: it.context ?? null,
     });
     const link = this.stmt('INSERT INTO memory_derivations (source_id, record_id) VALUES (?, ?)');
     for (const src of sources) link.run(src, id);
@@ -300,6 +321,7 @@ export class SqliteMemoryStore extends BaseMemoryStore {
       deletedAt: null,
       derivedFrom: sources,
       idempotencyKey: it.idempotencyKey ?? null,
+      ...(it.context !== undefined ? { context: it.context } : {}),
     };
   }
 
@@ -323,7 +345,7 @@ export class SqliteMemoryStore extends BaseMemoryStore {
 
   protected async lexicalSearch(q: NormalizedSearch, tokens: string[], point: number | null, limit: number): Promise<LexicalHit[]> {
     const p = new SqlParams('sqlite');
-    let expr = `{text} : (${fts5Expression(tokens)})`;
+    let expr = `{text context} : (${fts5Expression(tokens)})`;
     if (q.namespace !== undefined) {
       const keys = (Array.isArray(q.namespace) ? q.namespace : [q.namespace]).map((ns) => `"${namespaceKey(ns)}"`);
       expr = `{ns_key} : (${keys.join(' OR ')}) AND ${expr}`;
@@ -331,12 +353,12 @@ export class SqliteMemoryStore extends BaseMemoryStore {
     const match = p.add(expr);
     const where = searchFilters(p, 'memory_records', q, point);
     const sql =
-      `SELECT ${COLUMNS}, bm25(memory_fts, 1.0, 0.0) AS rank FROM memory_fts JOIN memory_records m ON m.rid = memory_fts.rowid ` +
+      `SELECT ${COLUMNS}, bm25(memory_fts, 1.0, ${this.contextWeight}, 0.0) AS rank FROM memory_fts JOIN memory_records m ON m.rid = memory_fts.rowid ` +
       `WHERE memory_fts MATCH ${match}${where.map((w) => ` AND ${w}`).join('')} ` +
       `ORDER BY rank, m.rid DESC LIMIT ${p.add(limit)}`;
     const rows = this.stmt(sql).all(p.sqliteBindings()) as Array<RecordRow & { rank: number }>;
     // bm25() is "lower is better" (negative); flip it so every score in the API is "higher is better".
-    // (Weights: text 1, ns_key 0 - the namespace token only filters, it must not score.)
+    // (Weights: text 1, context contextWeight, ns_key 0 - the namespace token only filters, it must not score.)
     return rows.map((r) => ({ record: toRecord(r), score: -r.rank }));
   }
 

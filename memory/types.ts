@@ -33,6 +33,8 @@ export interface MemoryRecord {
   /** Ids a summary/episode was built from; forgetting any of them forgets this record too. */
   derivedFrom: string[];
   idempotencyKey: string | null;
+  /** Present only when the record was written with search context. */
+  context?: string;
 }
 
 export interface MemoryWriteInput {
@@ -46,6 +48,11 @@ export interface MemoryWriteInput {
   derivedFrom?: string[];
   /** Unique across the store: a repeated write with the same key returns the existing record. */
   idempotencyKey?: string;
+  /**
+   * Extra text indexed for lexical search with a lower weight than `text` (e.g. the neighbouring turns
+   * of a conversation turn, its date). Not embedded and not part of the memory's content.
+   */
+  context?: string;
 }
 
 /**
@@ -107,8 +114,22 @@ export interface ForgetResult {
 /** Local or remote embedding model. Optional: without it search is lexical only. */
 export type EmbedFunction = (texts: string[]) => Promise<number[][]>;
 
+/**
+ * Hybrid ranking: weighted reciprocal-rank fusion, score = lexicalWeight / (k + lexical rank) +
+ * vectorWeight / (k + vector rank). Defaults (DEFAULT_FUSION) were tuned on the tuning half of the
+ * retrieval benchmark (bench/memory-quality.ts --tune).
+ */
+export interface FusionOptions {
+  lexicalWeight?: number;
+  vectorWeight?: number;
+  k?: number;
+}
+
 export interface MemoryStoreCommonOptions {
   embed?: EmbedFunction;
+  fusion?: FusionOptions;
+  /** Lexical weight of a record's `context` relative to its `text` (1.0), in [0, 1]. Default CONTEXT_WEIGHT (query.ts). */
+  contextWeight?: number;
   /** Time source in ms; injectable for deterministic point-in-time tests. Default Date.now. */
   clock?: () => number;
 }
@@ -150,6 +171,7 @@ export class MemoryError extends Error {
 
 export const MAX_TEXT_CHARS = 32_000;
 export const MAX_METADATA_BYTES = 64 * 1024;
+export const MAX_CONTEXT_CHARS = 8_000;
 
 // No whitespace/control characters: namespaces are identifiers, and `forgetNamespace` matches `ns/` children.
 export const namespaceSchema = z
@@ -189,6 +211,7 @@ export const writeInputSchema = z.object({
   supersedes: z.string().min(1).optional(),
   derivedFrom: z.array(z.string().min(1)).max(1000).default([]),
   idempotencyKey: z.string().min(1).max(512).optional(),
+  context: z.string().max(MAX_CONTEXT_CHARS).optional(),
 });
 export type NormalizedWrite = z.output<typeof writeInputSchema>;
 

@@ -14,6 +14,12 @@ const Env = z.object({
   AGENT_STORE_URL: z.string().default(DEFAULT_STORE_URL),
   /** When set, memory search is hybrid (lexical + vectors from this OpenAI-compatible embeddings model). */
   EMBEDDING_MODEL: z.string().optional(),
+  /**
+   * OpenAI-compatible endpoint for EMBEDDING_MODEL when it is not OPENAI_BASE_URL, e.g. the local server
+   * from `npm run embeddings` (http://127.0.0.1:8766/v1). `npm start` starts that server itself when
+   * EMBEDDING_MODEL=all-MiniLM-L6-v2 and this is unset.
+   */
+  EMBEDDING_BASE_URL: z.string().url().optional(),
   /** Long-term memory: a SQLite file path or a postgres:// URL. */
   MEMORY_URL: z.string().default(path.join(PROJECT_ROOT, '.data', 'memory.sqlite')),
   WORKSPACE_ROOT: z.string().default(path.join(PROJECT_ROOT, '.data', 'workspaces')),

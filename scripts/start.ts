@@ -13,7 +13,7 @@ import { demoAgents } from '../agents';
 import type { Client } from '@temporalio/client';
 import { applicationScript } from '../agents/application/script';
 import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
-import type { MemoryStore } from '../memory';
+import { LOCAL_EMBEDDING_MODEL, startLocalEmbeddingServer, type LocalEmbeddingServer, type MemoryStore } from '../memory';
 import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import { connectClient, startSession, waitForState } from '../client/sessions';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
@@ -52,6 +52,19 @@ async function run(): Promise<void> {
     console.log(`Model:    ${process.env.AGENT_MODEL ?? 'gpt-4.1-mini'} at ${process.env.OPENAI_BASE_URL ?? 'api.openai.com'}`);
   }
 
+  // Hybrid memory search with the project's local embedding model: start its server when asked for it
+  // (EMBEDDING_MODEL=all-MiniLM-L6-v2) and no other endpoint is named.
+  let embeddings: LocalEmbeddingServer | undefined;
+  if (process.env.EMBEDDING_MODEL === LOCAL_EMBEDDING_MODEL && !process.env.EMBEDDING_BASE_URL) {
+    embeddings = await startLocalEmbeddingServer();
+    process.env.EMBEDDING_BASE_URL = embeddings.baseURL;
+  }
+  if (process.env.EMBEDDING_MODEL) {
+    console.log(`Memory:   hybrid search, embeddings from ${process.env.EMBEDDING_MODEL} at ${process.env.EMBEDDING_BASE_URL ?? process.env.OPENAI_BASE_URL ?? 'api.openai.com'}`);
+  } else {
+    console.log(`Memory:   lexical search (set EMBEDDING_MODEL=${LOCAL_EMBEDDING_MODEL} for hybrid search with the local model)`);
+  }
+
   const config = loadConfig();
   const worker = await createAgentWorker(demoAgents, config);
   console.log(`Worker:   polling '${config.TASK_QUEUE}'`);
@@ -67,6 +80,7 @@ async function run(): Promise<void> {
     await worker.shutdown();
     await client.connection.close();
     await model?.close();
+    await embeddings?.stop();
     if (server.started && (opts.stopServer || opts.autoApprove)) {
       await server.stop();
       console.log('Temporal dev server stopped.');

@@ -6,7 +6,7 @@ import { createActivities } from '../activities';
 import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { openSessionStore, type SessionStore } from '../runtime/store';
-import { openMemoryStore, type MemoryStore } from '../memory';
+import { openAIEmbed, openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 import { resolveSecrets, sandboxMode } from '../sandbox';
 import { connectTemporal, dirProblem, modelEndpointProblem, openDataStore } from '../runtime/preflight';
@@ -40,7 +40,11 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
   const memory = await openDataStore('memory store', config.MEMORY_URL, 'MEMORY_URL', () => openMemoryStore(config.MEMORY_URL, {
     // Hybrid search only when an embeddings endpoint is configured: never require a network to run.
     ...(embeddingModel
-      ? { embed: async (texts: string[]) => (await openai.embeddings.create({ model: embeddingModel, input: texts })).data.map((d) => d.embedding) }
+      ? {
+          embed: config.EMBEDDING_BASE_URL
+            ? openAIEmbed({ baseURL: config.EMBEDDING_BASE_URL, model: embeddingModel })
+            : openAIEmbed({ client: openai, model: embeddingModel }),
+        }
       : {}),
   })).catch(async (err: unknown) => {
     await store.close().catch(() => undefined);
