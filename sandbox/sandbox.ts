@@ -33,6 +33,7 @@ import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, type RunCgroups } from './cgroups';
 import { seccompProgram } from './seccomp';
+import { FD_CMD_STDERR, SetupChannel, TRAMPOLINE } from './setup-channel';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -270,10 +271,11 @@ async function probeSandbox(): Promise<SandboxCheck> {
     return { ok: false, reason: `preparing the sandbox failed: ${(err as Error).message}`, fix: 'run the worker as root, or make /run writable' };
   }
   const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(cl.argv[0], cl.argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: guardStdio(['ignore', 'ignore', 'pipe', 'pipe', 'pipe']) });
+    const child = spawn(cl.argv[0], cl.argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: guardStdio(['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe']) });
     feedBwrap(child, cl);
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    (child.stdio as unknown as Readable[])[FD_CMD_STDERR].resume();
+    const channel = new SetupChannel();
+    child.stderr?.on('data', (d: Buffer) => channel.push(d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -281,10 +283,10 @@ async function probeSandbox(): Promise<SandboxCheck> {
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stderr });
+      resolve({ code, stderr: channel.started ? '' : channel.diagnostic() });
     });
   });
-  if (out.code === 0) return { ok: true };
+  if (out.code === 0 && out.stderr === '') return { ok: true };
   return {
     ok: false,
     reason: `bubblewrap cannot create the sandbox namespaces (${out.stderr.trim() || `exit ${out.code}`})`,
@@ -552,12 +554,17 @@ function prlimitArgs(limits: SandboxLimits, plan: RlimitPlan): string[] {
   return args;
 }
 
-/** Everything before setpriv/bwrap (or before the command in 'none' mode). */
-function wrapperArgs(cgroupProcs: string[], limits: SandboxLimits, plan: RlimitPlan): string[] {
+/**
+ * Everything before setpriv/bwrap (or before the command in 'none' mode). `last` is 'exec' when bwrap
+ * follows (the trampoline then runs inside the sandbox), 'trampoline' when the command follows directly
+ * ('none' mode): the wrapper itself then ends the setup channel (see setup-channel.ts).
+ */
+function wrapperArgs(cgroupProcs: string[], limits: SandboxLimits, plan: RlimitPlan, last: 'exec' | 'trampoline'): string[] {
   const tail = ['agent-sandbox-wrap', String(cgroupProcs.length), ...cgroupProcs];
+  const end = last === 'exec' ? 'exec "$@"' : TRAMPOLINE;
   const dash = paths().dash;
-  if (dash) return [dash, '-c', `${JOIN_CGROUPS}\n${ulimitLine(limits, plan)}\nexec "$@"`, ...tail];
-  return ['/bin/sh', '-c', `${JOIN_CGROUPS}\nexec "$@"`, ...tail, ...prlimitArgs(limits, plan)];
+  if (dash) return [dash, '-c', `${JOIN_CGROUPS}\n${ulimitLine(limits, plan)}\n${end}`, ...tail];
+  return ['/bin/sh', '-c', `${JOIN_CGROUPS}\n${end}`, ...tail, ...prlimitArgs(limits, plan)];
 }
 
 interface CommandLineOptions {
@@ -592,7 +599,7 @@ function commandLine(o: CommandLineOptions): CommandLine {
   // and moving its pid in via --info-fd/--block-fd. Slower by ~6 ms p50 on a busy host, because the
   // move then waits on extra event-loop and thread-pool round trips; a v1 cgroup move costs an RCU
   // grace period either way.)
-  const wrapper = wrapperArgs(o.cgroupProcs, o.limits, { nproc, dataBytes });
+  const wrapper = wrapperArgs(o.cgroupProcs, o.limits, { nproc, dataBytes }, 'exec');
 
   const drop = isRoot
     ? [hp.setpriv ?? 'setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--']
@@ -618,7 +625,9 @@ function commandLine(o: CommandLineOptions): CommandLine {
   b.push('--chdir', '/workspace');
   // Options travel through a pipe, not argv: /proc/<pid>/cmdline is world-readable on the host, and the
   // environment (which may carry a tool's declared secrets) must not show up in `ps`.
-  return { argv: [...wrapper, ...drop, hp.bwrap, '--args', String(FD_ARGS), '--', ...o.argv], bwrapOptions: b };
+  // The command starts through the trampoline, which closes the setup channel for it (setup-channel.ts).
+  const trampoline = ['/bin/sh', '-c', TRAMPOLINE, 'agent-sandbox'];
+  return { argv: [...wrapper, ...drop, hp.bwrap, '--args', String(FD_ARGS), '--', ...trampoline, ...o.argv], bwrapOptions: b };
 }
 
 /** Writes bwrap's options and the seccomp program into their pipes (fds FD_SECCOMP and FD_ARGS). */
@@ -820,12 +829,12 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
     argv = cl.argv;
     spawnEnv = WRAPPER_ENV;
     cwd = '/';
-    stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'];
+    stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'];
   } else {
-    argv = [...wrapperArgs(cgroupProcs, limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }), ...req.argv];
+    argv = [...wrapperArgs(cgroupProcs, limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }, 'trampoline'), ...req.argv];
     spawnEnv = { ...sandboxEnv(env, workspace), PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
     cwd = workspace;
-    stdio = [stdinMode, 'pipe', 'pipe'];
+    stdio = [stdinMode, 'pipe', 'pipe', 'ignore', 'ignore', 'pipe'];
   }
 
   return new Promise<SandboxResult>((resolve, reject) => {
@@ -856,7 +865,11 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
       if (out.total + err.total > limits.outputKillBytes) kill('output');
     };
     (child.stdout as Readable).on('data', onData(out));
-    (child.stderr as Readable).on('data', onData(err));
+    // fd 2 of the chain is the setup channel; the command's stderr arrives on FD_CMD_STDERR.
+    const channel = new SetupChannel();
+    (child.stderr as Readable).on('data', (d: Buffer) => channel.push(d));
+    const cmdStderr = (child.stdio as unknown as Readable[])[FD_CMD_STDERR];
+    cmdStderr.on('data', onData(err));
 
     if (child.stdin) {
       child.stdin.on('error', () => undefined); // the command may exit without reading its input
@@ -892,6 +905,7 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
         killCgroup(cg);
         child.stdout?.destroy();
         child.stderr?.destroy();
+        cmdStderr.destroy();
       }, 2000);
     });
 
@@ -917,12 +931,10 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
       const status = exit ?? { code, signal };
       const o = out.finish('stdout', killedReason === 'output');
       const e = err.finish('stderr', killedReason === 'output');
-      if (status.code === 125 && e.text.startsWith('agent-sandbox-setup:')) {
-        reject(new SandboxUnavailableError(e.text.trim(), 'check that the cgroup v1 hierarchy under /sys/fs/cgroup is writable by the worker'));
-        return;
-      }
-      if (mode === 'bubblewrap' && status.code === 1 && !killedReason && isBwrapSetupError(e.text, o.text)) {
-        reject(new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${e.text.trim()}`, bwrapFix(e.text)));
+      // Decided by the setup channel alone (never by the exit code or the command's output): the
+      // command was never started and we did not kill the run ourselves.
+      if (!channel.started && !killedReason) {
+        reject(setupError(channel.diagnostic(), status));
         return;
       }
       let reason: SandboxKillReason | null = killedReason;
@@ -944,16 +956,16 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
   });
 }
 
-function isBwrapSetupError(stderr: string, stdout: string): boolean {
-  // "bwrap: execvp foo: No such file" is the command not existing, which the caller should see as a result.
-  return stdout === '' && /^bwrap: /.test(stderr) && !/^bwrap: execvp /.test(stderr);
-}
-
-function bwrapFix(stderr: string): string {
-  if (/Can't find source path/.test(stderr)) {
-    return `make every parent directory of the workspace traversable (o+x) for uid ${SANDBOX_UID}`;
+/** The error for a run whose command never started; `diagnostic` comes from the setup channel only. */
+function setupError(diagnostic: string, status: { code: number | null; signal: NodeJS.Signals | null }): SandboxUnavailableError {
+  const said = diagnostic || `the setup chain exited with ${status.signal ?? `code ${status.code}`} and no message`;
+  if (diagnostic.startsWith('agent-sandbox-setup:')) {
+    return new SandboxUnavailableError(said, 'check that the cgroup hierarchy under /sys/fs/cgroup is writable by the worker');
   }
-  return 'run checkSandbox() for a diagnosis; unprivileged user namespaces must be allowed';
+  if (/Can't find source path/.test(diagnostic)) {
+    return new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${said}`, `make every parent directory of the workspace traversable (o+x) for uid ${SANDBOX_UID}`);
+  }
+  return new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${said}`, 'run checkSandbox() for a diagnosis; unprivileged user namespaces must be allowed');
 }
 
 /**
@@ -964,7 +976,8 @@ export function sandboxCommandLine(argv: string[], workspaceDir: string, limits?
   const cl = commandLine({ argv, env: {}, workspace: workspaceDir, limits: resolveLimits(limits), cgroupProcs: [] });
   const opts = cl.bwrapOptions.filter((a, i, all) => a !== '--seccomp' && all[i - 1] !== '--seccomp');
   const at = cl.argv.indexOf('--args');
-  return [...cl.argv.slice(0, at), ...opts, ...cl.argv.slice(at + 2)];
+  // Without the trampoline: a pasted command line has no setup channel to announce itself on.
+  return [...cl.argv.slice(0, at), ...opts, '--', ...argv];
 }
 
 /** Exposed for tests only. */

@@ -460,3 +460,33 @@ for name, nr in (("io_uring_setup", 425), ("bpf", 321), ("userfaultfd", 323), ("
     for (const line of r.stdout.trim().split('\n')) expect(line).toMatch(/ -1 1$/); // EPERM
   });
 });
+
+describe('class 2: setup failures on their own channel', () => {
+  const secret = `setup-secret-${marker('c2')}`;
+
+  test.each([
+    ['bwrap prefix, exit 1', `echo "bwrap: ${secret}" >&2; exit 1`, 1],
+    ['setup prefix, exit 125', `echo "agent-sandbox-setup: ${secret}" >&2; exit 125`, 125],
+    ['bwrap prefix via exec of a missing file', `echo "bwrap: execvp ${secret}" >&2; exit 1`, 1],
+  ])('a command that imitates a setup failure (%s) is an ordinary result', async (_name, script, code) => {
+    const r = await sh(script);
+    expect(r.exitCode).toBe(code);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(secret);
+  });
+
+  test('the command cannot write to the setup channel (every fd, and the chain via /proc)', async () => {
+    const forge = `bwrap: ${secret}`;
+    const r = await sh(`for fd in $(seq 2 30); do echo "${forge}" >&$fd 2>/dev/null; done; for f in /proc/[0-9]*/fd/[02-9]*; do echo "${forge}" 2>/dev/null >$f; done; exit 1`);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+  });
+
+  test('a real setup failure is reported from the channel and never carries the command output', async () => {
+    const closed = path.join(tmp.root, 'closed-c2');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    const p = runSandboxed({ workspaceDir: path.join(closed, 'ws'), argv: ['/bin/sh', '-c', `echo ${secret}; echo ${secret} >&2`], network: 'none' });
+    await expect(p).rejects.toThrow(/sandbox unavailable: bubblewrap failed to set up the sandbox: bwrap: Can't find source path/);
+    await expect(p).rejects.not.toThrow(secret);
+  });
+});
