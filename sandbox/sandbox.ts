@@ -54,7 +54,7 @@ export interface SandboxLimits {
   cpuSeconds: number;
   /** Memory of the whole run (cgroup v1 memory.limit_in_bytes, incl. tmpfs pages); RLIMIT_DATA per process as fallback. */
   memoryBytes: number;
-  /** Tasks (processes + threads) of the run (cgroup pids.max), plus RLIMIT_NPROC on the sandbox uid. */
+  /** Tasks (processes + threads) of the run (cgroup pids.max; RLIMIT_NPROC only in the degraded mode without cgroups). */
   maxProcesses: number;
   /** Largest file a process may write (RLIMIT_FSIZE). */
   fileSizeBytes: number;
@@ -589,10 +589,11 @@ interface CommandLine {
 function commandLine(o: CommandLineOptions): CommandLine {
   const hp = paths();
   if (!hp.bwrap) throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed', 'apt-get install bubblewrap');
-  // RLIMIT_NPROC counts every process of the sandbox uid on the host, shared by concurrent runs. With a
-  // pids cgroup doing the per-run limit it is only a backstop, set high enough that one run's fork bomb
-  // cannot starve the others; without the cgroup it is the limit.
-  const nproc = isRoot ? (o.pidsCgroup ? o.limits.maxProcesses * 8 : o.limits.maxProcesses) : null;
+  // RLIMIT_NPROC counts every process of the sandbox uid on the host: one number shared by every
+  // concurrent run of every session, so a session's parallel runs could use it up for all others. With a
+  // pids cgroup per run (the real, per-run limit) it is therefore not set at all. Only in the explicit
+  // degraded mode without cgroups (SANDBOX_ALLOW_DEGRADED=cgroups) is it the (shared) limit.
+  const nproc = isRoot && !o.pidsCgroup ? o.limits.maxProcesses : null;
   // RLIMIT_DATA only as the fallback: it is per process and counts reservations, cgroups count real use.
   const dataBytes = o.memoryCgroup ? null : o.limits.memoryBytes;
   // The wrapper joins the cgroups before anything else runs. (Tried: letting bwrap set up outside them

@@ -490,3 +490,50 @@ describe('class 2: setup failures on their own channel', () => {
     await expect(p).rejects.not.toThrow(secret);
   });
 });
+
+describe('class 4: one session cannot use up processes for the others', () => {
+  test("parallel runs of one session, each full to its pids limit, do not stop another session's run from forking", async () => {
+    // Same limits for everyone. The old per-uid RLIMIT_NPROC backstop (8 x maxProcesses = 256 here, one
+    // count for every run of the shared sandbox uid): 9 runs of 27 tasks (2 bwrap + 25) leave 13 of them
+    // for the victim, which needs 23 (2 bwrap + python + 20 children alive at once).
+    const limits = { maxProcesses: 32, timeoutMs: 120_000 };
+    const ac = new AbortController();
+    const mark = marker('c4');
+    // 20 children alive at the same time (each waits for the parent to close the pipe), then reaped.
+    const VICTIM = [
+      'import os',
+      'r, w = os.pipe()',
+      'kids = []',
+      'try:',
+      '    for _ in range(20):',
+      '        pid = os.fork()',
+      '        if pid == 0:',
+      '            os.close(w); os.read(r, 1); os._exit(0)',
+      '        kids.append(pid)',
+      'except OSError as e:',
+      '    print("fork failed", e.errno)',
+      'os.close(w)',
+      'for p in kids: os.waitpid(p, 0)',
+      'print("forked", len(kids))',
+    ].join('\n');
+    const attackers = Array.from({ length: 9 }, (_, i) =>
+      sh(`for i in $(seq 24); do sleep 1000 & done; touch ready-c4-${i}; exec -a ${mark} sleep 1000`, { limits, signal: ac.signal }),
+    );
+    try {
+      expect(await waitFor(() => Array.from({ length: 9 }, (_, i) => fs.existsSync(path.join(ws, `ready-c4-${i}`))).every(Boolean), 60_000)).toBe(true);
+      const victim = await runSandboxed({
+        workspaceDir: other,
+        argv: ['python3', '-c', VICTIM],
+        network: 'none',
+        limits,
+      });
+      expect(victim.stderr).toBe('');
+      expect(victim.stdout).toBe('forked 20\n');
+    } finally {
+      ac.abort();
+      await Promise.all(attackers);
+      for (let i = 0; i < 9; i++) fs.rmSync(path.join(ws, `ready-c4-${i}`), { force: true });
+    }
+    expect(await waitFor(() => processesWithMarker(mark).length === 0, 10_000)).toBe(true);
+  });
+});
