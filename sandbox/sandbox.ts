@@ -34,6 +34,7 @@ import { z } from 'zod';
 import { cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, type RunCgroups } from './cgroups';
 import { seccompProgram } from './seccomp';
 import { FD_CMD_STDERR, SetupChannel, TRAMPOLINE } from './setup-channel';
+import { assertUnderQuota, ensureWorkspaceFs, quotaAvailable, workspaceUsage } from './quota';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -66,7 +67,10 @@ export interface SandboxLimits {
   outputBytes: number;
   /** Total output (both streams) after which the command is killed as a flood. */
   outputKillBytes: number;
-  /** Disk the workspace may use (polled during the run; the run is killed when it is exceeded). */
+  /**
+   * Disk the workspace may use: its own filesystem (quota.ts), checked during the run (killed when over),
+   * at its end (killedReason 'disk') and before the next run (refused while over).
+   */
   workspaceBytes: number;
   /**
    * CPU bandwidth of the run in cores (cgroup cpu.cfs_quota_us); 0 = no bandwidth limit (the default).
@@ -709,40 +713,6 @@ function utf8Boundary(buf: Buffer): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Disk watchdog
-
-/** Bytes allocated under `dir` (st_blocks, so sparse files count what they really use); stops once over `cap`. */
-async function diskUsage(dir: string, cap: number): Promise<number> {
-  let total = 0;
-  let entries = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop() as string;
-    let list: fs.Dirent[];
-    try {
-      list = await fs.promises.readdir(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of list) {
-      const p = path.join(d, e.name);
-      try {
-        // lstat: never follow links the sandbox planted.
-        const st = await fs.promises.lstat(p);
-        total += st.blocks * 512;
-        // Directories and inodes cost disk too; count a block per entry so millions of empty files add up.
-        total += 512;
-        if (st.isDirectory()) stack.push(p);
-      } catch {
-        // removed meanwhile
-      }
-      if (total > cap || ++entries > 1_000_000) return Math.max(total, cap + 1);
-    }
-  }
-  return total;
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Run
 
 /** Runs `argv` in a fresh sandbox with the workspace at /workspace. Never throws for a failing command. */
@@ -769,6 +739,12 @@ export async function runSandboxed(input: SandboxRequest): Promise<SandboxResult
   if (req.signal?.aborted) return emptyResult(mode, 'cancelled', started);
 
   const workspace = prepareWorkspace(req.workspaceDir);
+  // The workspace is its own size-limited filesystem (quota.ts); a workspace over this run's limit
+  // (left so by an earlier run with a larger limit, or a write) is refused before anything starts.
+  if (quotaAvailable().ok) {
+    await ensureWorkspaceFs(workspace, limits.workspaceBytes);
+    assertUnderQuota(workspace, limits.workspaceBytes);
+  }
   if (!swept) {
     swept = true;
     sweepStaleCgroups();
@@ -883,19 +859,14 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
     // Aborted while the run was being set up: 'abort' has already fired and will not fire again.
     if (req.signal?.aborted) kill('cancelled');
 
-    // Disk watchdog: RLIMIT_FSIZE bounds one file, this bounds the workspace. Polled often while the walk
-    // is cheap, backing off for big trees so the walk never costs more than ~1/5 of the time.
-    let diskTimer: NodeJS.Timeout | undefined;
+    // The workspace filesystem is the hard wall (a little above the limit: ext4 metadata); this stops a
+    // run that passes the limit itself. One statfs() per poll: no walk of the sandbox's tree. Runs
+    // shorter than the poll are measured at the end (below) and the next run is refused while over.
+    const overDisk = (): boolean => (workspaceUsage(workspace)?.usedBytes ?? 0) > limits.workspaceBytes;
     let stopped = false;
-    const pollDisk = (): void => {
-      const t0 = performance.now();
-      void diskUsage(workspace, limits.workspaceBytes).then((used) => {
-        if (stopped) return;
-        if (used > limits.workspaceBytes) kill('disk');
-        else diskTimer = setTimeout(pollDisk, Math.max(100, 5 * (performance.now() - t0)));
-      });
-    };
-    diskTimer = setTimeout(pollDisk, 100);
+    const diskTimer: NodeJS.Timeout = setInterval(() => {
+      if (!stopped && overDisk()) kill('disk');
+    }, 100);
 
     // A process that escaped into the background but still holds the pipes must not hang the run:
     // once the main process is gone, give the streams a moment, then kill the cgroup and close them.
@@ -913,7 +884,7 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
     const cleanup = (): void => {
       clearTimeout(timer);
       stopped = true;
-      if (diskTimer) clearTimeout(diskTimer);
+      clearInterval(diskTimer);
       if (lingerTimer) clearTimeout(lingerTimer);
       req.signal?.removeEventListener('abort', onAbort);
     };
@@ -940,6 +911,7 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
       }
       let reason: SandboxKillReason | null = killedReason;
       if (!reason && oomKills(cg) > 0) reason = 'memory';
+      if (!reason && overDisk()) reason = 'disk';
       if (!reason && (status.code === 128 + 24 || status.signal === 'SIGXCPU')) reason = 'cpu';
       resolve({
         exitCode: status.code,

@@ -116,12 +116,16 @@ describe('links', () => {
     const r = await sh('ln /etc/passwd hl1; ln /usr/bin/bash hl2; ls hl1 hl2');
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/Invalid cross-device link|Operation not permitted/);
-    // Simulate a hard link that already exists (e.g. the workspace was on the same filesystem as a secret).
-    fs.linkSync(path.join(outside, 'host.txt'), path.join(ws, 'hardlink.txt'));
+    // The workspace is its own filesystem (quota.ts): not even root can link a host file into it.
+    expect(() => fs.linkSync(path.join(outside, 'host.txt'), path.join(ws, 'from-host.txt'))).toThrow(/EXDEV/);
+    // A file with a second link (both inside) is still refused by the file tools.
+    fs.writeFileSync(path.join(ws, 'linked.txt'), 'host-original');
+    fs.linkSync(path.join(ws, 'linked.txt'), path.join(ws, 'hardlink.txt'));
     await expect(readWorkspaceFile(ws, 'hardlink.txt')).rejects.toMatchObject({ code: 'HARDLINK' });
     await expect(writeWorkspaceFile(ws, 'hardlink.txt', 'pwned')).rejects.toMatchObject({ code: 'HARDLINK' });
-    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original');
+    expect(fs.readFileSync(path.join(ws, 'linked.txt'), 'utf8')).toBe('host-original');
     fs.rmSync(path.join(ws, 'hardlink.txt'));
+    fs.rmSync(path.join(ws, 'linked.txt'));
   });
 
   test('12. swapping a directory for a symlink while the host writes into it never writes outside', async () => {
@@ -535,5 +539,83 @@ describe('class 4: one session cannot use up processes for the others', () => {
       for (let i = 0; i < 9; i++) fs.rmSync(path.join(ws, `ready-c4-${i}`), { force: true });
     }
     expect(await waitFor(() => processesWithMarker(mark).length === 0, 10_000)).toBe(true);
+  });
+});
+
+describe('class 3: a disk quota that cannot be bypassed', () => {
+  const MiB = 1024 * 1024;
+  const limit = 32 * MiB;
+  // The workspace is its own filesystem a little larger than the limit (ext4 metadata): a hard wall.
+  const hardCap = limit * 1.15 + 8 * MiB;
+  const fresh = (name: string) => {
+    const dir = tmp.workspace(name);
+    return {
+      dir,
+      sh: (script: string, extra: Partial<SandboxRequest> = {}) =>
+        runSandboxed({ workspaceDir: dir, argv: ['/bin/bash', '-c', script], network: 'none', limits: { workspaceBytes: limit }, ...extra }),
+    };
+  };
+
+  test('data below a path longer than 4096 characters is counted and stopped', async () => {
+    const w = fresh('c3-deep');
+    const name = 'd'.repeat(100);
+    const r = await w.sh(`for i in $(seq 60); do mkdir ${name} && cd ${name} || exit 3; done; pwd | wc -c; head -c ${64 * MiB} /dev/zero > big; echo rc=$?`);
+    expect(Number(r.stdout.split('\n')[0])).toBeGreaterThan(4096);
+    expect(r.killedReason).toBe('disk');
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+    await expect(w.sh('true')).rejects.toThrow(/over its limit of 32\.0 MiB.*delete files/);
+  });
+
+  test('fallocate in a run shorter than any poll is measured at its end; the next run and write_file are refused until files are deleted', async () => {
+    const w = fresh('c3-falloc');
+    const r = await w.sh('fallocate -l 36M big && echo done');
+    expect(r.stdout).toBe('done\n');
+    expect(r.killedReason).toBe('disk');
+    await expect(w.sh('true')).rejects.toThrow(/uses 3\d\.\d MiB of disk, over its limit of 32\.0 MiB/);
+    await expect(writeWorkspaceFile(w.dir, 'more.txt', 'x')).rejects.toThrow(/over its limit/);
+    // A bigger fallocate does not fit the filesystem at all.
+    fs.rmSync(path.join(w.dir, 'big'));
+    const r2 = await w.sh('fallocate -l 200M big2; echo rc=$?');
+    expect(r2.stdout).toBe('rc=1\n');
+    expect(r2.stderr).toMatch(/No space left on device/);
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+    // fallocate keeps what it could allocate: over the limit again until that is deleted too.
+    expect(r2.killedReason).toBe('disk');
+    fs.rmSync(path.join(w.dir, 'big2'));
+    expect((await w.sh('echo ok')).stdout).toBe('ok\n');
+  });
+
+  test('many small (empty) files run out of inodes, not of host disk', async () => {
+    const w = fresh('c3-inodes');
+    const r = await w.sh('python3 -c \'import os\nn = 0\ntry:\n  for i in range(300000):\n    open(f"f{i}", "w").close(); n += 1\nexcept OSError as e: print("stopped", n, e.errno)\'', { limits: { workspaceBytes: limit, timeoutMs: 60_000 } });
+    expect(r.stdout).toMatch(/^stopped \d+ 28$/m); // ENOSPC
+    expect(Number(r.stdout.split(' ')[1])).toBeLessThan(100_000);
+  });
+
+  test('write_file counts against the same quota', async () => {
+    const w = fresh('c3-write');
+    expect((await w.sh('true')).exitCode).toBe(0); // creates the 32 MiB workspace filesystem
+    const chunk = Buffer.alloc(8 * MiB, 1);
+    let written = 0;
+    let refused: unknown = null;
+    for (let i = 0; i < 8 && !refused; i++) {
+      try {
+        await writeWorkspaceFile(w.dir, `chunk${i}.bin`, chunk);
+        written++;
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(written).toBeLessThan(6);
+    expect(String(refused)).toMatch(/over its limit|workspace is full/);
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+  });
+
+  test('a symlink the sandbox plants to a big host tree is not measured', async () => {
+    const w = fresh('c3-link');
+    const r = await w.sh('ln -s /usr usr-link; ln -s / root-link; mkdir d; ln -s /usr/lib d/lib; echo ok');
+    expect(r.stdout).toBe('ok\n');
+    expect(r.killedReason).toBeNull();
+    expect((await w.sh('ls -d usr-link')).stdout).toBe('usr-link\n');
   });
 });

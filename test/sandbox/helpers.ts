@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ToolContext } from '../../runtime/agent';
 import { sweepStaleCgroups } from '../../sandbox/cgroups';
+import { releaseWorkspaceMounts } from '../../sandbox/quota';
 import { sandboxIdle, _internal } from '../../sandbox/sandbox';
 
 /**
@@ -18,7 +19,11 @@ export function makeTempRoot(tag: string): { root: string; workspace(name?: stri
   return {
     root,
     workspace: (name = `ws-${randomBytes(4).toString('hex')}`) => path.join(root, name),
-    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+    // Workspaces are mounted filesystems (sandbox/quota.ts): unmount them before removing the tree.
+    cleanup: () => {
+      releaseWorkspaceMounts(root);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
   };
 }
 
