@@ -31,7 +31,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
-import { cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, type RunCgroups } from './cgroups';
+import { cgroupBackend, cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, useCgroupBackend, type RunCgroups } from './cgroups';
 import { seccompProgram } from './seccomp';
 import { FD_CMD_STDERR, SetupChannel, TRAMPOLINE } from './setup-channel';
 import { assertUnderQuota, ensureWorkspaceFs, quotaAvailable, workspaceUsage } from './quota';
@@ -794,7 +794,7 @@ interface ExecuteArgs {
 }
 
 function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs): Promise<SandboxResult> {
-  const cgroupProcs = Object.values(cg.dirs).map((d) => path.join(d, 'cgroup.procs'));
+  const cgroupProcs = cg.procs;
   let argv: string[];
   let cl: CommandLine | null = null;
   let spawnEnv: NodeJS.ProcessEnv;
@@ -957,6 +957,9 @@ export function sandboxCommandLine(argv: string[], workspaceDir: string, limits?
 export const _internal = {
   utf8Boundary,
   cgroupBases,
+  cgroupBackend,
+  /** Run with another cgroup backend (e.g. v2 on a test mount); null returns to detection. */
+  useCgroupBackend,
   /** Switch between the dash-builtin and the prlimit way of setting rlimits (both must work). */
   useRlimitTool(tool: 'dash' | 'prlimit'): void {
     paths().dash = tool === 'dash' ? findExecutable('dash') : null;

@@ -70,12 +70,7 @@ export function isAlive(pid: number): boolean {
 
 /** Run cgroups of this process that are still present (each run must remove its own). */
 export function leftoverCgroups(pid = process.pid): string[] {
-  const left: string[] = [];
-  for (const base of Object.values(_internal.cgroupBases())) {
-    if (!base) continue;
-    for (const n of fs.readdirSync(base)) if (n.startsWith(`run-${pid}-`)) left.push(path.join(base, n));
-  }
-  return left;
+  return _internal.cgroupBackend().runDirs().filter((d) => path.basename(d).startsWith(`run-${pid}-`));
 }
 
 /** Waits for the background cgroup removal of finished runs, sweeps dead workers' cgroups, lists what is left. */
