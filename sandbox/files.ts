@@ -211,7 +211,7 @@ function assertRegularSingleLink(st: fs.Stats, shown: string): void {
 }
 
 function giveToSandbox(p: string): void {
-  if (process.getuid?.() === 0 && sandboxMode() === 'bubblewrap') fs.lchownSync(p, SANDBOX_UID, SANDBOX_GID);
+  if (process.getuid?.() === 0 && sandboxMode() !== 'none') fs.lchownSync(p, SANDBOX_UID, SANDBOX_GID);
 }
 
 function decode(buf: Buffer): { text: string; binary: boolean } {
@@ -308,7 +308,7 @@ export async function writeWorkspaceFile(
 }
 
 function sandboxOwner(): [number, number] {
-  return process.getuid?.() === 0 && sandboxMode() === 'bubblewrap' ? [SANDBOX_UID, SANDBOX_GID] : [process.getuid?.() ?? 0, process.getgid?.() ?? 0];
+  return process.getuid?.() === 0 && sandboxMode() !== 'none' ? [SANDBOX_UID, SANDBOX_GID] : [process.getuid?.() ?? 0, process.getgid?.() ?? 0];
 }
 
 export async function listWorkspaceFiles(

@@ -33,13 +33,18 @@ import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { cgroupBackend, cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, useCgroupBackend, type RunCgroups } from './cgroups';
 import { seccompProgram } from './seccomp';
+import { protectionStatus } from './protections';
 import { FD_CMD_STDERR, SetupChannel, TRAMPOLINE } from './setup-channel';
 import { assertUnderQuota, ensureWorkspaceFs, quotaAvailable, workspaceUsage } from './quota';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
 
-export type SandboxMode = 'bubblewrap' | 'none';
+/**
+ * 'bubblewrap-degraded(no-seccomp,...)' when the operator allowed running without a protection this host
+ * lacks (SANDBOX_ALLOW_DEGRADED, see protections.ts); shown in state and the SandboxMode attribute.
+ */
+export type SandboxMode = 'bubblewrap' | 'none' | `bubblewrap-degraded(${string})`;
 
 /**
  * Network policy. Only 'none' (no network namespace peers at all: not even the host loopback) exists
@@ -215,12 +220,19 @@ export function resolveLimits(limits?: Partial<SandboxLimits>): SandboxLimits {
 // ---------------------------------------------------------------------------------------------------
 // Mode and availability
 
-/** 'none' only when the operator set SANDBOX=none explicitly; unknown values fail closed. */
+/**
+ * 'none' only when the operator set SANDBOX=none explicitly; unknown values fail closed. With bubblewrap,
+ * missing protections the operator allowed make it 'bubblewrap-degraded(no-...)'; missing protections
+ * not allowed leave it 'bubblewrap' and every run is refused (checkSandbox says why).
+ */
 export function sandboxMode(): SandboxMode {
   const v = process.env.SANDBOX;
-  if (v === undefined || v === '' || v === 'bubblewrap' || v === 'bwrap') return 'bubblewrap';
   if (v === 'none') return 'none';
-  throw new Error(`SANDBOX='${v}' is not a sandbox mode; use 'bubblewrap' (default) or 'none' (unsafe opt-in)`);
+  if (!(v === undefined || v === '' || v === 'bubblewrap' || v === 'bwrap')) {
+    throw new Error(`SANDBOX='${v}' is not a sandbox mode; use 'bubblewrap' (default) or 'none' (unsafe opt-in)`);
+  }
+  const { degraded } = protectionStatus();
+  return degraded.length ? `bubblewrap-degraded(${degraded.map((m) => `no-${m.name}`).join(',')})` : 'bubblewrap';
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -252,6 +264,18 @@ const CHECK_FAILURE_TTL_MS = 10_000;
  */
 export async function checkSandbox(): Promise<SandboxCheck> {
   if (sandboxMode() === 'none') return { ok: true };
+  // Missing protections first (cheap, and never cached: setting the opt-out needs no restart).
+  const { refused } = protectionStatus();
+  if (refused.length) {
+    const names = refused.map((m) => m.name).join(',');
+    return {
+      ok: false,
+      reason: `a sandbox protection is missing: ${refused.map((m) => m.reason).join('; ')}`,
+      fix:
+        `${refused.map((m) => m.fix).join('; ')}; or accept running with less isolation: SANDBOX_ALLOW_DEGRADED=${names} ` +
+        `(every session then shows sandbox mode 'bubblewrap-degraded(${refused.map((m) => `no-${m.name}`).join(',')})')`,
+    };
+  }
   if (checkCache && (checkCache.result.ok || performance.now() - checkCache.at < CHECK_FAILURE_TTL_MS)) {
     return checkCache.result;
   }
@@ -657,7 +681,7 @@ export function prepareWorkspace(dir: string): string {
   fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(abs);
   if (!st.isDirectory()) throw new Error(`workspace ${abs} is not a directory (symlinks are refused)`);
-  if (isRoot && sandboxMode() === 'bubblewrap' && (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_GID)) {
+  if (isRoot && sandboxMode() !== 'none' && (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_GID)) {
     fs.lchownSync(abs, SANDBOX_UID, SANDBOX_GID);
   }
   // Only its owner (the sandbox uid) needs it; other host users have no business reading a session's files.
@@ -731,7 +755,7 @@ export async function runSandboxed(input: SandboxRequest): Promise<SandboxResult
   }
   const limits = resolveLimits(req.limits);
   const mode = sandboxMode();
-  if (mode === 'bubblewrap') {
+  if (mode !== 'none') {
     const check = await checkSandbox();
     if (!check.ok) throw new SandboxUnavailableError(check.reason, check.fix);
   }
@@ -801,7 +825,7 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
   let cwd: string;
   const stdinMode = req.stdin === undefined ? 'ignore' : 'pipe';
   let stdio: StdioSlot[];
-  if (mode === 'bubblewrap') {
+  if (mode !== 'none') {
     cl = commandLine({ argv: req.argv, env, workspace, limits, cgroupProcs, memoryCgroup: !!cg.dirs.memory, pidsCgroup: !!cg.dirs.pids });
     argv = cl.argv;
     spawnEnv = WRAPPER_ENV;

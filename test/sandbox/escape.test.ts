@@ -6,7 +6,10 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { runSandboxed, _internal, type SandboxRequest } from '../../sandbox/sandbox';
+import { checkSandbox, runSandboxed, sandboxIdle, sandboxMode, _internal, type SandboxRequest } from '../../sandbox/sandbox';
+import { CgroupV2 } from '../../sandbox/cgroup-v2';
+import { detectCgroupBackend } from '../../sandbox/cgroups';
+import { setSeccompArchForTest } from '../../sandbox/seccomp';
 import { readWorkspaceFile, writeWorkspaceFile, listWorkspaceFiles } from '../../sandbox/files';
 import { diskUsageBytes, finalCgroupCheck, isAlive, makeTempRoot, marker, processesWithMarker, waitFor } from './helpers';
 
@@ -617,5 +620,136 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
     expect(r.stdout).toBe('ok\n');
     expect(r.killedReason).toBeNull();
     expect((await w.sh('ls -d usr-link')).stdout).toBe('usr-link\n');
+  });
+});
+
+describe('class 5: missing protections fail closed; cgroup v2', () => {
+  const withEnv = async <T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> => {
+    const old = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    for (const [k, v] of Object.entries(vars)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    try {
+      return await fn();
+    } finally {
+      for (const [k, v] of Object.entries(old)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+
+  describe('no seccomp filter for this architecture', () => {
+    afterEach(() => setSeccompArchForTest(null));
+
+    test('runs are refused, naming the protection, the fix and the opt-out', async () => {
+      setSeccompArchForTest('arm64');
+      const check = await checkSandbox();
+      expect(check).toMatchObject({ ok: false });
+      expect(JSON.stringify(check)).toMatch(/x86_64 only; this is arm64.*SANDBOX_ALLOW_DEGRADED=seccomp/);
+      await expect(sh('echo should-not-run')).rejects.toThrow(/sandbox unavailable: a sandbox protection is missing: the seccomp filter/);
+      expect(sandboxMode()).toBe('bubblewrap');
+    });
+
+    test('with SANDBOX_ALLOW_DEGRADED=seccomp the run goes ahead without the filter and says so', async () => {
+      setSeccompArchForTest('arm64');
+      await withEnv({ SANDBOX_ALLOW_DEGRADED: 'seccomp' }, async () => {
+        expect(sandboxMode()).toBe('bubblewrap-degraded(no-seccomp)');
+        const r = await run(['cat', '/proc/self/status']);
+        expect(r.mode).toBe('bubblewrap-degraded(no-seccomp)');
+        expect(r.stdout).toMatch(/^Seccomp:\s+0$/m); // really without the filter: the mode tells the truth
+        expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+      });
+    });
+
+    test('an unknown opt-out name fails closed', async () => {
+      await withEnv({ SANDBOX_ALLOW_DEGRADED: 'seccomp,everything' }, async () => {
+        expect(() => sandboxMode()).toThrow(/'everything' is not a protection/);
+      });
+    });
+  });
+
+  describe('cgroup v2 on a real cgroup2 mount', () => {
+    // This host is hybrid: memory and pids are bound to v1, so the v2 hierarchy offers neither. What is
+    // real here: detection by filesystem type, the refusal, the per-run v2 cgroup (join before exec,
+    // cgroup.procs), cgroup.kill of the whole tree, cleanup. memory.max/pids.max/cpu.max/memory.events
+    // need a host where v2 has those controllers.
+    const mnt = fs.mkdtempSync('/tmp/agent-sbx-cg2-');
+    let v2: CgroupV2;
+    beforeAll(() => {
+      execFileSync('mount', ['-t', 'cgroup2', 'none', mnt]);
+      v2 = new CgroupV2(mnt, `agent-sandbox-test-${process.pid}`, '/');
+    });
+    afterAll(() => {
+      _internal.useCgroupBackend(null);
+      v2.removeBase();
+      execFileSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
+    });
+
+    test('detection picks v2 for a cgroup2 mount and v1 for this host', () => {
+      expect(detectCgroupBackend(mnt).version).toBe(2);
+      expect(detectCgroupBackend('/sys/fs/cgroup').version).toBe(1);
+    });
+
+    test('without the memory and pids controllers on v2, runs are refused with the reason', async () => {
+      _internal.useCgroupBackend(v2);
+      try {
+        expect(v2.unavailableReason('pids')).toMatch(/'pids' controller is not available .*bound to cgroup v1/);
+        await expect(sh('true')).rejects.toThrow(/no per-run memory\/pids limits \(cgroup v2 at .*SANDBOX_ALLOW_DEGRADED=cgroups/s);
+      } finally {
+        _internal.useCgroupBackend(null);
+      }
+    });
+
+    test('degraded (opted in): each run is in its own v2 cgroup, and cgroup.kill takes the whole tree', async () => {
+      _internal.useCgroupBackend(v2);
+      const mark = marker('cg2');
+      const ac = new AbortController();
+      try {
+        await withEnv({ SANDBOX_ALLOW_DEGRADED: 'cgroups' }, async () => {
+          expect(sandboxMode()).toBe('bubblewrap-degraded(no-cgroups)');
+          const p = sh(`(setsid nohup bash -c 'exec -a ${mark}-bg sleep 1000' >/dev/null 2>&1 &); touch cg2-ready; exec -a ${mark}-fg sleep 1000`, { signal: ac.signal });
+          expect(await waitFor(() => fs.existsSync(path.join(ws, 'cg2-ready')), 10_000)).toBe(true);
+          expect(await waitFor(() => processesWithMarker(mark).length >= 2, 5000)).toBe(true);
+          const dirs = v2.runDirs();
+          expect(dirs).toHaveLength(1);
+          const members = fs.readFileSync(path.join(dirs[0], 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+          for (const pid of processesWithMarker(mark)) expect(members).toContain(pid);
+          ac.abort();
+          const r = await p;
+          expect(r.killedReason).toBe('cancelled');
+          expect(r.mode).toBe('bubblewrap-degraded(no-cgroups)');
+        });
+        expect(await waitFor(() => processesWithMarker(mark).length === 0, 5000)).toBe(true);
+        await sandboxIdle();
+        expect(v2.runDirs()).toEqual([]);
+      } finally {
+        fs.rmSync(path.join(ws, 'cg2-ready'), { force: true });
+        _internal.useCgroupBackend(null);
+      }
+    });
+
+    test('cgroup.kill on a v2 run cgroup kills a tree that keeps forking', async () => {
+      const cg = v2.create(`run-${process.pid}-cg2bomb`, { memoryBytes: 64 << 20, maxProcesses: 64, cpus: 0 });
+      const procs = cg.procs[0];
+      // A shell that joins the cgroup, then forks children that fork again, forever (bounded by a
+      // counter so a broken kill cannot take the host down).
+      const bomb = spawn('/bin/bash', ['-c', `echo $$ > ${procs}; f() { [ $1 -gt 6 ] && exec sleep 1000; f $(($1+1)) & f $(($1+1)); }; f 0`], { stdio: 'ignore', detached: true });
+      try {
+        expect(await waitFor(() => fs.readFileSync(procs, 'utf8').split('\n').filter(Boolean).length > 50, 10_000)).toBe(true);
+        expect(v2.kill(cg)).toBe(0); // via cgroup.kill, not by listing pids
+        expect(await waitFor(() => fs.readFileSync(path.join(cg.all[0], 'cgroup.events'), 'utf8').includes('populated 0'), 10_000)).toBe(true);
+      } finally {
+        try {
+          process.kill(-(bomb.pid as number), 'SIGKILL');
+        } catch {
+          // gone
+        }
+        await waitFor(() => fs.readFileSync(path.join(cg.all[0], 'cgroup.events'), 'utf8').includes('populated 0'), 10_000);
+        fs.rmdirSync(cg.all[0]);
+      }
+    });
   });
 });

@@ -201,14 +201,17 @@ describe('limits and termination', () => {
     expect(r.exitCode).toBe(137);
   });
 
-  test('memory without a writable memory cgroup: RLIMIT_DATA bounds each process instead', async () => {
+  test('memory without a writable memory cgroup: RLIMIT_DATA bounds each process instead (degraded mode, opted in)', async () => {
     _internal.hideControllers(['memory']);
+    process.env.SANDBOX_ALLOW_DEGRADED = 'cgroups';
     try {
+      expect(sandboxMode()).toBe('bubblewrap-degraded(no-cgroups)');
       const r = await run(['python3', '-c', 'a = []\nwhile True: a.append(bytearray(10**7))'], { limits: { memoryBytes: 64 * 1024 * 1024 } });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/MemoryError/);
       expect((await run(['cat', '/proc/self/limits'], { limits: { memoryBytes: 64 * 1024 * 1024 } })).stdout).toMatch(/Max data size\s+67108864\s+67108864/);
     } finally {
+      delete process.env.SANDBOX_ALLOW_DEGRADED;
       _internal.hideControllers(null);
     }
   });
