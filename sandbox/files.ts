@@ -280,16 +280,23 @@ export async function writeWorkspaceFile(
   if (data.length > maxBytes) throw new WorkspaceFileError('TOO_LARGE', `content is ${data.length} bytes; the limit is ${maxBytes}`);
   const abs = prepareWorkspace(workspaceDir);
   await workspaceFs(abs);
-  // Refused while the workspace is over its quota, like the next command run; the filesystem itself
-  // stops a write that does not fit (ENOSPC, reported as NO_SPACE below).
   const quota = workspaceQuota(abs);
-  if (quota !== null) assertUnderQuota(abs, quota, data.length);
   const o = openBeneath(workspaceDir, parts, O_WRONLY | O_CREAT | (opts.append ? O_APPEND : 0), { createDirs: opts.createDirs ?? true });
   try {
     assertInside(o, shown);
     const st = fs.fstatSync(o.fd);
     assertRegularSingleLink(st, shown);
     if (o.created) fs.fchownSync(o.fd, ...sandboxOwner());
+    // Refused while the workspace would be over its quota afterwards (like the next command run), but a
+    // write that shrinks a file is allowed: that is how a full workspace is cleaned up from the tools.
+    // The filesystem itself stops a write that does not fit (ENOSPC, reported as NO_SPACE below).
+    if (quota !== null) {
+      try {
+        assertUnderQuota(abs, quota, data.length - (opts.append ? 0 : st.size));
+      } catch (err) {
+        throw new WorkspaceFileError('NO_SPACE', (err as Error).message);
+      }
+    }
     // Truncate only after the checks: opening with O_TRUNC would already have destroyed a refused target.
     if (!opts.append) fs.ftruncateSync(o.fd, 0);
     let off = 0;

@@ -29,8 +29,9 @@ export class WorkspaceQuotaError extends Error {
   ) {
     super(
       `workspace ${workspace} uses ${mib(usedBytes)} of disk, over its limit of ${mib(limitBytes)}: ` +
-        'no more commands run and no more files are written in it until files are deleted ' +
-        '(delete files on the host, or raise workspaceBytes in the tool limits)',
+        'commands are refused and files cannot grow until space is freed ' +
+        '(overwrite large files with empty content using write_file - list_files shows sizes - or delete them on the host, ' +
+        'or raise workspaceBytes in the tool limits)',
     );
     this.name = 'WorkspaceQuotaError';
   }

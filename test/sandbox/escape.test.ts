@@ -11,7 +11,8 @@ import { CgroupV2 } from '../../sandbox/cgroup-v2';
 import { detectCgroupBackend } from '../../sandbox/cgroups';
 import { setSeccompArchForTest } from '../../sandbox/seccomp';
 import { readWorkspaceFile, writeWorkspaceFile, listWorkspaceFiles } from '../../sandbox/files';
-import { diskUsageBytes, finalCgroupCheck, isAlive, makeTempRoot, marker, processesWithMarker, waitFor } from './helpers';
+import { diskUsageBytes, finalCgroupCheck, isAlive, makeTempRoot, marker, processesWithMarker, toolContext, waitFor } from './helpers';
+import { sandboxTools, type CommandToolResult } from '../../sandbox/tools';
 
 const REPO = path.resolve(__dirname, '../..');
 const tmp = makeTempRoot('escape');
@@ -566,7 +567,7 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
     expect(Number(r.stdout.split('\n')[0])).toBeGreaterThan(4096);
     expect(r.killedReason).toBe('disk');
     expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
-    await expect(w.sh('true')).rejects.toThrow(/over its limit of 32\.0 MiB.*delete files/);
+    await expect(w.sh('true')).rejects.toThrow(/over its limit of 32\.0 MiB.*space is freed/);
   });
 
   test('fallocate in a run shorter than any poll is measured at its end; the next run and write_file are refused until files are deleted', async () => {
@@ -612,6 +613,21 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
     expect(written).toBeLessThan(6);
     expect(String(refused)).toMatch(/over its limit|workspace is full/);
     expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+  });
+
+  test('through the tools: an over-limit workspace is a result the model can act on, and write_file can free it', async () => {
+    const w = fresh('c3-tools');
+    const [shell, , , , writeFile] = sandboxTools({ limits: { workspaceBytes: limit } });
+    const ctx = toolContext(w.dir);
+    const first = await shell.run(shell.input.parse({ command: 'fallocate -l 36M big && echo done' }), ctx);
+    expect(first).toMatchObject({ stdout: 'done\n', killedReason: 'disk' });
+    const refused = (await shell.run(shell.input.parse({ command: 'echo should-not-run' }), ctx)) as CommandToolResult;
+    expect(refused).toMatchObject({ exitCode: null, stdout: '', killedReason: 'disk' });
+    expect(refused.stderr).toMatch(/over its limit of 32\.0 MiB.*overwrite large files with empty content using write_file/);
+    // Growing is refused, shrinking is how the model cleans up.
+    await expect(writeFile.run(writeFile.input.parse({ path: 'new.txt', content: 'x' }), ctx)).rejects.toMatchObject({ code: 'NO_SPACE' });
+    await writeFile.run(writeFile.input.parse({ path: 'big', content: '' }), ctx);
+    expect(await shell.run(shell.input.parse({ command: 'echo ok' }), ctx)).toMatchObject({ stdout: 'ok\n', killedReason: null });
   });
 
   test('a symlink the sandbox plants to a big host tree is not measured', async () => {
