@@ -32,7 +32,8 @@ export function detectCgroupBackend(root = '/sys/fs/cgroup'): CgroupBackend {
 }
 
 export function cgroupBackend(): CgroupBackend {
-  backend ??= detectCgroupBackend();
+  // AGENT_SANDBOX_CGROUP_ROOT: where the cgroup hierarchy is mounted, if not at /sys/fs/cgroup.
+  backend ??= detectCgroupBackend(process.env.AGENT_SANDBOX_CGROUP_ROOT || '/sys/fs/cgroup');
   return backend;
 }
 
