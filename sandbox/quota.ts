@@ -30,8 +30,7 @@ export class WorkspaceQuotaError extends Error {
     super(
       `workspace ${workspace} uses ${mib(usedBytes)} of disk, over its limit of ${mib(limitBytes)}: ` +
         'commands are refused and files cannot grow until space is freed ' +
-        '(overwrite large files with empty content using write_file - list_files shows sizes - or delete them on the host, ' +
-        'or raise workspaceBytes in the tool limits)',
+        '(overwrite large files with empty content using write_file - list_files shows sizes - or delete them on the host)',
     );
     this.name = 'WorkspaceQuotaError';
   }
@@ -39,7 +38,7 @@ export class WorkspaceQuotaError extends Error {
 
 const mib = (b: number): string => `${(b / (1024 * 1024)).toFixed(1)} MiB`;
 
-const TOOLS = ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4', '/usr/bin/mount', '/bin/mount', '/usr/bin/umount', '/bin/umount', '/usr/sbin/resize2fs', '/sbin/resize2fs', '/usr/sbin/losetup', '/sbin/losetup'];
+const TOOLS = ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4', '/usr/bin/mount', '/bin/mount', '/usr/bin/umount', '/bin/umount'];
 
 function tool(name: string): string | null {
   for (const t of TOOLS) if (path.basename(t) === name && isExec(t)) return t;
@@ -126,18 +125,22 @@ function stillMounted(abs: string): boolean {
 }
 
 /**
- * Makes `abs` (an existing directory) the mount point of its own filesystem of at least `limitBytes`.
- * Idempotent and cheap once mounted; concurrent calls share one mount.
+ * Makes `abs` (an existing directory) the mount point of its own filesystem, sized for `limitBytes` when
+ * it is created. Idempotent and cheap once mounted; concurrent calls share one mount.
+ *
+ * The size is fixed when the workspace is created: a later run with a larger workspaceBytes is still
+ * bounded by it. (Online growth - resize2fs on the mounted loop device - fails with EPERM on the kernel
+ * this was built on, and an offline resize is unsafe while a sandbox may still hold the filesystem in
+ * its own mount namespace.)
  */
 export async function ensureWorkspaceFs(abs: string, limitBytes: number): Promise<void> {
-  if (stillMounted(abs)) return growIfNeeded(abs, limitBytes);
+  if (stillMounted(abs)) return;
   let p = pending.get(abs);
   if (!p) {
     p = mountWorkspace(abs, limitBytes).finally(() => pending.delete(abs));
     pending.set(abs, p);
   }
   await p;
-  return growIfNeeded(abs, limitBytes);
 }
 
 async function mountWorkspace(abs: string, limitBytes: number): Promise<void> {
@@ -167,7 +170,8 @@ async function mountWorkspace(abs: string, limitBytes: number): Promise<void> {
       }
       const owner = fs.lstatSync(abs);
       // -m 0: no blocks reserved for root (the host-side file tools run as root and must hit the same wall).
-      await run(tool('mkfs.ext4') as string, ['-q', '-F', '-m', '0', '-E', `root_owner=${owner.uid}:${owner.gid}`, tmp]);
+      // -b 4096: small images would get 1 KiB blocks, which the kernel refuses to resize online.
+      await run(tool('mkfs.ext4') as string, ['-q', '-F', '-b', '4096', '-m', '0', '-E', `root_owner=${owner.uid}:${owner.gid}`, tmp]);
       fs.renameSync(tmp, image);
     }
     const hadContent = fs.readdirSync(abs).length > 0;
@@ -202,19 +206,6 @@ async function migrate(abs: string, image: string): Promise<void> {
   } finally {
     fs.rmdirSync(stage);
   }
-}
-
-/** Grows the image (online) when a run asks for more than it holds. */
-async function growIfNeeded(abs: string, limitBytes: number): Promise<void> {
-  const m = mounted.get(abs);
-  if (!m) return;
-  const want = imageBytes(limitBytes);
-  if (fs.statSync(m.image).size >= want) return;
-  const dev = mountPoints().find((x) => x.point === abs)?.source;
-  if (!dev?.startsWith('/dev/loop') || !tool('losetup') || !tool('resize2fs')) return;
-  fs.truncateSync(m.image, want);
-  await run(tool('losetup') as string, ['-c', dev]);
-  await run(tool('resize2fs') as string, [dev]);
 }
 
 /** Bytes used in the workspace filesystem (data, directories, metadata of files), or null if it has none. */

@@ -630,6 +630,15 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
     expect(await shell.run(shell.input.parse({ command: 'echo ok' }), ctx)).toMatchObject({ stdout: 'ok\n', killedReason: null });
   });
 
+  test('the filesystem size is fixed when the workspace is made: a later, larger limit does not lift the wall', async () => {
+    const w = fresh('c3-fixed');
+    expect((await w.sh('true')).exitCode).toBe(0);
+    const r = await w.sh('fallocate -l 50M big; echo rc=$?', { limits: { workspaceBytes: 64 * MiB } });
+    expect(r.stdout).toBe('rc=1\n');
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+  });
+
   test('a symlink the sandbox plants to a big host tree is not measured', async () => {
     const w = fresh('c3-link');
     const r = await w.sh('ln -s /usr usr-link; ln -s / root-link; mkdir d; ln -s /usr/lib d/lib; echo ok');
