@@ -572,9 +572,11 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
 
   test('fallocate in a run shorter than any poll is measured at its end; the next run and write_file are refused until files are deleted', async () => {
     const w = fresh('c3-falloc');
-    const r = await w.sh('fallocate -l 36M big && echo done');
-    expect(r.stdout).toBe('done\n');
+    // One fallocate is over in a few ms (the old path walker polled every 100 ms and never saw it).
+    // Here it is stopped by the statfs poll or measured at the end, depending on how fast it ran.
+    const r = await w.sh('fallocate -l 36M big');
     expect(r.killedReason).toBe('disk');
+    expect(fs.statSync(path.join(w.dir, 'big')).blocks * 512).toBeGreaterThan(32 * MiB);
     await expect(w.sh('true')).rejects.toThrow(/uses 3\d\.\d MiB of disk, over its limit of 32\.0 MiB/);
     await expect(writeWorkspaceFile(w.dir, 'more.txt', 'x')).rejects.toThrow(/over its limit/);
     // A bigger fallocate does not fit the filesystem at all.
@@ -619,8 +621,9 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
     const w = fresh('c3-tools');
     const [shell, , , , writeFile] = sandboxTools({ limits: { workspaceBytes: limit } });
     const ctx = toolContext(w.dir);
-    const first = await shell.run(shell.input.parse({ command: 'fallocate -l 36M big && echo done' }), ctx);
-    expect(first).toMatchObject({ stdout: 'done\n', killedReason: 'disk' });
+    // Over the limit: stopped by the statfs poll or measured at the end, depending on how fast it ran.
+    const first = await shell.run(shell.input.parse({ command: 'fallocate -l 36M big' }), ctx);
+    expect(first).toMatchObject({ killedReason: 'disk' });
     const refused = (await shell.run(shell.input.parse({ command: 'echo should-not-run' }), ctx)) as CommandToolResult;
     expect(refused).toMatchObject({ exitCode: null, stdout: '', killedReason: 'disk' });
     expect(refused.stderr).toMatch(/over its limit of 32\.0 MiB.*overwrite large files with empty content using write_file/);
@@ -637,6 +640,27 @@ describe('class 3: a disk quota that cannot be bypassed', () => {
     expect(r.stdout).toBe('rc=1\n');
     expect(r.stderr).toMatch(/No space left on device/);
     expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+  });
+
+  test('a workspace made before quotas moves into its filesystem (symlinks kept as symlinks), with nothing left underneath', async () => {
+    const w = fresh('c3-migrate');
+    const deep = path.join(w.dir, 'a', 'b');
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(path.join(deep, 'old.txt'), 'from before\n');
+    fs.symlinkSync(outside, path.join(w.dir, 'link-out'));
+    execFileSync('chown', ['-R', '-h', '65534:65534', w.dir]);
+    const r = await w.sh('cat a/b/old.txt; readlink link-out; df --output=target . | tail -1');
+    expect(r.stdout).toBe(`from before\n${outside}\n/workspace\n`);
+    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original'); // not followed
+    // Underneath the mount point the old tree is gone (it would be disk outside the quota).
+    const under = fs.mkdtempSync(path.join(tmp.root, 'under-'));
+    execFileSync('mount', ['--bind', path.dirname(w.dir), under]);
+    try {
+      expect(fs.readdirSync(path.join(under, path.basename(w.dir)))).toEqual([]);
+    } finally {
+      execFileSync('umount', [under]);
+      fs.rmdirSync(under);
+    }
   });
 
   test('a symlink the sandbox plants to a big host tree is not measured', async () => {
