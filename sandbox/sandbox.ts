@@ -298,7 +298,7 @@ async function probeSandbox(): Promise<SandboxCheck> {
   } catch (err) {
     return { ok: false, reason: `preparing the sandbox failed: ${(err as Error).message}`, fix: 'run the worker as root, or make /run writable' };
   }
-  const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+  const out = await new Promise<{ code: number | null; started: boolean; stderr: string }>((resolve) => {
     const child = spawn(cl.argv[0], cl.argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: guardStdio(['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe']) });
     feedBwrap(child, cl);
     (child.stdio as unknown as Readable[])[FD_CMD_STDERR].resume();
@@ -307,14 +307,15 @@ async function probeSandbox(): Promise<SandboxCheck> {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve({ code: null, stderr: String(err) });
+      resolve({ code: null, started: false, stderr: String(err) });
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stderr: channel.started ? '' : channel.diagnostic() });
+      resolve({ code, started: channel.started, stderr: channel.started ? '' : channel.diagnostic() });
     });
   });
-  if (out.code === 0 && out.stderr === '') return { ok: true };
+  // Usable only if the trampoline announced itself on the setup channel and /bin/true then succeeded.
+  if (out.started && out.code === 0) return { ok: true };
   return {
     ok: false,
     reason: `bubblewrap cannot create the sandbox namespaces (${out.stderr.trim() || `exit ${out.code}`})`,
