@@ -12,8 +12,11 @@ import * as path from 'node:path';
 import { sessionState, startSession } from '../client/sessions';
 import { createHarness, type Harness } from './support/harness';
 
-const mnt = fs.mkdtempSync('/tmp/agent-sbx-cg2-e2e-');
-beforeAll(() => execFileSync('mount', ['-t', 'cgroup2', 'none', mnt]));
+let mnt = '';
+beforeAll(() => {
+  mnt = fs.mkdtempSync('/tmp/agent-sbx-cg2-e2e-');
+  execFileSync('mount', ['-t', 'cgroup2', 'none', mnt]);
+});
 afterAll(() => {
   // The workers' run cgroups are gone with them; remove their (empty) parent, then the mount.
   try {

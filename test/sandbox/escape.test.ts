@@ -724,9 +724,10 @@ describe('class 5: missing protections fail closed; cgroup v2', () => {
     // real here: detection by filesystem type, the refusal, the per-run v2 cgroup (join before exec,
     // cgroup.procs), cgroup.kill of the whole tree, cleanup. memory.max/pids.max/cpu.max/memory.events
     // need a host where v2 has those controllers.
-    const mnt = fs.mkdtempSync('/tmp/agent-sbx-cg2-');
+    let mnt = '';
     let v2: CgroupV2;
     beforeAll(() => {
+      mnt = fs.mkdtempSync('/tmp/agent-sbx-cg2-');
       execFileSync('mount', ['-t', 'cgroup2', 'none', mnt]);
       v2 = new CgroupV2(mnt, `agent-sandbox-test-${process.pid}`, '/');
     });
