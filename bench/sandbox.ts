@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runSandboxed } from '../sandbox/sandbox';
+import { releaseWorkspaceMounts } from '../sandbox/quota';
 
 export interface BenchRow {
   name: string;
@@ -67,6 +68,7 @@ export async function benchSandbox(iterations: number): Promise<BenchRow[]> {
       }
     }
   } finally {
+    releaseWorkspaceMounts(root, true); // the workspace is a mounted filesystem (sandbox/quota.ts)
     fs.rmSync(root, { recursive: true, force: true });
   }
   const rows = cases.map((c, k) => row(c.name, samples[k]));

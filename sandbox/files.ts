@@ -14,7 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { SANDBOX_GID, SANDBOX_UID, prepareWorkspace, sandboxMode } from './sandbox';
+import { DEFAULT_LIMITS, SANDBOX_GID, SANDBOX_UID, prepareWorkspace, sandboxMode } from './sandbox';
+import { assertUnderQuota, ensureWorkspaceFs, quotaAvailable, workspaceQuota, workspaceUsage } from './quota';
 
 export type WorkspaceFileErrorCode =
   | 'INVALID_PATH'
@@ -24,7 +25,8 @@ export type WorkspaceFileErrorCode =
   | 'NOT_FOUND'
   | 'NOT_A_FILE'
   | 'NOT_A_DIRECTORY'
-  | 'TOO_LARGE';
+  | 'TOO_LARGE'
+  | 'NO_SPACE';
 
 export class WorkspaceFileError extends Error {
   constructor(
@@ -209,7 +211,7 @@ function assertRegularSingleLink(st: fs.Stats, shown: string): void {
 }
 
 function giveToSandbox(p: string): void {
-  if (process.getuid?.() === 0 && sandboxMode() === 'bubblewrap') fs.lchownSync(p, SANDBOX_UID, SANDBOX_GID);
+  if (process.getuid?.() === 0 && sandboxMode() !== 'none') fs.lchownSync(p, SANDBOX_UID, SANDBOX_GID);
 }
 
 function decode(buf: Buffer): { text: string; binary: boolean } {
@@ -217,6 +219,17 @@ function decode(buf: Buffer): { text: string; binary: boolean } {
     return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf), binary: false };
   } catch {
     return { text: new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(buf), binary: true };
+  }
+}
+
+/**
+ * The file tools work on the same size-limited filesystem as the sandbox (quota.ts): mounted here too,
+ * so a workspace whose worker restarted shows its files, and write_file counts against the quota.
+ */
+async function workspaceFs(workspaceDir: string): Promise<void> {
+  if (quotaAvailable().ok && fs.existsSync(workspaceDir)) {
+    const abs = path.resolve(workspaceDir);
+    await ensureWorkspaceFs(abs, workspaceQuota(abs) ?? DEFAULT_LIMITS.workspaceBytes);
   }
 }
 
@@ -228,6 +241,7 @@ export async function readWorkspaceFile(
   const parts = workspacePathComponents(filePath);
   const shown = display(parts);
   const maxBytes = Math.min(opts.maxBytes ?? FILE_LIMITS.maxReadBytes, FILE_LIMITS.maxReadBytes);
+  await workspaceFs(workspaceDir);
   const o = openBeneath(workspaceDir, parts, O_RDONLY);
   try {
     assertInside(o, shown);
@@ -264,17 +278,36 @@ export async function writeWorkspaceFile(
   const data = typeof content === 'string' ? Buffer.from(content, opts.encoding === 'base64' ? 'base64' : 'utf8') : Buffer.from(content);
   const maxBytes = Math.min(opts.maxBytes ?? FILE_LIMITS.maxWriteBytes, FILE_LIMITS.maxWriteBytes);
   if (data.length > maxBytes) throw new WorkspaceFileError('TOO_LARGE', `content is ${data.length} bytes; the limit is ${maxBytes}`);
-  prepareWorkspace(workspaceDir);
+  const abs = prepareWorkspace(workspaceDir);
+  await workspaceFs(abs);
+  const quota = workspaceQuota(abs);
   const o = openBeneath(workspaceDir, parts, O_WRONLY | O_CREAT | (opts.append ? O_APPEND : 0), { createDirs: opts.createDirs ?? true });
   try {
     assertInside(o, shown);
     const st = fs.fstatSync(o.fd);
     assertRegularSingleLink(st, shown);
     if (o.created) fs.fchownSync(o.fd, ...sandboxOwner());
+    // Refused while the workspace would be over its quota afterwards (like the next command run), but a
+    // write that shrinks a file is allowed: that is how a full workspace is cleaned up from the tools.
+    // The filesystem itself stops a write that does not fit (ENOSPC, reported as NO_SPACE below).
+    if (quota !== null) {
+      try {
+        assertUnderQuota(abs, quota, data.length - (opts.append ? 0 : st.size));
+      } catch (err) {
+        throw new WorkspaceFileError('NO_SPACE', (err as Error).message);
+      }
+    }
     // Truncate only after the checks: opening with O_TRUNC would already have destroyed a refused target.
     if (!opts.append) fs.ftruncateSync(o.fd, 0);
     let off = 0;
-    while (off < data.length) off += fs.writeSync(o.fd, data, off, data.length - off, opts.append ? null : off);
+    try {
+      while (off < data.length) off += fs.writeSync(o.fd, data, off, data.length - off, opts.append ? null : off);
+    } catch (err) {
+      if (errno(err) !== 'ENOSPC' && errno(err) !== 'EDQUOT') throw err;
+      if (!opts.append) fs.ftruncateSync(o.fd, 0);
+      const u = workspaceUsage(abs);
+      throw new WorkspaceFileError('NO_SPACE', `the workspace is full${u ? ` (${u.usedBytes} bytes used)` : ''}; '${shown}' was not written (delete files to make room)`);
+    }
     return { path: shown, bytes: data.length, created: o.created };
   } finally {
     fs.closeSync(o.fd);
@@ -282,7 +315,7 @@ export async function writeWorkspaceFile(
 }
 
 function sandboxOwner(): [number, number] {
-  return process.getuid?.() === 0 && sandboxMode() === 'bubblewrap' ? [SANDBOX_UID, SANDBOX_GID] : [process.getuid?.() ?? 0, process.getgid?.() ?? 0];
+  return process.getuid?.() === 0 && sandboxMode() !== 'none' ? [SANDBOX_UID, SANDBOX_GID] : [process.getuid?.() ?? 0, process.getgid?.() ?? 0];
 }
 
 export async function listWorkspaceFiles(
@@ -297,6 +330,7 @@ export async function listWorkspaceFiles(
     if (parts.length === 0) return { entries: [], truncated: false };
     throw new WorkspaceFileError('NOT_FOUND', `'${display(parts)}' does not exist`);
   }
+  await workspaceFs(workspaceDir);
   const o = openBeneath(workspaceDir, parts, O_RDONLY | O_DIRECTORY);
   const entries: FileEntry[] = [];
   let truncated = false;

@@ -23,4 +23,7 @@ export type { SecretHeaderOptions } from './secret-fetch';
 export { sandboxTools, shellTool, runPythonTool, runNodeTool, readFileTool, writeFileTool, listFilesTool } from './tools';
 export type { SandboxToolOptions, CommandToolResult } from './tools';
 export { DENIED_SYSCALLS } from './seccomp';
-export { sweepStaleCgroups } from './cgroups';
+export { sweepStaleCgroups, detectCgroupBackend } from './cgroups';
+export { WorkspaceQuotaError, releaseWorkspaceMounts, workspaceUsage } from './quota';
+export { missingProtections, PROTECTIONS } from './protections';
+export type { Protection, MissingProtection } from './protections';

@@ -31,13 +31,20 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
-import { cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, type RunCgroups } from './cgroups';
+import { cgroupBackend, cgroupBases, createRunCgroups, destroyRunCgroups, killCgroup, oomKills, resetCgroupDetection, sweepStaleCgroups, useCgroupBackend, type RunCgroups } from './cgroups';
 import { seccompProgram } from './seccomp';
+import { protectionStatus } from './protections';
+import { FD_CMD_STDERR, SetupChannel, TRAMPOLINE } from './setup-channel';
+import { assertUnderQuota, ensureWorkspaceFs, quotaAvailable, workspaceUsage } from './quota';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
 
-export type SandboxMode = 'bubblewrap' | 'none';
+/**
+ * 'bubblewrap-degraded(no-seccomp,...)' when the operator allowed running without a protection this host
+ * lacks (SANDBOX_ALLOW_DEGRADED, see protections.ts); shown in state and the SandboxMode attribute.
+ */
+export type SandboxMode = 'bubblewrap' | 'none' | `bubblewrap-degraded(${string})`;
 
 /**
  * Network policy. Only 'none' (no network namespace peers at all: not even the host loopback) exists
@@ -53,7 +60,7 @@ export interface SandboxLimits {
   cpuSeconds: number;
   /** Memory of the whole run (cgroup v1 memory.limit_in_bytes, incl. tmpfs pages); RLIMIT_DATA per process as fallback. */
   memoryBytes: number;
-  /** Tasks (processes + threads) of the run (cgroup pids.max), plus RLIMIT_NPROC on the sandbox uid. */
+  /** Tasks (processes + threads) of the run (cgroup pids.max; RLIMIT_NPROC only in the degraded mode without cgroups). */
   maxProcesses: number;
   /** Largest file a process may write (RLIMIT_FSIZE). */
   fileSizeBytes: number;
@@ -65,7 +72,10 @@ export interface SandboxLimits {
   outputBytes: number;
   /** Total output (both streams) after which the command is killed as a flood. */
   outputKillBytes: number;
-  /** Disk the workspace may use (polled during the run; the run is killed when it is exceeded). */
+  /**
+   * Disk the workspace may use: its own filesystem (quota.ts), checked during the run (killed when over),
+   * at its end (killedReason 'disk') and before the next run (refused while over).
+   */
   workspaceBytes: number;
   /**
    * CPU bandwidth of the run in cores (cgroup cpu.cfs_quota_us); 0 = no bandwidth limit (the default).
@@ -210,12 +220,19 @@ export function resolveLimits(limits?: Partial<SandboxLimits>): SandboxLimits {
 // ---------------------------------------------------------------------------------------------------
 // Mode and availability
 
-/** 'none' only when the operator set SANDBOX=none explicitly; unknown values fail closed. */
+/**
+ * 'none' only when the operator set SANDBOX=none explicitly; unknown values fail closed. With bubblewrap,
+ * missing protections the operator allowed make it 'bubblewrap-degraded(no-...)'; missing protections
+ * not allowed leave it 'bubblewrap' and every run is refused (checkSandbox says why).
+ */
 export function sandboxMode(): SandboxMode {
   const v = process.env.SANDBOX;
-  if (v === undefined || v === '' || v === 'bubblewrap' || v === 'bwrap') return 'bubblewrap';
   if (v === 'none') return 'none';
-  throw new Error(`SANDBOX='${v}' is not a sandbox mode; use 'bubblewrap' (default) or 'none' (unsafe opt-in)`);
+  if (!(v === undefined || v === '' || v === 'bubblewrap' || v === 'bwrap')) {
+    throw new Error(`SANDBOX='${v}' is not a sandbox mode; use 'bubblewrap' (default) or 'none' (unsafe opt-in)`);
+  }
+  const { degraded } = protectionStatus();
+  return degraded.length ? `bubblewrap-degraded(${degraded.map((m) => `no-${m.name}`).join(',')})` : 'bubblewrap';
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -247,6 +264,18 @@ const CHECK_FAILURE_TTL_MS = 10_000;
  */
 export async function checkSandbox(): Promise<SandboxCheck> {
   if (sandboxMode() === 'none') return { ok: true };
+  // Missing protections first (cheap, and never cached: setting the opt-out needs no restart).
+  const { refused } = protectionStatus();
+  if (refused.length) {
+    const names = refused.map((m) => m.name).join(',');
+    return {
+      ok: false,
+      reason: `a sandbox protection is missing: ${refused.map((m) => m.reason).join('; ')}`,
+      fix:
+        `${refused.map((m) => m.fix).join('; ')}; or accept running with less isolation: SANDBOX_ALLOW_DEGRADED=${names} ` +
+        `(every session then shows sandbox mode 'bubblewrap-degraded(${refused.map((m) => `no-${m.name}`).join(',')})')`,
+    };
+  }
   if (checkCache && (checkCache.result.ok || performance.now() - checkCache.at < CHECK_FAILURE_TTL_MS)) {
     return checkCache.result;
   }
@@ -269,22 +298,24 @@ async function probeSandbox(): Promise<SandboxCheck> {
   } catch (err) {
     return { ok: false, reason: `preparing the sandbox failed: ${(err as Error).message}`, fix: 'run the worker as root, or make /run writable' };
   }
-  const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(cl.argv[0], cl.argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: guardStdio(['ignore', 'ignore', 'pipe', 'pipe', 'pipe']) });
+  const out = await new Promise<{ code: number | null; started: boolean; stderr: string }>((resolve) => {
+    const child = spawn(cl.argv[0], cl.argv.slice(1), { cwd: '/', env: WRAPPER_ENV, stdio: guardStdio(['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe']) });
     feedBwrap(child, cl);
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    (child.stdio as unknown as Readable[])[FD_CMD_STDERR].resume();
+    const channel = new SetupChannel();
+    child.stderr?.on('data', (d: Buffer) => channel.push(d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve({ code: null, stderr: String(err) });
+      resolve({ code: null, started: false, stderr: String(err) });
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stderr });
+      resolve({ code, started: channel.started, stderr: channel.started ? '' : channel.diagnostic() });
     });
   });
-  if (out.code === 0) return { ok: true };
+  // Usable only if the trampoline announced itself on the setup channel and /bin/true then succeeded.
+  if (out.started && out.code === 0) return { ok: true };
   return {
     ok: false,
     reason: `bubblewrap cannot create the sandbox namespaces (${out.stderr.trim() || `exit ${out.code}`})`,
@@ -552,12 +583,17 @@ function prlimitArgs(limits: SandboxLimits, plan: RlimitPlan): string[] {
   return args;
 }
 
-/** Everything before setpriv/bwrap (or before the command in 'none' mode). */
-function wrapperArgs(cgroupProcs: string[], limits: SandboxLimits, plan: RlimitPlan): string[] {
+/**
+ * Everything before setpriv/bwrap (or before the command in 'none' mode). `last` is 'exec' when bwrap
+ * follows (the trampoline then runs inside the sandbox), 'trampoline' when the command follows directly
+ * ('none' mode): the wrapper itself then ends the setup channel (see setup-channel.ts).
+ */
+function wrapperArgs(cgroupProcs: string[], limits: SandboxLimits, plan: RlimitPlan, last: 'exec' | 'trampoline'): string[] {
   const tail = ['agent-sandbox-wrap', String(cgroupProcs.length), ...cgroupProcs];
+  const end = last === 'exec' ? 'exec "$@"' : TRAMPOLINE;
   const dash = paths().dash;
-  if (dash) return [dash, '-c', `${JOIN_CGROUPS}\n${ulimitLine(limits, plan)}\nexec "$@"`, ...tail];
-  return ['/bin/sh', '-c', `${JOIN_CGROUPS}\nexec "$@"`, ...tail, ...prlimitArgs(limits, plan)];
+  if (dash) return [dash, '-c', `${JOIN_CGROUPS}\n${ulimitLine(limits, plan)}\n${end}`, ...tail];
+  return ['/bin/sh', '-c', `${JOIN_CGROUPS}\n${end}`, ...tail, ...prlimitArgs(limits, plan)];
 }
 
 interface CommandLineOptions {
@@ -582,17 +618,18 @@ interface CommandLine {
 function commandLine(o: CommandLineOptions): CommandLine {
   const hp = paths();
   if (!hp.bwrap) throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed', 'apt-get install bubblewrap');
-  // RLIMIT_NPROC counts every process of the sandbox uid on the host, shared by concurrent runs. With a
-  // pids cgroup doing the per-run limit it is only a backstop, set high enough that one run's fork bomb
-  // cannot starve the others; without the cgroup it is the limit.
-  const nproc = isRoot ? (o.pidsCgroup ? o.limits.maxProcesses * 8 : o.limits.maxProcesses) : null;
+  // RLIMIT_NPROC counts every process of the sandbox uid on the host: one number shared by every
+  // concurrent run of every session, so a session's parallel runs could use it up for all others. With a
+  // pids cgroup per run (the real, per-run limit) it is therefore not set at all. Only in the explicit
+  // degraded mode without cgroups (SANDBOX_ALLOW_DEGRADED=cgroups) is it the (shared) limit.
+  const nproc = isRoot && !o.pidsCgroup ? o.limits.maxProcesses : null;
   // RLIMIT_DATA only as the fallback: it is per process and counts reservations, cgroups count real use.
   const dataBytes = o.memoryCgroup ? null : o.limits.memoryBytes;
   // The wrapper joins the cgroups before anything else runs. (Tried: letting bwrap set up outside them
   // and moving its pid in via --info-fd/--block-fd. Slower by ~6 ms p50 on a busy host, because the
   // move then waits on extra event-loop and thread-pool round trips; a v1 cgroup move costs an RCU
   // grace period either way.)
-  const wrapper = wrapperArgs(o.cgroupProcs, o.limits, { nproc, dataBytes });
+  const wrapper = wrapperArgs(o.cgroupProcs, o.limits, { nproc, dataBytes }, 'exec');
 
   const drop = isRoot
     ? [hp.setpriv ?? 'setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--']
@@ -618,7 +655,9 @@ function commandLine(o: CommandLineOptions): CommandLine {
   b.push('--chdir', '/workspace');
   // Options travel through a pipe, not argv: /proc/<pid>/cmdline is world-readable on the host, and the
   // environment (which may carry a tool's declared secrets) must not show up in `ps`.
-  return { argv: [...wrapper, ...drop, hp.bwrap, '--args', String(FD_ARGS), '--', ...o.argv], bwrapOptions: b };
+  // The command starts through the trampoline, which closes the setup channel for it (setup-channel.ts).
+  const trampoline = ['/bin/sh', '-c', TRAMPOLINE, 'agent-sandbox'];
+  return { argv: [...wrapper, ...drop, hp.bwrap, '--args', String(FD_ARGS), '--', ...trampoline, ...o.argv], bwrapOptions: b };
 }
 
 /** Writes bwrap's options and the seccomp program into their pipes (fds FD_SECCOMP and FD_ARGS). */
@@ -647,7 +686,7 @@ export function prepareWorkspace(dir: string): string {
   const created = fs.mkdirSync(abs, { recursive: true, mode: 0o700 }) !== undefined;
   const st = fs.lstatSync(abs);
   if (!st.isDirectory()) throw new Error(`workspace ${abs} is not a directory (symlinks are refused)`);
-  if (isRoot && sandboxMode() === 'bubblewrap' && (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_GID)) {
+  if (isRoot && sandboxMode() !== 'none' && (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_GID)) {
     if (!created) {
       throw new Error(`workspace ${abs} exists but is owned by ${st.uid}:${st.gid}, not the sandbox uid ${SANDBOX_UID}: the runtime only hands folders it created to the sandbox; remove it or use another workspace`);
     }
@@ -706,40 +745,6 @@ function utf8Boundary(buf: Buffer): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Disk watchdog
-
-/** Bytes allocated under `dir` (st_blocks, so sparse files count what they really use); stops once over `cap`. */
-async function diskUsage(dir: string, cap: number): Promise<number> {
-  let total = 0;
-  let entries = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop() as string;
-    let list: fs.Dirent[];
-    try {
-      list = await fs.promises.readdir(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of list) {
-      const p = path.join(d, e.name);
-      try {
-        // lstat: never follow links the sandbox planted.
-        const st = await fs.promises.lstat(p);
-        total += st.blocks * 512;
-        // Directories and inodes cost disk too; count a block per entry so millions of empty files add up.
-        total += 512;
-        if (st.isDirectory()) stack.push(p);
-      } catch {
-        // removed meanwhile
-      }
-      if (total > cap || ++entries > 1_000_000) return Math.max(total, cap + 1);
-    }
-  }
-  return total;
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Run
 
 /** Runs `argv` in a fresh sandbox with the workspace at /workspace. Never throws for a failing command. */
@@ -758,7 +763,7 @@ export async function runSandboxed(input: SandboxRequest): Promise<SandboxResult
   }
   const limits = resolveLimits(req.limits);
   const mode = sandboxMode();
-  if (mode === 'bubblewrap') {
+  if (mode !== 'none') {
     const check = await checkSandbox();
     if (!check.ok) throw new SandboxUnavailableError(check.reason, check.fix);
   }
@@ -766,6 +771,12 @@ export async function runSandboxed(input: SandboxRequest): Promise<SandboxResult
   if (req.signal?.aborted) return emptyResult(mode, 'cancelled', started);
 
   const workspace = prepareWorkspace(req.workspaceDir);
+  // The workspace is its own size-limited filesystem (quota.ts); a workspace over this run's limit
+  // (left so by an earlier run with a larger limit, or a write) is refused before anything starts.
+  if (quotaAvailable().ok) {
+    await ensureWorkspaceFs(workspace, limits.workspaceBytes);
+    assertUnderQuota(workspace, limits.workspaceBytes);
+  }
   if (!swept) {
     swept = true;
     sweepStaleCgroups();
@@ -815,24 +826,24 @@ interface ExecuteArgs {
 }
 
 function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs): Promise<SandboxResult> {
-  const cgroupProcs = Object.values(cg.dirs).map((d) => path.join(d, 'cgroup.procs'));
+  const cgroupProcs = cg.procs;
   let argv: string[];
   let cl: CommandLine | null = null;
   let spawnEnv: NodeJS.ProcessEnv;
   let cwd: string;
   const stdinMode = req.stdin === undefined ? 'ignore' : 'pipe';
   let stdio: StdioSlot[];
-  if (mode === 'bubblewrap') {
+  if (mode !== 'none') {
     cl = commandLine({ argv: req.argv, env, workspace, limits, cgroupProcs, memoryCgroup: !!cg.dirs.memory, pidsCgroup: !!cg.dirs.pids });
     argv = cl.argv;
     spawnEnv = WRAPPER_ENV;
     cwd = '/';
-    stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'];
+    stdio = [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'];
   } else {
-    argv = [...wrapperArgs(cgroupProcs, limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }), ...req.argv];
+    argv = [...wrapperArgs(cgroupProcs, limits, { nproc: null, dataBytes: cg.dirs.memory ? null : limits.memoryBytes }, 'trampoline'), ...req.argv];
     spawnEnv = { ...sandboxEnv(env, workspace), PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
     cwd = workspace;
-    stdio = [stdinMode, 'pipe', 'pipe'];
+    stdio = [stdinMode, 'pipe', 'pipe', 'ignore', 'ignore', 'pipe'];
   }
 
   return new Promise<SandboxResult>((resolve, reject) => {
@@ -863,7 +874,11 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
       if (out.total + err.total > limits.outputKillBytes) kill('output');
     };
     (child.stdout as Readable).on('data', onData(out));
-    (child.stderr as Readable).on('data', onData(err));
+    // fd 2 of the chain is the setup channel; the command's stderr arrives on FD_CMD_STDERR.
+    const channel = new SetupChannel();
+    (child.stderr as Readable).on('data', (d: Buffer) => channel.push(d));
+    const cmdStderr = (child.stdio as unknown as Readable[])[FD_CMD_STDERR];
+    cmdStderr.on('data', onData(err));
 
     if (child.stdin) {
       child.stdin.on('error', () => undefined); // the command may exit without reading its input
@@ -876,19 +891,14 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
     // Aborted while the run was being set up: 'abort' has already fired and will not fire again.
     if (req.signal?.aborted) kill('cancelled');
 
-    // Disk watchdog: RLIMIT_FSIZE bounds one file, this bounds the workspace. Polled often while the walk
-    // is cheap, backing off for big trees so the walk never costs more than ~1/5 of the time.
-    let diskTimer: NodeJS.Timeout | undefined;
+    // The workspace filesystem is the hard wall (a little above the limit: ext4 metadata); this stops a
+    // run that passes the limit itself. One statfs() per poll: no walk of the sandbox's tree. Runs
+    // shorter than the poll are measured at the end (below) and the next run is refused while over.
+    const overDisk = (): boolean => (workspaceUsage(workspace)?.usedBytes ?? 0) > limits.workspaceBytes;
     let stopped = false;
-    const pollDisk = (): void => {
-      const t0 = performance.now();
-      void diskUsage(workspace, limits.workspaceBytes).then((used) => {
-        if (stopped) return;
-        if (used > limits.workspaceBytes) kill('disk');
-        else diskTimer = setTimeout(pollDisk, Math.max(100, 5 * (performance.now() - t0)));
-      });
-    };
-    diskTimer = setTimeout(pollDisk, 100);
+    const diskTimer: NodeJS.Timeout = setInterval(() => {
+      if (!stopped && overDisk()) kill('disk');
+    }, 100);
 
     // A process that escaped into the background but still holds the pipes must not hang the run:
     // once the main process is gone, give the streams a moment, then kill the cgroup and close them.
@@ -899,13 +909,14 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
         killCgroup(cg);
         child.stdout?.destroy();
         child.stderr?.destroy();
+        cmdStderr.destroy();
       }, 2000);
     });
 
     const cleanup = (): void => {
       clearTimeout(timer);
       stopped = true;
-      if (diskTimer) clearTimeout(diskTimer);
+      clearInterval(diskTimer);
       if (lingerTimer) clearTimeout(lingerTimer);
       req.signal?.removeEventListener('abort', onAbort);
     };
@@ -924,16 +935,15 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
       const status = exit ?? { code, signal };
       const o = out.finish('stdout', killedReason === 'output');
       const e = err.finish('stderr', killedReason === 'output');
-      if (status.code === 125 && e.text.startsWith('agent-sandbox-setup:')) {
-        reject(new SandboxUnavailableError(e.text.trim(), 'check that the cgroup v1 hierarchy under /sys/fs/cgroup is writable by the worker'));
-        return;
-      }
-      if (mode === 'bubblewrap' && status.code === 1 && !killedReason && isBwrapSetupError(e.text, o.text)) {
-        reject(new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${e.text.trim()}`, bwrapFix(e.text)));
+      // Decided by the setup channel alone (never by the exit code or the command's output): the
+      // command was never started and we did not kill the run ourselves.
+      if (!channel.started && !killedReason) {
+        reject(setupError(channel.diagnostic(), status));
         return;
       }
       let reason: SandboxKillReason | null = killedReason;
       if (!reason && oomKills(cg) > 0) reason = 'memory';
+      if (!reason && overDisk()) reason = 'disk';
       if (!reason && (status.code === 128 + 24 || status.signal === 'SIGXCPU')) reason = 'cpu';
       resolve({
         exitCode: status.code,
@@ -951,16 +961,16 @@ function execute({ req, env, limits, mode, workspace, cg, started }: ExecuteArgs
   });
 }
 
-function isBwrapSetupError(stderr: string, stdout: string): boolean {
-  // "bwrap: execvp foo: No such file" is the command not existing, which the caller should see as a result.
-  return stdout === '' && /^bwrap: /.test(stderr) && !/^bwrap: execvp /.test(stderr);
-}
-
-function bwrapFix(stderr: string): string {
-  if (/Can't find source path/.test(stderr)) {
-    return `make every parent directory of the workspace traversable (o+x) for uid ${SANDBOX_UID}`;
+/** The error for a run whose command never started; `diagnostic` comes from the setup channel only. */
+function setupError(diagnostic: string, status: { code: number | null; signal: NodeJS.Signals | null }): SandboxUnavailableError {
+  const said = diagnostic || `the setup chain exited with ${status.signal ?? `code ${status.code}`} and no message`;
+  if (diagnostic.startsWith('agent-sandbox-setup:')) {
+    return new SandboxUnavailableError(said, 'check that the cgroup hierarchy under /sys/fs/cgroup is writable by the worker');
   }
-  return 'run checkSandbox() for a diagnosis; unprivileged user namespaces must be allowed';
+  if (/Can't find source path/.test(diagnostic)) {
+    return new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${said}`, `make every parent directory of the workspace traversable (o+x) for uid ${SANDBOX_UID}`);
+  }
+  return new SandboxUnavailableError(`bubblewrap failed to set up the sandbox: ${said}`, 'run checkSandbox() for a diagnosis; unprivileged user namespaces must be allowed');
 }
 
 /**
@@ -971,13 +981,17 @@ export function sandboxCommandLine(argv: string[], workspaceDir: string, limits?
   const cl = commandLine({ argv, env: {}, workspace: workspaceDir, limits: resolveLimits(limits), cgroupProcs: [] });
   const opts = cl.bwrapOptions.filter((a, i, all) => a !== '--seccomp' && all[i - 1] !== '--seccomp');
   const at = cl.argv.indexOf('--args');
-  return [...cl.argv.slice(0, at), ...opts, ...cl.argv.slice(at + 2)];
+  // Without the trampoline: a pasted command line has no setup channel to announce itself on.
+  return [...cl.argv.slice(0, at), ...opts, '--', ...argv];
 }
 
 /** Exposed for tests only. */
 export const _internal = {
   utf8Boundary,
   cgroupBases,
+  cgroupBackend,
+  /** Run with another cgroup backend (e.g. v2 on a test mount); null returns to detection. */
+  useCgroupBackend,
   /** Switch between the dash-builtin and the prlimit way of setting rlimits (both must work). */
   useRlimitTool(tool: 'dash' | 'prlimit'): void {
     paths().dash = tool === 'dash' ? findExecutable('dash') : null;

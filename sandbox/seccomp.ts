@@ -5,7 +5,8 @@
  * perf_event_open) and closes terminal injection (TIOCSTI/TIOCLINUX) even if a terminal ever leaked in.
  *
  * Only x86_64 syscall numbers are encoded (the only architecture this was tested on); on any other
- * architecture `seccompProgram()` returns null and the sandbox runs without the filter.
+ * architecture `seccompProgram()` returns null, and runs are refused unless the operator allows the
+ * degraded mode (SANDBOX_ALLOW_DEGRADED=seccomp, see protections.ts).
  */
 
 // Classic BPF opcodes (linux/filter.h) and seccomp constants (linux/seccomp.h, linux/audit.h).
@@ -75,11 +76,24 @@ type Insn = [code: number, jt: number, jf: number, k: number];
 export const DENIED_SYSCALLS: readonly string[] = Object.keys(DENIED_X86_64);
 
 let cached: Buffer | null | undefined;
+let archOverride: string | null = null;
+
+/** Tests: behave as on another architecture (null: the real one). */
+export function setSeccompArchForTest(arch: string | null): void {
+  archOverride = arch;
+  cached = undefined;
+}
+
+/** Why there is no filter on this architecture, or null when there is one. */
+export function seccompUnsupportedReason(): string | null {
+  const arch = archOverride ?? process.arch;
+  return arch === 'x64' ? null : `the seccomp filter has syscall numbers for x86_64 only; this is ${arch}`;
+}
 
 /** The compiled filter (struct sock_filter[]), or null when the architecture is not supported. */
 export function seccompProgram(): Buffer | null {
   if (cached !== undefined) return cached;
-  if (process.arch !== 'x64') {
+  if ((archOverride ?? process.arch) !== 'x64') {
     cached = null;
     return cached;
   }

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { defineTool, type ToolContext, type ToolDefinition } from '../runtime/agent';
 import { listWorkspaceFiles, readWorkspaceFile, writeWorkspaceFile, FILE_LIMITS } from './files';
 import { redactDeep } from './secrets';
-import { resolveLimits, runSandboxed, type SandboxLimits, type SandboxResult } from './sandbox';
+import { resolveLimits, runSandboxed, sandboxMode, type SandboxLimits, type SandboxResult } from './sandbox';
+import { WorkspaceQuotaError } from './quota';
 
 export interface SandboxToolOptions {
   /** Limits for commands run by these tools (per agent or per tool); unset fields use DEFAULT_LIMITS. */
@@ -76,6 +77,10 @@ async function runCommand(argv: string[], args: { stdin?: string; timeoutMs?: nu
       limits: { ...limits, timeoutMs },
       network: 'none',
       signal: ctx.signal,
+    }).catch((err: unknown) => {
+      // A workspace over its disk limit is the model's to fix (it can free space), not a host failure.
+      if (err instanceof WorkspaceQuotaError) return quotaRefusal(err);
+      throw err;
     });
     if (r.killedReason) ctx.logger.warn('sandboxed command killed', { reason: r.killedReason, toolCallId: ctx.toolCallId });
     return redactDeep(
@@ -95,6 +100,22 @@ async function runCommand(argv: string[], args: { stdin?: string; timeoutMs?: nu
   } finally {
     clearInterval(beat);
   }
+}
+
+/** What the model sees when its workspace is over the disk limit: a result it can act on, nothing ran. */
+function quotaRefusal(err: WorkspaceQuotaError): SandboxResult {
+  return {
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: `${err.message}\n`,
+    truncated: { stdout: false, stderr: false },
+    binary: { stdout: false, stderr: false },
+    timedOut: false,
+    killedReason: 'disk',
+    durationMs: 0,
+    mode: sandboxMode(),
+  };
 }
 
 const ShellInput = z.object({

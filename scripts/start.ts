@@ -71,7 +71,7 @@ async function run(): Promise<void> {
   const sandbox = await checkSandbox();
   console.log(
     sandbox.ok
-      ? `Sandbox:  ${sandboxMode() === 'none' ? 'NONE (SANDBOX=none: tools run unsandboxed, flagged on every session)' : 'bubblewrap'}`
+      ? `Sandbox:  ${sandboxMode() === 'none' ? 'NONE (SANDBOX=none: tools run unsandboxed, flagged on every session)' : sandboxMode() === 'bubblewrap' ? 'bubblewrap' : `${sandboxMode()} (SANDBOX_ALLOW_DEGRADED: less isolation, flagged on every session)`}`
       : `Sandbox:  UNAVAILABLE - ${sandbox.reason}. Sandboxed tools will fail and the agent will adapt. Fix: ${sandbox.fix}`,
   );
   const client = await connectClient(config);

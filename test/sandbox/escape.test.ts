@@ -6,9 +6,13 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { runSandboxed, _internal, type SandboxRequest } from '../../sandbox/sandbox';
+import { checkSandbox, runSandboxed, sandboxIdle, sandboxMode, _internal, type SandboxRequest } from '../../sandbox/sandbox';
+import { CgroupV2 } from '../../sandbox/cgroup-v2';
+import { detectCgroupBackend } from '../../sandbox/cgroups';
+import { setSeccompArchForTest } from '../../sandbox/seccomp';
 import { readWorkspaceFile, writeWorkspaceFile, listWorkspaceFiles } from '../../sandbox/files';
-import { diskUsageBytes, finalCgroupCheck, isAlive, makeTempRoot, marker, processesWithMarker, waitFor } from './helpers';
+import { diskUsageBytes, finalCgroupCheck, isAlive, makeTempRoot, marker, processesWithMarker, toolContext, waitFor } from './helpers';
+import { sandboxTools, type CommandToolResult } from '../../sandbox/tools';
 
 const REPO = path.resolve(__dirname, '../..');
 const tmp = makeTempRoot('escape');
@@ -116,12 +120,16 @@ describe('links', () => {
     const r = await sh('ln /etc/passwd hl1; ln /usr/bin/bash hl2; ls hl1 hl2');
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/Invalid cross-device link|Operation not permitted/);
-    // Simulate a hard link that already exists (e.g. the workspace was on the same filesystem as a secret).
-    fs.linkSync(path.join(outside, 'host.txt'), path.join(ws, 'hardlink.txt'));
+    // The workspace is its own filesystem (quota.ts): not even root can link a host file into it.
+    expect(() => fs.linkSync(path.join(outside, 'host.txt'), path.join(ws, 'from-host.txt'))).toThrow(/EXDEV/);
+    // A file with a second link (both inside) is still refused by the file tools.
+    fs.writeFileSync(path.join(ws, 'linked.txt'), 'host-original');
+    fs.linkSync(path.join(ws, 'linked.txt'), path.join(ws, 'hardlink.txt'));
     await expect(readWorkspaceFile(ws, 'hardlink.txt')).rejects.toMatchObject({ code: 'HARDLINK' });
     await expect(writeWorkspaceFile(ws, 'hardlink.txt', 'pwned')).rejects.toMatchObject({ code: 'HARDLINK' });
-    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original');
+    expect(fs.readFileSync(path.join(ws, 'linked.txt'), 'utf8')).toBe('host-original');
     fs.rmSync(path.join(ws, 'hardlink.txt'));
+    fs.rmSync(path.join(ws, 'linked.txt'));
   });
 
   test('12. swapping a directory for a symlink while the host writes into it never writes outside', async () => {
@@ -340,7 +348,7 @@ describe('resource abuse', () => {
     const limit = 40 * 1024 * 1024;
     const r = await sh('mkdir -p fill; i=0; while true; do head -c 4000000 /dev/zero > fill/f$i || exit 9; i=$((i+1)); done', { limits: { workspaceBytes: limit, timeoutMs: 30_000 } });
     expect(r.killedReason).toBe('disk');
-    // The watchdog polls, so some overshoot is possible; it must stay bounded.
+    // The statfs poll stops the run; the workspace filesystem (a little above the limit) bounds the rest.
     expect(diskUsageBytes(path.join(ws, 'fill'))).toBeLessThan(limit + 512 * 1024 * 1024);
     fs.rmSync(path.join(ws, 'fill'), { recursive: true, force: true });
   });
@@ -458,5 +466,340 @@ for name, nr in (("io_uring_setup", 425), ("bpf", 321), ("userfaultfd", 323), ("
     print(name, r, ctypes.get_errno())`;
     const r = await run(['python3', '-c', code]);
     for (const line of r.stdout.trim().split('\n')) expect(line).toMatch(/ -1 1$/); // EPERM
+  });
+});
+
+describe('class 2: setup failures on their own channel', () => {
+  const secret = `setup-secret-${marker('c2')}`;
+
+  test.each([
+    ['bwrap prefix, exit 1', `echo "bwrap: ${secret}" >&2; exit 1`, 1],
+    ['setup prefix, exit 125', `echo "agent-sandbox-setup: ${secret}" >&2; exit 125`, 125],
+    ['bwrap prefix via exec of a missing file', `echo "bwrap: execvp ${secret}" >&2; exit 1`, 1],
+  ])('a command that imitates a setup failure (%s) is an ordinary result', async (_name, script, code) => {
+    const r = await sh(script);
+    expect(r.exitCode).toBe(code);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(secret);
+  });
+
+  test('the command cannot write to the setup channel (every fd, and the chain via /proc)', async () => {
+    const forge = `bwrap: ${secret}`;
+    const r = await sh(`for fd in $(seq 2 30); do echo "${forge}" >&$fd 2>/dev/null; done; for f in /proc/[0-9]*/fd/[02-9]*; do echo "${forge}" 2>/dev/null >$f; done; exit 1`);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+  });
+
+  test('a real setup failure is reported from the channel and never carries the command output', async () => {
+    const closed = path.join(tmp.root, 'closed-c2');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    const p = runSandboxed({ workspaceDir: path.join(closed, 'ws'), argv: ['/bin/sh', '-c', `echo ${secret}; echo ${secret} >&2`], network: 'none' });
+    await expect(p).rejects.toThrow(/sandbox unavailable: bubblewrap failed to set up the sandbox: bwrap: Can't find source path/);
+    await expect(p).rejects.not.toThrow(secret);
+  });
+});
+
+describe('class 4: one session cannot use up processes for the others', () => {
+  test("parallel runs of one session, each full to its pids limit, do not stop another session's run from forking", async () => {
+    // Same limits for everyone. The old per-uid RLIMIT_NPROC backstop (8 x maxProcesses = 256 here, one
+    // count for every run of the shared sandbox uid): 9 runs of 27 tasks (2 bwrap + 25) leave 13 of them
+    // for the victim, which needs 23 (2 bwrap + python + 20 children alive at once).
+    const limits = { maxProcesses: 32, timeoutMs: 120_000 };
+    const ac = new AbortController();
+    const mark = marker('c4');
+    // 20 children alive at the same time (each waits for the parent to close the pipe), then reaped.
+    const VICTIM = [
+      'import os',
+      'r, w = os.pipe()',
+      'kids = []',
+      'try:',
+      '    for _ in range(20):',
+      '        pid = os.fork()',
+      '        if pid == 0:',
+      '            os.close(w); os.read(r, 1); os._exit(0)',
+      '        kids.append(pid)',
+      'except OSError as e:',
+      '    print("fork failed", e.errno)',
+      'os.close(w)',
+      'for p in kids: os.waitpid(p, 0)',
+      'print("forked", len(kids))',
+    ].join('\n');
+    const attackers = Array.from({ length: 9 }, (_, i) =>
+      sh(`for i in $(seq 24); do sleep 1000 & done; touch ready-c4-${i}; exec -a ${mark} sleep 1000`, { limits, signal: ac.signal }),
+    );
+    try {
+      expect(await waitFor(() => Array.from({ length: 9 }, (_, i) => fs.existsSync(path.join(ws, `ready-c4-${i}`))).every(Boolean), 60_000)).toBe(true);
+      const victim = await runSandboxed({
+        workspaceDir: other,
+        argv: ['python3', '-c', VICTIM],
+        network: 'none',
+        limits,
+      });
+      expect(victim.stderr).toBe('');
+      expect(victim.stdout).toBe('forked 20\n');
+    } finally {
+      ac.abort();
+      await Promise.all(attackers);
+      for (let i = 0; i < 9; i++) fs.rmSync(path.join(ws, `ready-c4-${i}`), { force: true });
+    }
+    expect(await waitFor(() => processesWithMarker(mark).length === 0, 10_000)).toBe(true);
+  });
+});
+
+describe('class 3: a disk quota that cannot be bypassed', () => {
+  const MiB = 1024 * 1024;
+  const limit = 32 * MiB;
+  // The workspace is its own filesystem a little larger than the limit (ext4 metadata): a hard wall.
+  const hardCap = limit * 1.15 + 8 * MiB;
+  const fresh = (name: string) => {
+    const dir = tmp.workspace(name);
+    return {
+      dir,
+      sh: (script: string, extra: Partial<SandboxRequest> = {}) =>
+        runSandboxed({ workspaceDir: dir, argv: ['/bin/bash', '-c', script], network: 'none', limits: { workspaceBytes: limit }, ...extra }),
+    };
+  };
+
+  test('data below a path longer than 4096 characters is counted and stopped', async () => {
+    const w = fresh('c3-deep');
+    const name = 'd'.repeat(100);
+    const r = await w.sh(`for i in $(seq 60); do mkdir ${name} && cd ${name} || exit 3; done; pwd | wc -c; head -c ${64 * MiB} /dev/zero > big; echo rc=$?`);
+    expect(Number(r.stdout.split('\n')[0])).toBeGreaterThan(4096);
+    expect(r.killedReason).toBe('disk');
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+    await expect(w.sh('true')).rejects.toThrow(/over its limit of 32\.0 MiB.*space is freed/);
+  });
+
+  test('fallocate in a run shorter than any poll is measured at its end; the next run and write_file are refused until files are deleted', async () => {
+    const w = fresh('c3-falloc');
+    // One fallocate is over in a few ms (the old path walker polled every 100 ms and never saw it).
+    // Here it is stopped by the statfs poll or measured at the end, depending on how fast it ran.
+    const r = await w.sh('fallocate -l 36M big');
+    expect(r.killedReason).toBe('disk');
+    expect(fs.statSync(path.join(w.dir, 'big')).blocks * 512).toBeGreaterThan(32 * MiB);
+    await expect(w.sh('true')).rejects.toThrow(/uses 3\d\.\d MiB of disk, over its limit of 32\.0 MiB/);
+    await expect(writeWorkspaceFile(w.dir, 'more.txt', 'x')).rejects.toThrow(/over its limit/);
+    // A bigger fallocate does not fit the filesystem at all.
+    fs.rmSync(path.join(w.dir, 'big'));
+    const r2 = await w.sh('fallocate -l 200M big2; echo rc=$?');
+    expect(r2.stdout).toBe('rc=1\n');
+    expect(r2.stderr).toMatch(/No space left on device/);
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+    // fallocate keeps what it could allocate: over the limit again until that is deleted too.
+    expect(r2.killedReason).toBe('disk');
+    fs.rmSync(path.join(w.dir, 'big2'));
+    expect((await w.sh('echo ok')).stdout).toBe('ok\n');
+  });
+
+  test('many small (empty) files run out of inodes, not of host disk', async () => {
+    const w = fresh('c3-inodes');
+    const r = await w.sh('python3 -c \'import os\nn = 0\ntry:\n  for i in range(300000):\n    open(f"f{i}", "w").close(); n += 1\nexcept OSError as e: print("stopped", n, e.errno)\'', { limits: { workspaceBytes: limit, timeoutMs: 60_000 } });
+    expect(r.stdout).toMatch(/^stopped \d+ 28$/m); // ENOSPC
+    expect(Number(r.stdout.split(' ')[1])).toBeLessThan(100_000);
+  });
+
+  test('write_file counts against the same quota', async () => {
+    const w = fresh('c3-write');
+    expect((await w.sh('true')).exitCode).toBe(0); // creates the 32 MiB workspace filesystem
+    const chunk = Buffer.alloc(8 * MiB, 1);
+    let written = 0;
+    let refused: unknown = null;
+    for (let i = 0; i < 8 && !refused; i++) {
+      try {
+        await writeWorkspaceFile(w.dir, `chunk${i}.bin`, chunk);
+        written++;
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(written).toBeLessThan(6);
+    expect(String(refused)).toMatch(/over its limit|workspace is full/);
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+  });
+
+  test('through the tools: an over-limit workspace is a result the model can act on, and write_file can free it', async () => {
+    const w = fresh('c3-tools');
+    const [shell, , , , writeFile] = sandboxTools({ limits: { workspaceBytes: limit } });
+    const ctx = toolContext(w.dir);
+    // Over the limit: stopped by the statfs poll or measured at the end, depending on how fast it ran.
+    const first = await shell.run(shell.input.parse({ command: 'fallocate -l 36M big' }), ctx);
+    expect(first).toMatchObject({ killedReason: 'disk' });
+    const refused = (await shell.run(shell.input.parse({ command: 'echo should-not-run' }), ctx)) as CommandToolResult;
+    expect(refused).toMatchObject({ exitCode: null, stdout: '', killedReason: 'disk' });
+    expect(refused.stderr).toMatch(/over its limit of 32\.0 MiB.*overwrite large files with empty content using write_file/);
+    // Growing is refused, shrinking is how the model cleans up.
+    await expect(writeFile.run(writeFile.input.parse({ path: 'new.txt', content: 'x' }), ctx)).rejects.toMatchObject({ code: 'NO_SPACE' });
+    await writeFile.run(writeFile.input.parse({ path: 'big', content: '' }), ctx);
+    expect(await shell.run(shell.input.parse({ command: 'echo ok' }), ctx)).toMatchObject({ stdout: 'ok\n', killedReason: null });
+  });
+
+  test('the filesystem size is fixed when the workspace is made: a later, larger limit does not lift the wall', async () => {
+    const w = fresh('c3-fixed');
+    expect((await w.sh('true')).exitCode).toBe(0);
+    const r = await w.sh('fallocate -l 50M big; echo rc=$?', { limits: { workspaceBytes: 64 * MiB } });
+    expect(r.stdout).toBe('rc=1\n');
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(diskUsageBytes(w.dir)).toBeLessThan(hardCap);
+  });
+
+  test('a workspace made before quotas moves into its filesystem (symlinks kept as symlinks), with nothing left underneath', async () => {
+    const w = fresh('c3-migrate');
+    const deep = path.join(w.dir, 'a', 'b');
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(path.join(deep, 'old.txt'), 'from before\n');
+    fs.symlinkSync(outside, path.join(w.dir, 'link-out'));
+    execFileSync('chown', ['-R', '-h', '65534:65534', w.dir]);
+    const r = await w.sh('cat a/b/old.txt; readlink link-out; df --output=target . | tail -1');
+    expect(r.stdout).toBe(`from before\n${outside}\n/workspace\n`);
+    expect(fs.readFileSync(path.join(outside, 'host.txt'), 'utf8')).toBe('host-original'); // not followed
+    // Underneath the mount point the old tree is gone (it would be disk outside the quota).
+    const under = fs.mkdtempSync(path.join(tmp.root, 'under-'));
+    execFileSync('mount', ['--bind', path.dirname(w.dir), under]);
+    try {
+      expect(fs.readdirSync(path.join(under, path.basename(w.dir)))).toEqual([]);
+    } finally {
+      execFileSync('umount', [under]);
+      fs.rmdirSync(under);
+    }
+  });
+
+  test('a symlink the sandbox plants to a big host tree is not measured', async () => {
+    const w = fresh('c3-link');
+    const r = await w.sh('ln -s /usr usr-link; ln -s / root-link; mkdir d; ln -s /usr/lib d/lib; echo ok');
+    expect(r.stdout).toBe('ok\n');
+    expect(r.killedReason).toBeNull();
+    expect((await w.sh('ls -d usr-link')).stdout).toBe('usr-link\n');
+  });
+});
+
+describe('class 5: missing protections fail closed; cgroup v2', () => {
+  const withEnv = async <T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> => {
+    const old = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    for (const [k, v] of Object.entries(vars)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    try {
+      return await fn();
+    } finally {
+      for (const [k, v] of Object.entries(old)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+
+  describe('no seccomp filter for this architecture', () => {
+    afterEach(() => setSeccompArchForTest(null));
+
+    test('runs are refused, naming the protection, the fix and the opt-out', async () => {
+      setSeccompArchForTest('arm64');
+      const check = await checkSandbox();
+      expect(check).toMatchObject({ ok: false });
+      expect(JSON.stringify(check)).toMatch(/x86_64 only; this is arm64.*SANDBOX_ALLOW_DEGRADED=seccomp/);
+      await expect(sh('echo should-not-run')).rejects.toThrow(/sandbox unavailable: a sandbox protection is missing: the seccomp filter/);
+      expect(sandboxMode()).toBe('bubblewrap');
+    });
+
+    test('with SANDBOX_ALLOW_DEGRADED=seccomp the run goes ahead without the filter and says so', async () => {
+      setSeccompArchForTest('arm64');
+      await withEnv({ SANDBOX_ALLOW_DEGRADED: 'seccomp' }, async () => {
+        expect(sandboxMode()).toBe('bubblewrap-degraded(no-seccomp)');
+        const r = await run(['cat', '/proc/self/status']);
+        expect(r.mode).toBe('bubblewrap-degraded(no-seccomp)');
+        expect(r.stdout).toMatch(/^Seccomp:\s+0$/m); // really without the filter: the mode tells the truth
+        expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+      });
+    });
+
+    test('an unknown opt-out name fails closed', async () => {
+      await withEnv({ SANDBOX_ALLOW_DEGRADED: 'seccomp,everything' }, async () => {
+        expect(() => sandboxMode()).toThrow(/'everything' is not a protection/);
+      });
+    });
+  });
+
+  describe('cgroup v2 on a real cgroup2 mount', () => {
+    // This host is hybrid: memory and pids are bound to v1, so the v2 hierarchy offers neither. What is
+    // real here: detection by filesystem type, the refusal, the per-run v2 cgroup (join before exec,
+    // cgroup.procs), cgroup.kill of the whole tree, cleanup. memory.max/pids.max/cpu.max/memory.events
+    // need a host where v2 has those controllers.
+    let mnt = '';
+    let v2: CgroupV2;
+    beforeAll(() => {
+      mnt = fs.mkdtempSync('/tmp/agent-sbx-cg2-');
+      execFileSync('mount', ['-t', 'cgroup2', 'none', mnt]);
+      v2 = new CgroupV2(mnt, `agent-sandbox-test-${process.pid}`, '/');
+    });
+    afterAll(() => {
+      _internal.useCgroupBackend(null);
+      v2.removeBase();
+      execFileSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
+    });
+
+    test('detection picks v2 for a cgroup2 mount and v1 for this host', () => {
+      expect(detectCgroupBackend(mnt).version).toBe(2);
+      expect(detectCgroupBackend('/sys/fs/cgroup').version).toBe(1);
+    });
+
+    test('without the memory and pids controllers on v2, runs are refused with the reason', async () => {
+      _internal.useCgroupBackend(v2);
+      try {
+        expect(v2.unavailableReason('pids')).toMatch(/'pids' controller is not available .*bound to cgroup v1/);
+        await expect(sh('true')).rejects.toThrow(/no per-run memory\/pids limits \(cgroup v2 at .*SANDBOX_ALLOW_DEGRADED=cgroups/s);
+      } finally {
+        _internal.useCgroupBackend(null);
+      }
+    });
+
+    test('degraded (opted in): each run is in its own v2 cgroup, and cgroup.kill takes the whole tree', async () => {
+      _internal.useCgroupBackend(v2);
+      const mark = marker('cg2');
+      const ac = new AbortController();
+      try {
+        await withEnv({ SANDBOX_ALLOW_DEGRADED: 'cgroups' }, async () => {
+          expect(sandboxMode()).toBe('bubblewrap-degraded(no-cgroups)');
+          const p = sh(`(setsid nohup bash -c 'exec -a ${mark}-bg sleep 1000' >/dev/null 2>&1 &); touch cg2-ready; exec -a ${mark}-fg sleep 1000`, { signal: ac.signal });
+          expect(await waitFor(() => fs.existsSync(path.join(ws, 'cg2-ready')), 10_000)).toBe(true);
+          expect(await waitFor(() => processesWithMarker(mark).length >= 2, 5000)).toBe(true);
+          const dirs = v2.runDirs();
+          expect(dirs).toHaveLength(1);
+          const members = fs.readFileSync(path.join(dirs[0], 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+          for (const pid of processesWithMarker(mark)) expect(members).toContain(pid);
+          ac.abort();
+          const r = await p;
+          expect(r.killedReason).toBe('cancelled');
+          expect(r.mode).toBe('bubblewrap-degraded(no-cgroups)');
+        });
+        expect(await waitFor(() => processesWithMarker(mark).length === 0, 5000)).toBe(true);
+        await sandboxIdle();
+        expect(v2.runDirs()).toEqual([]);
+      } finally {
+        fs.rmSync(path.join(ws, 'cg2-ready'), { force: true });
+        _internal.useCgroupBackend(null);
+      }
+    });
+
+    test('cgroup.kill on a v2 run cgroup kills a tree that keeps forking', async () => {
+      const cg = v2.create(`run-${process.pid}-cg2bomb`, { memoryBytes: 64 << 20, maxProcesses: 64, cpus: 0 });
+      const procs = cg.procs[0];
+      // A shell that joins the cgroup, then forks children that fork again, forever (bounded by a
+      // counter so a broken kill cannot take the host down).
+      const bomb = spawn('/bin/bash', ['-c', `echo $$ > ${procs}; f() { [ $1 -gt 6 ] && exec sleep 1000; f $(($1+1)) & f $(($1+1)); }; f 0`], { stdio: 'ignore', detached: true });
+      try {
+        expect(await waitFor(() => fs.readFileSync(procs, 'utf8').split('\n').filter(Boolean).length > 50, 10_000)).toBe(true);
+        expect(v2.kill(cg)).toBe(0); // via cgroup.kill, not by listing pids
+        expect(await waitFor(() => fs.readFileSync(path.join(cg.all[0], 'cgroup.events'), 'utf8').includes('populated 0'), 10_000)).toBe(true);
+      } finally {
+        try {
+          process.kill(-(bomb.pid as number), 'SIGKILL');
+        } catch {
+          // gone
+        }
+        await waitFor(() => fs.readFileSync(path.join(cg.all[0], 'cgroup.events'), 'utf8').includes('populated 0'), 10_000);
+        fs.rmdirSync(cg.all[0]);
+      }
+    });
   });
 });

@@ -85,8 +85,10 @@ test('invalid paths are refused', () => {
 });
 
 test('a refused write does not truncate its target', async () => {
-  const target = path.join(tmp.root, 'precious.txt');
-  fs.writeFileSync(target, 'keep me');
+  // The workspace is its own filesystem (quota.ts), so a hard link from outside cannot exist; two links
+  // inside it are refused the same way.
+  await writeWorkspaceFile(ws, 'precious.txt', 'keep me');
+  const target = path.join(ws, 'precious.txt');
   fs.linkSync(target, path.join(ws, 'precious-link.txt'));
   await expect(writeWorkspaceFile(ws, 'precious-link.txt', '')).rejects.toMatchObject({ code: 'HARDLINK' });
   expect(fs.readFileSync(target, 'utf8')).toBe('keep me');

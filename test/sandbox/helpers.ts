@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ToolContext } from '../../runtime/agent';
 import { sweepStaleCgroups } from '../../sandbox/cgroups';
+import { releaseWorkspaceMounts } from '../../sandbox/quota';
 import { sandboxIdle, _internal } from '../../sandbox/sandbox';
 
 /**
@@ -18,7 +19,11 @@ export function makeTempRoot(tag: string): { root: string; workspace(name?: stri
   return {
     root,
     workspace: (name = `ws-${randomBytes(4).toString('hex')}`) => path.join(root, name),
-    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+    // Workspaces are mounted filesystems (sandbox/quota.ts): unmount them before removing the tree.
+    cleanup: () => {
+      releaseWorkspaceMounts(root);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
   };
 }
 
@@ -65,12 +70,7 @@ export function isAlive(pid: number): boolean {
 
 /** Run cgroups of this process that are still present (each run must remove its own). */
 export function leftoverCgroups(pid = process.pid): string[] {
-  const left: string[] = [];
-  for (const base of Object.values(_internal.cgroupBases())) {
-    if (!base) continue;
-    for (const n of fs.readdirSync(base)) if (n.startsWith(`run-${pid}-`)) left.push(path.join(base, n));
-  }
-  return left;
+  return _internal.cgroupBackend().runDirs().filter((d) => path.basename(d).startsWith(`run-${pid}-`));
 }
 
 /** Waits for the background cgroup removal of finished runs, sweeps dead workers' cgroups, lists what is left. */

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { releaseWorkspaceMounts } from '../../sandbox/quota';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -171,6 +172,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
       for (const c of clients) await c.connection.close().catch(() => undefined);
       await model.close();
       await server.stop();
+      releaseWorkspaceMounts(dir); // workspaces are mounted filesystems (sandbox/quota.ts)
       rmSync(dir, { recursive: true, force: true });
     },
   };
