@@ -124,6 +124,8 @@ export interface AgentDefinition {
    * longer moves to a regular activity with backoff. 0: always a regular activity. Default 60 s.
    */
   localModelTimeoutMs?: number;
+  /** Tool calls of one model turn that run at the same time; the rest wait. Default 8. */
+  maxParallelToolCalls?: number;
   /**
    * Automatic memory (needs a memory store on the worker): recall the `recall` most relevant memories of
    * the user and the agent at session start; write an episode summary and facts at the end; compact older
@@ -185,6 +187,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSp
     },
     idleTimeoutMs: agent.idleTimeoutMs ?? 24 * 3600_000,
     localModelTimeoutMs: agent.localModelTimeoutMs ?? 60_000,
+    maxParallelToolCalls: agent.maxParallelToolCalls ?? 8,
     ...(agent.continueAsNewEverySteps ? { continueAsNewEverySteps: agent.continueAsNewEverySteps } : {}),
     ...(agent.memory
       ? {

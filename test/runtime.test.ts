@@ -17,6 +17,7 @@ import {
 import { messageText, type ChatRequest } from '../runtime/scripted-model';
 import { openSessionStore } from '../runtime/store';
 import { activityCalls } from './support/history';
+import { concurrency } from './support/agents';
 import { createHarness, type Harness } from './support/harness';
 
 let h: Harness;
@@ -70,6 +71,15 @@ describe('tools', () => {
     const r = await startSession(h.client, { agent: 'rendezvous', task: 'meet' }, h.config);
     await r.handle.result();
     expect(toolMessages(lastRequest())).toEqual([0, 1, 2].map(() => JSON.stringify({ group, met: true })));
+  });
+
+  test('at most maxParallelToolCalls of one turn run at the same time; the others wait their turn', async () => {
+    concurrency.max = 0;
+    h.model.setScript([{ toolCalls: [0, 1, 2, 3, 4].map(() => ({ name: 'probe', arguments: { expect: 2 } })) }, { content: 'probed' }]);
+    const s = await startSession(h.client, { agent: 'capped', task: 'probe' }, h.config);
+    await s.handle.result();
+    expect(toolMessages(lastRequest())).toEqual([0, 1, 2, 3, 4].map(() => '{"ok":true}'));
+    expect(concurrency.max).toBe(2); // the cap (2), reached, never passed
   });
 
   test('invalid arguments, malformed JSON, an unknown tool and a throwing tool go back to the model; the session goes on', async () => {

@@ -115,6 +115,15 @@ function activityError(err: unknown): Error | undefined {
   return undefined;
 }
 
+/** Runs the tasks with at most `limit` in flight, in order (deterministic: driven by workflow events only). */
+async function inParallel(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) await tasks[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, lane));
+}
+
 /** Thrown inside the loop when an `end` signal stops the session between steps. */
 class SessionEnded extends Error {}
 
@@ -667,7 +676,10 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
       // Independent calls of one turn run in parallel; each waits for its own approval if it needs one.
       const seqs = turn.toolCalls.map(() => nextSeq++);
-      await Promise.all(turn.toolCalls.map((call, i) => runToolCall(call, seqs[i])));
+      const calls = turn.toolCalls.map((call, i) => () => runToolCall(call, seqs[i]));
+      // At most maxParallelToolCalls at a time: one turn cannot take every process slot or sandbox run.
+      if (localSteps) await inParallel(calls, spec!.maxParallelToolCalls ?? 8);
+      else await Promise.all(calls.map((run) => run()));
       pending.sort((a, b) => a.seq - b.seq);
       publish();
     }

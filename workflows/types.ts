@@ -40,6 +40,8 @@ export interface AgentSpec {
   idleTimeoutMs: number;
   /** First attempt of a model call as a local activity with this timeout; 0 or absent: regular activity only. */
   localModelTimeoutMs?: number;
+  /** Tool calls of one model turn that run at the same time (the rest wait their turn). */
+  maxParallelToolCalls?: number;
   /** Start a fresh run (continue-as-new) after this many model steps, besides when Temporal suggests it. */
   continueAsNewEverySteps?: number;
   memory?: { recallK: number; summarizeAtEnd: boolean; keepRecentMessages: number; contextBudgetTokens?: number };

@@ -240,11 +240,37 @@ export const calculatorActivitiesAgent = defineAgent({
   tools: calculatorAgent.tools.map((t) => ({ ...t, runAs: 'activity' as const })),
 });
 
+/** Records how many of its calls run at once: each waits (bounded) until `expect` are in, then leaves. */
+export const concurrency = { active: 0, max: 0 };
+export const cappedAgent = defineAgent({
+  name: 'capped',
+  instructions: 'You probe.',
+  maxParallelToolCalls: 2,
+  tools: [
+    defineTool({
+      name: 'probe',
+      description: 'Count concurrent calls.',
+      input: z.object({ expect: z.number().int().positive() }),
+      run: async ({ expect }, ctx) => {
+        concurrency.active++;
+        concurrency.max = Math.max(concurrency.max, concurrency.active);
+        try {
+          for (let waited = 0; concurrency.active < expect && waited < 3_000; waited += 20) await sleep(20, undefined, { signal: ctx.signal });
+          return { ok: true };
+        } finally {
+          concurrency.active--;
+        }
+      },
+    }),
+  ],
+});
+
 export function testAgents(deps: { memory: MemoryStore }) {
   return [
     calculatorAgent,
     calculatorActivitiesAgent,
     rendezvousAgent,
+    cappedAgent,
     notifierAgent,
     escalatingAgent,
     budgetedAgent,
