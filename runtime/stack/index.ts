@@ -46,6 +46,8 @@ export interface StackOptions {
   workers?: number;
   /** Extra environment for the workers (model endpoint, task queue, ...). */
   workerEnv?: Record<string, string>;
+  /** Throwaway data (tests): PostgreSQL without fsync. Default false: the stack's data survives a machine crash. */
+  throwaway?: boolean;
   /** Stop everything when this process is gone; default this process. */
   ownerPid?: number;
   build?: BuildOptions;
@@ -219,7 +221,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   try {
     log(`PostgreSQL on 127.0.0.1:${pgPort} (data ${path.join(dataDir, 'postgres', 'data')})`);
-    pg = await startStackPostgres({ dir: path.join(dataDir, 'postgres'), port: pgPort, logFile: path.join(logsDir, 'postgres.log'), ownerPid: opts.ownerPid });
+    pg = await startStackPostgres({ dir: path.join(dataDir, 'postgres'), port: pgPort, logFile: path.join(logsDir, 'postgres.log'), ownerPid: opts.ownerPid, throwaway: opts.throwaway });
     const schemaLog = path.join(logsDir, 'schema.log');
     log(`schemas: temporal, temporal_visibility (temporal-sql-tool, log ${schemaLog})`);
     await applySchemas(pg, binaries, schemaLog);

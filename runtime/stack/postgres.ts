@@ -84,7 +84,17 @@ async function query(url: string, sql: string, params: unknown[] = []): Promise<
   }
 }
 
-export async function startStackPostgres(opts: { dir: string; port: number; logFile: string; ownerPid?: number; timeoutMs?: number }): Promise<StackPostgres> {
+export interface StackPostgresOptions {
+  dir: string;
+  port: number;
+  logFile: string;
+  ownerPid?: number;
+  timeoutMs?: number;
+  /** Data that may be lost on a machine crash (test stacks): no fsync, as the tests' own PostgreSQL does. */
+  throwaway?: boolean;
+}
+
+export async function startStackPostgres(opts: StackPostgresOptions): Promise<StackPostgres> {
   const dataDir = path.join(opts.dir, 'data');
   const bin = postgresBinDir(dataDir);
   const runAs = runAsUser();
@@ -104,7 +114,7 @@ export async function startStackPostgres(opts: { dir: string; port: number; logF
     try {
       execFileSync(
         path.join(bin, 'initdb'),
-        ['-D', dataDir, '-U', PG_USER, `--pwfile=${pwFile}`, '--auth-host=scram-sha-256', '--auth-local=peer', '-E', 'UTF8', '--locale=C'],
+        ['-D', dataDir, '-U', PG_USER, `--pwfile=${pwFile}`, '--auth-host=scram-sha-256', '--auth-local=peer', '-E', 'UTF8', '--locale=C', ...(opts.throwaway ? ['--no-sync'] : [])],
         { ...ids, env, cwd: opts.dir, stdio: ['ignore', 'pipe', 'pipe'] },
       );
     } catch (err) {
@@ -119,7 +129,8 @@ export async function startStackPostgres(opts: { dir: string; port: number; logF
     name: 'postgres',
     command: path.join(bin, 'postgres'),
     // No unix socket (its path length limit would depend on where the project is checked out): TCP on 127.0.0.1 only.
-    args: ['-D', dataDir, '-p', String(opts.port), '-h', '127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'log_min_messages=warning'],
+    args: ['-D', dataDir, '-p', String(opts.port), '-h', '127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'log_min_messages=warning',
+      ...(opts.throwaway ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [])],
     env,
     cwd: opts.dir,
     logFile: opts.logFile,
