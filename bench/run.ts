@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { applicationScript } from '../agents/application/script';
 import { decideApproval, signalApproval, startSession, waitForState } from '../client/sessions';
+import { STACK_LABEL } from '../runtime/stack';
 import { PROJECT_ROOT } from '../runtime/temporal-server';
 import { createHarness, type Harness } from '../test/support/harness';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -143,35 +144,45 @@ function table(rows: BenchRow[]): string {
   ].join('\n');
 }
 
+/** Step (agent and bare baseline) and approval figures on one harness; `label` tags the rows with the server. */
+async function measureCore(h: Harness, quick: boolean, label: string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  // Interleaved, so that drift on a shared machine affects both sides alike.
+  const steps: number[] = [];
+  const base: number[] = [];
+  for (let i = 0; i < (quick ? 2 : 6); i++) {
+    steps.push(...(await benchSteps(h, quick ? 20 : 50, 1)));
+    base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
+  }
+  rows.push(row(`agent step: model activity + tool activity (scripted model, 0 ms latency)${label}`, steps));
+  rows.push(row(`baseline: bare workflow step, two no-op activities${label}`, base));
+  rows.push({
+    name: `agent step overhead vs baseline (ratio)${label}`,
+    n: steps.length,
+    p50Ms: percentile(steps, 50) / percentile(base, 50),
+    p99Ms: percentile(steps, 99) / percentile(base, 99),
+    note: 'ratio, not ms',
+  });
+  const { resume, rpc } = await benchApprovalResume(h, quick ? 10 : 30);
+  rows.push(row(`approval signal -> approved tool scheduled (server time)${label}`, resume));
+  rows.push(row(`approval signal RPC (client)${label}`, rpc));
+  rows.push(row(`decideApproval Update round trip (client)${label}`, await benchUpdateRoundTrip(h, quick ? 10 : 30)));
+  return rows;
+}
+
 async function run(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const rows: BenchRow[] = [];
   await writeWorkflowBundle();
-  const h = await createHarness();
-  await h.startWorker();
-  try {
-    // Interleaved, so that drift on a shared machine affects both sides alike.
-    const steps: number[] = [];
-    const base: number[] = [];
-    for (let i = 0; i < (quick ? 2 : 6); i++) {
-      steps.push(...(await benchSteps(h, quick ? 20 : 50, 1)));
-      base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
+  for (const server of process.argv.includes('--stack') ? (['dev', 'stack'] as const) : (['dev'] as const)) {
+    // --stack: the same step and approval measurements again on the production stack (runtime/stack).
+    const h = await createHarness([], {}, { server });
+    await h.startWorker();
+    try {
+      rows.push(...(await measureCore(h, quick, server === 'stack' ? ` (${STACK_LABEL})` : '')));
+    } finally {
+      await h.close();
     }
-    rows.push(row('agent step: model activity + tool activity (scripted model, 0 ms latency)', steps));
-    rows.push(row('baseline: bare workflow step, two no-op activities', base));
-    rows.push({
-      name: 'agent step overhead vs baseline (ratio)',
-      n: steps.length,
-      p50Ms: percentile(steps, 50) / percentile(base, 50),
-      p99Ms: percentile(steps, 99) / percentile(base, 99),
-      note: 'ratio, not ms',
-    });
-    const { resume, rpc } = await benchApprovalResume(h, quick ? 10 : 30);
-    rows.push(row('approval signal -> approved tool scheduled (server time)', resume));
-    rows.push(row('approval signal RPC (client)', rpc));
-    rows.push(row('decideApproval Update round trip (client)', await benchUpdateRoundTrip(h, quick ? 10 : 30)));
-  } finally {
-    await h.close();
   }
 
   const sandboxBench = path.join(__dirname, 'sandbox.ts');
@@ -193,6 +204,9 @@ async function run(): Promise<void> {
     `Measured by \`npm run bench\` on ${new Date().toISOString()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}).`,
     'Real Temporal dev server (SQLite), scripted model server over HTTP through the openai client, SQLite session store.',
     'Per-step and resume times come from server-side history timestamps; round trips are measured on the client.',
+    ...(process.argv.includes('--stack')
+      ? [`Rows marked (${STACK_LABEL}) ran on \`npm run stack\`'s server (persistence and visibility on PostgreSQL) with the PostgreSQL session store.`]
+      : []),
     '',
     table(rows),
     '',
