@@ -80,6 +80,18 @@ export function serverPorts(p: number): number[] {
   return [p, p + 1, p + 2, p + 6, p + 10, p - 300, p - 299, p - 298, p - 294];
 }
 
+/**
+ * The SQL persistence stores membership ports in a PostgreSQL smallint (cluster_membership.rpc_port):
+ * a port above 32767 makes the server exit at start ("out of range for type smallint").
+ */
+const MAX_MEMBERSHIP_PORT = 32_767;
+
+function checkPorts(port: number): void {
+  if (port - 300 < 1024 || port - 294 > MAX_MEMBERSHIP_PORT) {
+    throw new Error(`--port ${port}: the server also binds ${port - 300}..${port - 294} for membership, which must be within 1024..${MAX_MEMBERSHIP_PORT} (PostgreSQL persistence stores them as smallint)`);
+  }
+}
+
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -91,7 +103,7 @@ function canBind(port: number): Promise<boolean> {
 /** A frontend port whose whole port set (and a PostgreSQL port next to it) is free; for tests and side-by-side stacks. */
 export async function freeStackPorts(): Promise<{ port: number; pgPort: number }> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const port = 10_300 + Math.floor(Math.random() * (MAX_MEMBERSHIP_PORT + 294 - 10_300));
     const pgPort = port + 20;
     const all = [...serverPorts(port), pgPort];
     if ((await Promise.all(all.map(canBind))).every(Boolean)) return { port, pgPort };
@@ -198,6 +210,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const namespace = opts.namespace ?? 'default';
   const address = `127.0.0.1:${port}`;
 
+  checkPorts(port);
   const binaries = await ensureServerBinaries({ log, ...opts.build });
   const busy = [];
   for (const p of [...serverPorts(port), pgPort]) if (!(await canBind(p))) busy.push(p);
