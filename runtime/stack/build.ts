@@ -78,7 +78,7 @@ function goOnPath(): string | undefined {
 const GO_MISSING = [
   `The production stack builds the Temporal server ${TEMPORAL_SERVER_VERSION} from source and needs the Go command (Go >= 1.21;`,
   `it fetches the ${GO_TOOLCHAIN} toolchain itself). Install one of:`,
-  '  - https://go.dev/dl/ (Debian 12\'s golang-go is 1.19, too old; bookworm-backports has golang-1.22)',
+  '  - https://go.dev/dl/ (Debian 12\'s golang-go is 1.19: too old)',
   '  - macOS: brew install go',
   'or use Docker instead: docker compose up -d',
 ].join('\n');
