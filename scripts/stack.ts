@@ -61,6 +61,14 @@ async function run(): Promise<void> {
 
   const workers = opts.workers === false ? 0 : Number(opts.workers === true ? 2 : opts.workers);
   if (!Number.isInteger(workers) || workers < 0) throw new Error(`--workers must be a whole number (got ${opts.workers})`);
+  if (workers > 0 && !process.env.OPENAI_API_KEY && !process.env.OPENAI_BASE_URL) {
+    // A worker without a model endpoint would take sessions from the shared task queue and fail them
+    // (401 is not retried), including sessions of an `npm start` that reuses this server on 7233.
+    throw new Error(
+      'the workers need a model endpoint: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, AGENT_MODEL), ' +
+        'or run `npm run stack -- --no-workers` and the offline demo against it: TEMPORAL_ADDRESS=127.0.0.1:7233 npm start',
+    );
+  }
   const t0 = Date.now();
   const stack = await startStack({ dataDir, port: Number(opts.port), pgPort: Number(opts.pgPort), workers, log });
 
@@ -77,9 +85,6 @@ async function run(): Promise<void> {
   Clients:     TEMPORAL_ADDRESS=${stack.address} npm run session:start -- -t "..."   (npm run approve, npm run http likewise)
   Stop:        Ctrl-C here, or npm run stack -- --stop
 `);
-  if (!process.env.OPENAI_API_KEY && workers > 0) {
-    log('note: OPENAI_API_KEY is not set, so the workers have no model to call (set OPENAI_API_KEY / OPENAI_BASE_URL before npm run stack)');
-  }
 
   let stopping = false;
   const shutdown = async (why: string): Promise<void> => {
