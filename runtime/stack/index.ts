@@ -272,6 +272,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const pgUrl = pg.url(AGENT_DATABASE);
     for (let i = 1; i <= (opts.workers ?? 0); i++) {
       const logFile = path.join(logsDir, `worker-${i}.log`);
+      // workers/main.ts prints '[worker] polling' once it polls (the log is appended to across runs).
+      const before = tailFile(logFile, 1000).split('[worker] polling').length;
       const w = await supervise({
         name: `worker-${i}`,
         command: process.execPath,
@@ -289,8 +291,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         ownerPid: opts.ownerPid,
       });
       workers.push(w);
-      // workers/main.ts prints this once it polls; workers start in turn so two do not bundle workflows at once on 2 cores.
-      const before = tailFile(logFile, 1000).split('[worker] polling').length;
+      // Workers start in turn, so two do not bundle the workflow code at the same time on 2 cores.
       await until(`worker ${i} to poll`, 180_000, logFile, async () => (tailFile(logFile, 1000).split('[worker] polling').length > before ? true : undefined), w.exited);
       log(`worker ${i}: pid ${w.pid}, log ${logFile}`);
     }
