@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { applicationScript } from '../agents/application/script';
 import { decideApproval, signalApproval, startSession, waitForState } from '../client/sessions';
+import { STACK_LABEL } from '../runtime/stack';
 import { PROJECT_ROOT } from '../runtime/temporal-server';
 import { createHarness, type Harness } from '../test/support/harness';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -183,37 +184,47 @@ function table(rows: BenchRow[]): string {
   ].join('\n');
 }
 
+/** Step (agent and bare baseline) and approval figures on one harness; `label` tags the rows with the server. */
+async function measureCore(h: Harness, quick: boolean, label: string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  // Interleaved, so that drift on a shared machine affects all three alike.
+  const steps: number[] = [];
+  const regular: number[] = [];
+  const base: number[] = [];
+  for (let i = 0; i < (quick ? 2 : 6); i++) {
+    steps.push(...(await benchSteps(h, 'calculator', quick ? 20 : 50, 1)));
+    regular.push(...(await benchSteps(h, 'calculator-activities', quick ? 20 : 50, 1)));
+    base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
+  }
+  rows.push(row(`agent step: model call + tool call, local activities (scripted model, 0 ms latency)${label}`, steps, 'between model requests'));
+  rows.push(row(`agent step, every call a regular activity (the shape before local steps)${label}`, regular, 'same run, interleaved'));
+  rows.push(row(`baseline: bare workflow step, two no-op regular activities${label}`, base, 'server history timestamps'));
+  rows.push(ratio(`agent step vs every-call-a-regular-activity step (ratio)${label}`, steps, regular));
+  rows.push(ratio(`agent step vs bare two-activity workflow step (ratio)${label}`, steps, base));
+  for (const [kind, agent] of [['local activities', 'calculator'], ['regular activities', 'calculator-activities']] as const) {
+    const cpu = await benchCpu(h, agent, quick ? 100 : 500);
+    rows.push({ name: `CPU seconds per 1,000 steps, ${kind}: worker+client / server${label}`, n: quick ? 100 : 500, p50Ms: cpu.worker, p99Ms: cpu.server, note: 'columns: worker+client s, server s' });
+  }
+  const { resume, rpc } = await benchApprovalResume(h, quick ? 10 : 30);
+  rows.push(row(`approval signal sent -> approved tool started (tool side)${label}`, resume));
+  rows.push(row(`approval signal RPC (client)${label}`, rpc));
+  rows.push(row(`decideApproval Update round trip (client)${label}`, await benchUpdateRoundTrip(h, quick ? 10 : 30)));
+  return rows;
+}
+
 async function run(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const rows: BenchRow[] = [];
   await writeWorkflowBundle();
-  const h = await createHarness();
-  await h.startWorker();
-  try {
-    // Interleaved, so that drift on a shared machine affects both sides alike.
-    const steps: number[] = [];
-    const regular: number[] = [];
-    const base: number[] = [];
-    for (let i = 0; i < (quick ? 2 : 6); i++) {
-      steps.push(...(await benchSteps(h, 'calculator', quick ? 20 : 50, 1)));
-      regular.push(...(await benchSteps(h, 'calculator-activities', quick ? 20 : 50, 1)));
-      base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
+  for (const server of process.argv.includes('--stack') ? (['dev', 'stack'] as const) : (['dev'] as const)) {
+    // --stack: the same step and approval measurements again on the production stack (runtime/stack).
+    const h = await createHarness([], {}, { server });
+    await h.startWorker();
+    try {
+      rows.push(...(await measureCore(h, quick, server === 'stack' ? ` (${STACK_LABEL})` : '')));
+    } finally {
+      await h.close();
     }
-    rows.push(row('agent step: model call + tool call, local activities (scripted model, 0 ms latency)', steps, 'between model requests'));
-    rows.push(row('agent step, every call a regular activity (the shape before local steps)', regular, 'same run, interleaved'));
-    rows.push(row('baseline: bare workflow step, two no-op regular activities', base, 'server history timestamps'));
-    rows.push(ratio('agent step vs every-call-a-regular-activity step (ratio)', steps, regular));
-    rows.push(ratio('agent step vs bare two-activity workflow step (ratio)', steps, base));
-    for (const [label, agent] of [['local activities', 'calculator'], ['regular activities', 'calculator-activities']] as const) {
-      const cpu = await benchCpu(h, agent, quick ? 100 : 500);
-      rows.push({ name: `CPU seconds per 1,000 steps, ${label}: worker+client / dev server`, n: quick ? 100 : 500, p50Ms: cpu.worker, p99Ms: cpu.server, note: 'columns: worker+client s, server s' });
-    }
-    const { resume, rpc } = await benchApprovalResume(h, quick ? 10 : 30);
-    rows.push(row('approval signal sent -> approved tool started (tool side)', resume));
-    rows.push(row('approval signal RPC (client)', rpc));
-    rows.push(row('decideApproval Update round trip (client)', await benchUpdateRoundTrip(h, quick ? 10 : 30)));
-  } finally {
-    await h.close();
   }
 
   const sandboxBench = path.join(__dirname, 'sandbox.ts');
@@ -235,6 +246,9 @@ async function run(): Promise<void> {
     `Measured by \`npm run bench\` on ${new Date().toISOString()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}).`,
     'Real Temporal dev server (SQLite), scripted model server over HTTP through the openai client, SQLite session store.',
     'Agent steps are the gaps between a session\'s requests at the scripted model server; the bare-workflow baseline comes from server history timestamps; round trips are measured on the client.',
+    ...(process.argv.includes('--stack')
+      ? [`Rows marked (${STACK_LABEL}) ran on \`npm run stack\`'s server (persistence and visibility on PostgreSQL) with the PostgreSQL session store.`]
+      : []),
     '',
     table(rows),
     '',

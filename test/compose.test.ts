@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { TEMPORAL_SERVER_VERSION } from '../runtime/stack/build';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 
 const root = path.resolve(__dirname, '..');
@@ -43,4 +44,15 @@ test('the stack is production-shaped: Temporal on PostgreSQL, the Web UI, the wo
   // Every custom search attribute the runtime upserts is registered by the setup container.
   const command = JSON.stringify(services['temporal-setup'].command);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) expect(command).toContain(`--name ${name} --type ${type}`);
+});
+
+test('compose runs the server version and config file that `npm run stack` runs', () => {
+  const { services } = parse(readFileSync(file, 'utf8')) as { services: Record<string, Record<string, unknown>> };
+  const version = TEMPORAL_SERVER_VERSION.replace(/^v/, '');
+  expect(services.temporal.image).toBe(`temporalio/server:${version}`);
+  expect(services['temporal-schema'].image).toBe(`temporalio/admin-tools:${version}`);
+  expect(services['temporal-setup'].image).toBe(`temporalio/admin-tools:${version}`);
+  expect(services.temporal.volumes).toContain('./deploy/temporal:/etc/temporal/agent-runtime:ro');
+  expect(JSON.stringify(services.temporal.command)).toContain('--config-file /etc/temporal/agent-runtime/config.yaml');
+  expect(readFileSync(path.join(root, 'deploy', 'temporal', 'config.yaml'), 'utf8')).toMatch(/^# enable-template/);
 });

@@ -1,6 +1,7 @@
 /**
  * Durability against real failures: workers are real child processes killed with SIGKILL, and the
- * Temporal dev server is stopped and started again on the same database file.
+ * Temporal dev server is stopped and started again on the same database file. `npm run test:stack`
+ * runs the same tests on the production stack (server v1.32.2 restarted on its PostgreSQL).
  */
 import { applicationScript } from '../agents/application/script';
 import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';

@@ -1,6 +1,11 @@
 /**
  * Test harness: a real Temporal dev server (own port and db file), the scripted model server,
  * workers in-process or as child processes (for SIGKILL), and a client.
+ *
+ * AGENT_TEST_SERVER=stack (or `{ server: 'stack' }`): the production stack instead (runtime/stack: the
+ * Temporal server v1.32.2 on its own PostgreSQL, advanced visibility on PostgreSQL), a fresh one per
+ * suite, with the session and memory stores on that PostgreSQL too. `npm run test:stack` runs the
+ * crash/restart suites that way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +19,7 @@ import { demoAgents } from '../../agents';
 import { openOutbox, sentDecisions, type SentDecision } from '../../agents/application/outbox';
 import { loadConfig, type RuntimeConfig } from '../../runtime/config';
 import { startScriptedModelServer, type ModelScript, type ScriptedModelServer } from '../../runtime/scripted-model';
+import { freeStackPorts, startStack, type Stack } from '../../runtime/stack';
 import { startDevServer, type RunningServer } from '../../runtime/temporal-server';
 import { createAgentWorker, type AgentWorker } from '../../workers/worker';
 import { testAgents } from './agents';
@@ -63,26 +69,65 @@ export interface Harness {
   sent(sessionId: string): SentDecision[];
   /** SIGKILLs every worker process this harness spawned (so the next test controls which worker runs what). */
   killWorkers(): Promise<void>;
-  /** Stops the dev server and starts it again on the same port and db file. */
+  /** Stops the server and starts it again on the same port and database (db file, or the stack's PostgreSQL). */
   restartServer(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createHarness(script: ModelScript = [], extraEnv: Record<string, string> = {}): Promise<Harness> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-test-'));
-  chmodSync(dir, 0o755); // the sandbox's unprivileged uid must be able to reach the workspaces below
+export interface HarnessOptions {
+  /** 'dev' (default): `temporal server start-dev`; 'stack': the production stack. Default from AGENT_TEST_SERVER. */
+  server?: 'dev' | 'stack';
+}
+
+/** The server a harness runs, whichever kind: what tests see as `h.server`, and how to restart and stop it. */
+interface HarnessServer {
+  current(): RunningServer;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  /** Store URLs for this kind of server (the stack keeps them on its PostgreSQL). */
+  storeEnv: Record<string, string>;
+}
+
+async function devServer(dir: string): Promise<HarnessServer> {
   const port = await freePort();
   const dbFile = path.join(dir, 'temporal.db');
   let server = await startDevServer({ port, uiPort: null, dbFile });
+  return {
+    current: () => server,
+    async restart() {
+      await server.stop();
+      server = await startDevServer({ port, uiPort: null, dbFile });
+    },
+    stop: () => server.stop(),
+    storeEnv: { AGENT_STORE_URL: `sqlite:${path.join(dir, 'sessions.sqlite')}`, MEMORY_URL: path.join(dir, 'memory.sqlite') },
+  };
+}
+
+async function stackServer(dir: string): Promise<HarnessServer> {
+  const ports = await freeStackPorts();
+  const stack: Stack = await startStack({ dataDir: path.join(dir, 'stack'), ...ports, workers: 0, throwaway: true });
+  const view = (): RunningServer => ({ address: stack.address, started: true, pid: stack.serverPid, stop: () => stack.stop() });
+  return {
+    current: view,
+    restart: () => stack.restartServer(),
+    stop: () => stack.stop(),
+    storeEnv: { AGENT_STORE_URL: stack.pgUrl, MEMORY_URL: stack.pgUrl },
+  };
+}
+
+export async function createHarness(script: ModelScript = [], extraEnv: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-test-'));
+  chmodSync(dir, 0o755); // the sandbox's unprivileged uid (and the stack's PostgreSQL user) must reach what is below
+  const kind = opts.server ?? (process.env.AGENT_TEST_SERVER === 'stack' ? 'stack' : 'dev');
+  const srv = kind === 'stack' ? await stackServer(dir) : await devServer(dir);
   const model = await startScriptedModelServer(script);
   const env: Record<string, string> = {
-    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_ADDRESS: srv.current().address,
     TASK_QUEUE: `test-${path.basename(dir)}`,
     OPENAI_BASE_URL: model.baseUrl,
     OPENAI_API_KEY: 'test-key',
     AGENT_MODEL: 'scripted-test-model',
-    AGENT_STORE_URL: `sqlite:${path.join(dir, 'sessions.sqlite')}`,
-    MEMORY_URL: path.join(dir, 'memory.sqlite'),
+    ...srv.storeEnv,
     OUTBOX_DB: path.join(dir, 'outbox.sqlite'),
     WORKSPACE_ROOT: path.join(dir, 'workspaces'),
     WORKFLOW_BUNDLE,
@@ -95,7 +140,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
   process.env.OUTBOX_DB = env.OUTBOX_DB;
   process.env.AGENT_SECRET_TEST_API_TOKEN = env.AGENT_SECRET_TEST_API_TOKEN;
   const config = loadConfig({ ...process.env, ...env });
-  const connect = async (): Promise<Client> => new Client({ connection: await Connection.connect({ address: server.address }) });
+  const connect = async (): Promise<Client> => new Client({ connection: await Connection.connect({ address: srv.current().address }) });
   const clients: Client[] = [];
   const client = await connect();
   clients.push(client);
@@ -105,7 +150,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
   return {
     dir,
     get server() {
-      return server;
+      return srv.current();
     },
     model,
     config,
@@ -163,15 +208,14 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
       await Promise.all(children.splice(0).map((c) => c.kill()));
     },
     async restartServer() {
-      await server.stop();
-      server = await startDevServer({ port, uiPort: null, dbFile });
+      await srv.restart();
     },
     async close() {
       await Promise.all(children.map((c) => c.kill()));
       for (const w of workers) await w.shutdown().catch(() => undefined);
       for (const c of clients) await c.connection.close().catch(() => undefined);
       await model.close();
-      await server.stop();
+      await srv.stop();
       releaseWorkspaceMounts(dir); // workspaces are mounted filesystems (sandbox/quota.ts)
       rmSync(dir, { recursive: true, force: true });
     },
