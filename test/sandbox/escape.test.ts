@@ -530,7 +530,8 @@ describe('class 4: one session cannot use up processes for the others', () => {
     try {
       expect(await waitFor(() => Array.from({ length: 9 }, (_, i) => fs.existsSync(path.join(ws, `ready-c4-${i}`))).every(Boolean), 60_000)).toBe(true);
       const victim = await runSandboxed({
-        workspaceDir: other,
+        // Another session's own workspace, created by the runtime (not the root-made folder of test 4).
+        workspaceDir: tmp.workspace('forking-session'),
         argv: ['python3', '-c', VICTIM],
         network: 'none',
         limits,
