@@ -93,7 +93,8 @@ export function openSessionWorkspace(root: string, sessionId: string): OpenedWor
     if (!st.isDirectory() || st.ino !== named.ino || st.dev !== named.dev) {
       throw new WorkspaceError(`workspace ${dir} changed while it was opened; refusing it`);
     }
-    if (created && process.getuid?.() === 0 && sandboxMode() === 'bubblewrap') {
+    // Any sandboxed mode (degraded ones included) runs tools as the sandbox uid; only SANDBOX=none keeps root.
+    if (created && process.getuid?.() === 0 && sandboxMode() !== 'none') {
       // Through the fd, not the path: exactly the folder mkdir just made.
       fs.fchownSync(fd, SANDBOX_UID, SANDBOX_GID);
     }
