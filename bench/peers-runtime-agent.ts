@@ -11,6 +11,8 @@ import { BENCH_INSTRUCTIONS, epochMs, type ToolLogLine } from './peers/protocol'
 export const benchPeerAgent = defineAgent({
   name: 'bench-peer',
   instructions: BENCH_INSTRUCTIONS,
+  // The peers have no step cap; the runtime's safe default (50 steps, $1) would pause long step rounds.
+  budget: 'unlimited',
   tools: [
     defineTool({
       name: 'noop',
