@@ -3,24 +3,13 @@
  * endpoint, the data directories. Used at start-up (the worker warns) and where connections are opened.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { isPortOpen } from './temporal-server';
 
 /** Whether anything accepts a TCP connection at host:port (to tell "nothing there" from "not Temporal"). */
 async function tcpOpen(address: string, timeoutMs = 2_000): Promise<boolean> {
   const m = /^(.*):(\d+)$/.exec(address);
-  if (!m) return false;
-  const host = m[1].replace(/^\[|\]$/g, '');
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port: Number(m[2]) });
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
+  return m ? isPortOpen(m[1].replace(/^\[|\]$/g, ''), Number(m[2]), timeoutMs) : false;
 }
 
 /** Turns a failed Temporal connection into a message naming the address and what to check. */

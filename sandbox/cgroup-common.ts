@@ -82,6 +82,21 @@ export function killPids(pids: number[]): void {
   }
 }
 
+/**
+ * SIGKILLs every process of the run's cgroups; returns how many were seen. `atomic` (v2: cgroup.kill)
+ * is tried first per cgroup, and the pid list is the fallback (v1, or kernels before 5.14).
+ */
+export function killCgroups(dirs: readonly string[], atomic?: (dir: string) => boolean): number {
+  let seen = 0;
+  for (const dir of dirs) {
+    if (atomic?.(dir)) continue;
+    const pids = cgroupPids(dir);
+    seen += pids.length;
+    killPids(pids);
+  }
+  return seen;
+}
+
 export function rmdirQuiet(dir: string): boolean {
   try {
     fs.rmdirSync(dir);

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CGROUP_PARENT, cgroupPids, killPids, rmdirQuiet, writeCg, type CgroupBackend, type CgroupLimits, type Controller, type RunCgroups } from './cgroup-common';
+import { CGROUP_PARENT, killCgroups, rmdirQuiet, writeCg, type CgroupBackend, type CgroupLimits, type Controller, type RunCgroups } from './cgroup-common';
 
 export class CgroupV1 implements CgroupBackend {
   readonly version = 1 as const;
@@ -84,13 +84,7 @@ export class CgroupV1 implements CgroupBackend {
   }
 
   kill(cg: RunCgroups): number {
-    let seen = 0;
-    for (const dir of cg.all) {
-      const pids = cgroupPids(dir);
-      seen += pids.length;
-      killPids(pids);
-    }
-    return seen;
+    return killCgroups(cg.all);
   }
 
   oomKills(cg: RunCgroups): number {

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CGROUP_PARENT, cgroupPids, killPids, rmdirQuiet, writeCg, type CgroupBackend, type CgroupLimits, type Controller, type RunCgroups } from './cgroup-common';
+import { CGROUP_PARENT, killCgroups, rmdirQuiet, writeCg, type CgroupBackend, type CgroupLimits, type Controller, type RunCgroups } from './cgroup-common';
 
 export class CgroupV2 implements CgroupBackend {
   readonly version = 2 as const;
@@ -104,15 +104,8 @@ export class CgroupV2 implements CgroupBackend {
   }
 
   kill(cg: RunCgroups): number {
-    let seen = 0;
-    for (const dir of cg.all) {
-      // cgroup.kill (Linux 5.14+) kills every process of the cgroup and its descendants atomically.
-      if (writeCg(dir, 'cgroup.kill', '1')) continue;
-      const pids = cgroupPids(dir);
-      seen += pids.length;
-      killPids(pids);
-    }
-    return seen;
+    // cgroup.kill (Linux 5.14+) kills every process of the cgroup and its descendants atomically.
+    return killCgroups(cg.all, (dir) => writeCg(dir, 'cgroup.kill', '1'));
   }
 
   oomKills(cg: RunCgroups): number {
