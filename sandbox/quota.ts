@@ -270,16 +270,22 @@ function alive(pid: number): boolean {
  * Unmounts every workspace filesystem at or below `root` (for removing a workspace root, e.g. in tests
  * or when sessions are deleted). The images stay unless `removeImages`.
  */
-export function releaseWorkspaceMounts(root: string, removeImages = false): void {
+export function releaseWorkspaceMounts(root: string, removeImages = false, opts: { ownOnly?: boolean } = {}): void {
   const abs = path.resolve(root);
   const points = mountPoints()
     .map((m) => m.point)
     .filter((p) => p === abs || p.startsWith(`${abs}/`))
+    // ownOnly: only what this process mounted or adopted, and only if idle (another worker may be using
+    // the rest; a busy one stays mounted and is adopted again by the next run).
+    .filter((p) => !opts.ownOnly || mounted.has(p))
     .sort((a, b) => b.length - a.length);
   for (const p of points) {
     const r = spawnSync(tool('umount') as string, [p]);
     // Still in use (a run in flight): detach now, the kernel frees it when the last user goes.
-    if (r.status !== 0) spawnSync(tool('umount') as string, ['-l', p]);
+    if (r.status !== 0) {
+      if (opts.ownOnly) continue;
+      spawnSync(tool('umount') as string, ['-l', p]);
+    }
     const m = mounted.get(p);
     mounted.delete(p);
     if (removeImages && m) fs.rmSync(m.image, { force: true });

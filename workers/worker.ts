@@ -8,7 +8,7 @@ import { loadConfig, type RuntimeConfig } from '../runtime/config';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { openAIEmbed, openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
-import { resolveSecrets, sandboxMode } from '../sandbox';
+import { releaseWorkspaceMounts, resolveSecrets, sandboxMode } from '../sandbox';
 import { connectTemporal, dirProblem, modelEndpointProblem, openDataStore } from '../runtime/preflight';
 
 /** Agents, or a factory for agents that need the worker's resources (e.g. memory tools). */
@@ -100,6 +100,13 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     shutdownGraceTime: '10 seconds',
   });
   const done = worker.run().finally(async () => {
+    // Workspaces are loop-mounted filesystems (sandbox/quota.ts): leave none of ours mounted behind, so the
+    // data folder can be moved or deleted; the next run mounts its image again.
+    try {
+      releaseWorkspaceMounts(config.WORKSPACE_ROOT, false, { ownOnly: true });
+    } catch (err) {
+      console.warn(`[worker] could not unmount workspaces under ${config.WORKSPACE_ROOT}: ${String(err)}`);
+    }
     await store.close().catch(() => undefined);
     await memory.close().catch(() => undefined);
     await connection.close().catch(() => undefined);
