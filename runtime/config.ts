@@ -36,6 +36,18 @@ const Env = z.object({
    * when they wake (an approval, a message), which keeps a worker with thousands of parked sessions small.
    */
   WORKER_CACHED_SESSIONS: z.coerce.number().int().positive().default(250),
+  /**
+   * Where workflow activations run (workers/workflow-executor.ts): 'inline' (default) on the worker's main
+   * thread without a watchdog thread per call, or 'threaded', the SDK's default (worker thread, 5 s deadlock
+   * detection). 'inline' halves a step's worker CPU; choose 'threaded' for a worker that also runs
+   * workflows you do not control.
+   */
+  WORKFLOW_EXECUTOR: z.enum(['inline', 'threaded']).default('inline'),
+  /** 'inline' only: keep the SDK's per-promise stack capture for the Web UI's "Stack Trace" tab (costs CPU on every step). */
+  WORKFLOW_STACK_TRACES: z
+    .enum(['0', '1', 'true', 'false'])
+    .default('0')
+    .transform((v) => v === '1' || v === 'true'),
   /** Heartbeat timeout of model/tool activities: bounds how long work on a crashed worker waits to be retried. */
   HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
   WEB_UI_URL: z.string().default('http://localhost:8233'),

@@ -9,6 +9,7 @@ import { openSessionStore, type SessionStore } from '../runtime/store';
 import { openAIEmbed, openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 import { releaseWorkspaceMounts, resolveSecrets, sandboxMode } from '../sandbox';
+import { workflowWorkerClass } from './workflow-executor';
 import { connectTemporal, dirProblem, modelEndpointProblem, openDataStore } from '../runtime/preflight';
 
 /** Agents, or a factory for agents that need the worker's resources (e.g. memory tools). */
@@ -87,7 +88,8 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     sandboxMode: sandboxMode(),
   });
   const bundle = config.WORKFLOW_BUNDLE && existsSync(config.WORKFLOW_BUNDLE) ? { codePath: config.WORKFLOW_BUNDLE } : undefined;
-  const worker = await Worker.create({
+  const WorkerClass = workflowWorkerClass(config.WORKFLOW_EXECUTOR, { stackTraces: config.WORKFLOW_STACK_TRACES, warn: (m) => console.warn(`[worker] ${m}`) });
+  const worker = await WorkerClass.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,

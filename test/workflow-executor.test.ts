@@ -1,0 +1,56 @@
+/**
+ * Agent workers run workflow activations inline (workers/workflow-executor.ts) by default; the SDK's threaded
+ * executor stays available. Both must run the same session to the same history shape, approvals included.
+ */
+import { Worker } from '@temporalio/worker';
+import { applicationScript } from '../agents/application/script';
+import { decideApproval, startSession, waitForState } from '../client/sessions';
+import { loadConfig } from '../runtime/config';
+import { workflowWorkerClass } from '../workers/workflow-executor';
+import { activityCalls } from './support/history';
+import { createHarness, type Harness } from './support/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => h?.close());
+
+test('configuration: inline is the default; a wrong value names the setting and the choices', () => {
+  expect(loadConfig({}).WORKFLOW_EXECUTOR).toBe('inline');
+  expect(loadConfig({}).WORKFLOW_STACK_TRACES).toBe(false);
+  expect(() => loadConfig({ WORKFLOW_EXECUTOR: 'fast' })).toThrow(/WORKFLOW_EXECUTOR.*inline.*threaded/s);
+});
+
+test('the inline executor is a Worker subclass (not a fallback to the SDK default) and threaded is the SDK Worker', () => {
+  const warnings: string[] = [];
+  const inline = workflowWorkerClass('inline', { stackTraces: false, warn: (m) => warnings.push(m) });
+  expect(inline).not.toBe(Worker);
+  expect(Object.getPrototypeOf(inline)).toBe(Worker);
+  expect(warnings).toEqual([]);
+  expect(workflowWorkerClass('threaded', { stackTraces: false })).toBe(Worker);
+});
+
+async function approvedSession(executor: 'inline' | 'threaded'): Promise<string[]> {
+  h.config.WORKFLOW_EXECUTOR = executor;
+  const w = await h.startWorker();
+  try {
+    h.model.setScript(applicationScript);
+    const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.' }, h.config);
+    const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval');
+    await decideApproval(h.client, s.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'ops' });
+    const result = await s.handle.result();
+    expect(result.status).toBe('completed');
+    expect(h.sent(s.sessionId)).toHaveLength(1);
+    return activityCalls(await s.handle.fetchHistory()).map((c) => `${c.type}${c.local ? ' (local)' : ''}`);
+  } finally {
+    await w.shutdown();
+  }
+}
+
+test('a session with an approval runs to the same history on either executor', async () => {
+  const inline = await approvedSession('inline');
+  const threaded = await approvedSession('threaded');
+  expect(inline.length).toBeGreaterThan(3);
+  expect(threaded).toEqual(inline);
+});
