@@ -14,6 +14,9 @@ import { PROJECT_ROOT } from '../runtime/temporal-server';
 import { createHarness, type Harness } from '../test/support/harness';
 import { writeWorkflowBundle } from '../test/support/paths';
 import { benchBaseline } from '../workflows/baseline';
+import { demoAgents } from '../agents';
+import { testAgents } from '../test/support/agents';
+import { createAgentWorker } from '../workers/worker';
 
 export interface BenchRow {
   name: string;
@@ -54,7 +57,7 @@ function gaps(times: number[]): number[] {
  * session's consecutive requests at the scripted model server, so the figure means the same whatever
  * the step's shape in history (local or regular activities).
  */
-async function benchSteps(h: Harness, agent: string, steps: number, sessions: number): Promise<number[]> {
+async function benchSteps(h: Harness, agent: string, steps: number, sessions: number, config = h.config): Promise<number[]> {
   h.model.setScript((req) => {
     const calls = req.messages.filter((m) => m.role === 'tool').length;
     return calls < steps ? { toolCalls: [{ name: 'add', arguments: { a: calls, b: 1 } }] } : { content: `done after ${calls} steps` };
@@ -62,7 +65,7 @@ async function benchSteps(h: Harness, agent: string, steps: number, sessions: nu
   const samples: number[] = [];
   for (let i = 0; i < sessions; i++) {
     const from = h.model.requestTimes.length;
-    const s = await startSession(h.client, { agent, task: 'count' }, h.config);
+    const s = await startSession(h.client, { agent, task: 'count' }, config);
     await s.handle.result();
     samples.push(...gaps(h.model.requestTimes.slice(from)));
   }
@@ -81,10 +84,10 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 /** CPU seconds per 1,000 steps: this process (worker + client) and the dev server, over `steps` steps. */
-async function benchCpu(h: Harness, agent: string, steps: number): Promise<{ worker: number; server: number }> {
+async function benchCpu(h: Harness, agent: string, steps: number, config = h.config): Promise<{ worker: number; server: number }> {
   const w0 = process.cpuUsage();
   const s0 = cpuSeconds(h.server.pid);
-  await benchSteps(h, agent, steps, 1);
+  await benchSteps(h, agent, steps, 1, config);
   const w = process.cpuUsage(w0);
   const perThousand = 1000 / steps;
   return { worker: ((w.user + w.system) / 1e6) * perThousand, server: (cpuSeconds(h.server.pid) - s0) * perThousand };
@@ -189,14 +192,28 @@ async function measureCore(h: Harness, quick: boolean, label: string): Promise<B
   const rows: BenchRow[] = [];
   // Interleaved, so that drift on a shared machine affects all three alike.
   const steps: number[] = [];
+  const threaded: number[] = [];
   const regular: number[] = [];
   const base: number[] = [];
-  for (let i = 0; i < (quick ? 2 : 6); i++) {
-    steps.push(...(await benchSteps(h, 'calculator', quick ? 20 : 50, 1)));
-    regular.push(...(await benchSteps(h, 'calculator-activities', quick ? 20 : 50, 1)));
-    base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
+  // A second worker, on its own task queue, runs workflows on the SDK's threaded executor (the default before
+  // WORKFLOW_EXECUTOR=inline); the harness's worker runs the default.
+  const threadedConfig = { ...h.config, WORKFLOW_EXECUTOR: 'threaded' as const, TASK_QUEUE: `${h.config.TASK_QUEUE}-threaded` };
+  const threadedWorker = await createAgentWorker((deps) => [...demoAgents(deps), ...testAgents(deps)], threadedConfig);
+  try {
+    for (let i = 0; i < (quick ? 2 : 6); i++) {
+      steps.push(...(await benchSteps(h, 'calculator', quick ? 20 : 50, 1)));
+      threaded.push(...(await benchSteps(h, 'calculator', quick ? 20 : 50, 1, threadedConfig)));
+      regular.push(...(await benchSteps(h, 'calculator-activities', quick ? 20 : 50, 1)));
+      base.push(...(await benchBaselineSteps(h, quick ? 20 : 50, 1)));
+    }
+    const cpu = await benchCpu(h, 'calculator', quick ? 100 : 500, threadedConfig);
+    rows.push({ name: `CPU seconds per 1,000 steps, local activities, threaded workflow executor: worker+client / server${label}`, n: quick ? 100 : 500, p50Ms: cpu.worker, p99Ms: cpu.server, note: 'columns: worker+client s, server s' });
+  } finally {
+    await threadedWorker.shutdown();
   }
   rows.push(row(`agent step: model call + tool call, local activities (scripted model, 0 ms latency)${label}`, steps, 'between model requests'));
+  rows.push(row(`agent step, same, SDK's threaded workflow executor (WORKFLOW_EXECUTOR=threaded)${label}`, threaded, 'same run, interleaved'));
+  rows.push(ratio(`agent step, inline vs threaded workflow executor (ratio)${label}`, steps, threaded));
   rows.push(row(`agent step, every call a regular activity (the shape before local steps)${label}`, regular, 'same run, interleaved'));
   rows.push(row(`baseline: bare workflow step, two no-op regular activities${label}`, base, 'server history timestamps'));
   rows.push(ratio(`agent step vs every-call-a-regular-activity step (ratio)${label}`, steps, regular));

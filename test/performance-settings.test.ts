@@ -1,8 +1,13 @@
 /**
- * Agent workers run workflow activations inline (workers/workflow-executor.ts) by default; the SDK's threaded
- * executor stays available. Both must run the same session to the same history shape, approvals included.
+ * Settings chosen for speed (bench/RESULTS.md) that must not change behaviour:
+ * - agent workers run workflow activations inline (workers/workflow-executor.ts) by default; the SDK's threaded
+ *   executor stays available. Both must run the same session to the same history shape, approvals included.
+ * - the embedded dev server keeps its SQLite database in WAL mode with a full sync per commit.
  */
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { Worker } from '@temporalio/worker';
+import { DEFAULT_SQLITE_PRAGMAS, sqlitePragmasFromEnv } from '../runtime/temporal-server';
 import { applicationScript } from '../agents/application/script';
 import { decideApproval, startSession, waitForState } from '../client/sessions';
 import { loadConfig } from '../runtime/config';
@@ -53,4 +58,23 @@ test('a session with an approval runs to the same history on either executor', a
   const threaded = await approvedSession('threaded');
   expect(inline.length).toBeGreaterThan(3);
   expect(threaded).toEqual(inline);
+});
+
+test("the dev server's database is in WAL mode (and a session's data is in it)", async () => {
+  const db = new Database(path.join(h.dir, 'temporal.db'), { readonly: true, fileMustExist: true });
+  try {
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    // The sessions of the test above were persisted through this file (WAL readers see committed data).
+    const { n } = db.prepare('SELECT count(*) AS n FROM executions').get() as { n: number };
+    expect(n).toBeGreaterThanOrEqual(2);
+  } finally {
+    db.close();
+  }
+});
+
+test('TEMPORAL_SQLITE_PRAGMAS: default, override, and a typo named with the setting', () => {
+  expect(sqlitePragmasFromEnv(undefined)).toEqual(DEFAULT_SQLITE_PRAGMAS);
+  expect(DEFAULT_SQLITE_PRAGMAS).toEqual(['journal_mode=wal', 'synchronous=full']);
+  expect(sqlitePragmasFromEnv('journal_mode=delete, synchronous=full')).toEqual(['journal_mode=delete', 'synchronous=full']);
+  expect(() => sqlitePragmasFromEnv('cache_size=1000')).toThrow(/TEMPORAL_SQLITE_PRAGMAS.*cache_size/);
 });
