@@ -48,6 +48,12 @@ const Env = z.object({
     .enum(['0', '1', 'true', 'false'])
     .default('0')
     .transform((v) => v === '1' || v === 'true'),
+  /**
+   * Sessions a worker advances at once (workflow task slots, and local model/tool calls in flight). A
+   * session holds its slot while its local calls run, so this, not CPU, caps concurrent model calls per
+   * worker; capped at WORKER_CACHED_SESSIONS.
+   */
+  WORKER_ACTIVE_SESSIONS: z.coerce.number().int().positive().default(200),
   /** Heartbeat timeout of model/tool activities: bounds how long work on a crashed worker waits to be retried. */
   HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
   WEB_UI_URL: z.string().default('http://localhost:8233'),

@@ -97,6 +97,11 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     activities,
     stickyQueueScheduleToStartTimeout: config.STICKY_TIMEOUT_MS,
     maxCachedWorkflows: config.WORKER_CACHED_SESSIONS,
+    // A session's workflow task stays open while its local model and tool calls run (seconds for a real
+    // model), so task slots, not CPU, bound how many sessions a worker advances at once: the SDK's 40 would
+    // queue the 41st session behind a model call. Slots are cheap (the cache bounds memory).
+    maxConcurrentWorkflowTaskExecutions: Math.min(config.WORKER_ACTIVE_SESSIONS, config.WORKER_CACHED_SESSIONS),
+    maxConcurrentLocalActivityExecutions: config.WORKER_ACTIVE_SESSIONS,
     // Heartbeats reach the server at least every 2 s, so a cancelled session stops its tools within ~2 s.
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',
