@@ -59,8 +59,3 @@ export function modelPrice(model: string, prices: PriceTable = parsePriceTable(p
   if (!price) throw new UnknownModelPriceError(model, agent);
   return { inputPerMTokUsd: price.input, outputPerMTokUsd: price.output };
 }
-
-/** Cost in USD of a model call's tokens at `price`. */
-export function costUsd(usage: { promptTokens: number; completionTokens: number }, price: ModelPrice): number {
-  return (usage.promptTokens * price.inputPerMTokUsd + usage.completionTokens * price.outputPerMTokUsd) / 1_000_000;
-}
