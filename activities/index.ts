@@ -277,7 +277,14 @@ export function createActivities(deps: ActivityDeps) {
         : registered;
       const spec = cachedSpec(agent);
       // Stored messages are neutral; older sessions' OpenAI-shaped ones are migrated on read.
-      const messages = contextMessages(await transcripts.list(input.sessionId, input.seq), input.context).map((m) => toModelMessage(m.message));
+      const context = contextMessages(await transcripts.list(input.sessionId, input.seq), input.context);
+      let messages: ModelMessage[];
+      try {
+        messages = context.map((m) => toModelMessage(m.message));
+      } catch (err) {
+        // A stored message no provider can read will read the same on a retry.
+        throw ApplicationFailure.nonRetryable(`session ${input.sessionId}: ${(err as Error).message}`, 'StoredMessageInvalid');
+      }
       const tools = spec.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters }));
       const reply = await callProvider(deps.model, { model: input.model, messages, tools });
       const turn: ModelTurn = {

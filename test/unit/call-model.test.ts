@@ -82,3 +82,12 @@ test('tool calls are checked and stored neutral; a retried attempt reuses the st
   expect(again).toEqual(first);
   expect(model.requests).toHaveLength(1);
 });
+
+test('a stored message no provider can read fails the call at once (non-retryable), naming the session and the role', async () => {
+  const model = new FakeModelProvider([{ content: 'never' }]);
+  const { callModel } = activities(model);
+  await store.append('s3', [{ seq: 0, message: { role: 'function', name: 'f', content: 'x' } }]);
+  const err = await new MockActivityEnvironment().run(callModel, { sessionId: 's3', agent: 'notifier', model: 'fake-model', seq: 1, pending: [] }).catch((e: unknown) => e);
+  expect(err).toMatchObject({ nonRetryable: true, type: 'StoredMessageInvalid', message: expect.stringContaining('session s3: stored message has unknown role "function"') });
+  expect(model.requests).toHaveLength(0);
+});
