@@ -54,14 +54,17 @@ describe.each(providers)('%s over HTTP', (api, make) => {
     ]);
   });
 
-  test('a 401 is non-retryable and names the endpoint; a 503 stays retryable', async () => {
-    server.setScript([{ error: { status: 401, message: 'bad key' } }, { error: { status: 503, message: 'overloaded' } }]);
+  test('a 401 is non-retryable and names the endpoint; a 503 and a 429 stay retryable', async () => {
+    server.setScript([{ error: { status: 401, message: 'bad key' } }, { error: { status: 503, message: 'overloaded' } }, { error: { status: 429, message: 'slow down', type: 'rate_limit_error' } }]);
     const p = make();
     const rejected = await p.complete({ model: 'scripted', messages: history.slice(0, 2) }).catch((e: unknown) => e);
     expect(rejected).toBeInstanceOf(ApplicationFailure);
     expect(rejected).toMatchObject({ nonRetryable: true, type: 'ModelRequestRejected', message: expect.stringContaining(`model endpoint ${server.baseUrl} answered 401`) });
     const overloaded = await p.complete({ model: 'scripted', messages: history.slice(0, 2) }).catch((e: unknown) => e);
+    expect(overloaded).toMatchObject({ status: 503 });
     expect(overloaded).not.toMatchObject({ nonRetryable: true });
+    const limited = await p.complete({ model: 'scripted', messages: history.slice(0, 2) }).catch((e: unknown) => e);
+    expect(limited).toMatchObject({ status: 429 });
   });
 
   test('a 200 that is not the protocol fails at once, naming the endpoint and the path to check', async () => {
