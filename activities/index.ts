@@ -4,14 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import type OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
+import { parsePriceTable, UnknownModelPriceError, type PriceTable } from '../runtime/pricing';
 import { TranscriptCache } from '../runtime/store/transcript-cache';
 import { createMemoryActivities } from './memory';
-import { createCompletion, withHeartbeat } from './model';
+import { callProvider, withHeartbeat } from './model';
+import type { ModelProvider } from '../runtime/model/provider';
+import { toModelMessage } from '../runtime/model/messages';
+import type { AssistantMessage, ModelMessage, ToolResultMessage } from '../workflows/model-messages';
 import { SandboxUnavailableError } from '../sandbox';
 import { MissingSecretError, redactDeep, redactSecrets } from '../sandbox/secrets';
 import { InvalidSessionIdError } from '../runtime/session-id';
@@ -21,8 +23,11 @@ import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } fr
 export interface ActivityDeps {
   registry: AgentRegistry;
   store: SessionStore;
-  openai: OpenAI;
+  /** The model's wire protocol (Chat Completions, Responses, or a fake in unit tests). */
+  model: ModelProvider;
   defaultModel: string;
+  /** Prices from configuration (MODEL_PRICES_JSON), consulted after the agent's own `pricing`. */
+  prices?: PriceTable;
   /** Whether the server has the runtime's custom search attributes (workflows upsert them only then). */
   searchAttributes: boolean;
   /** Host directory holding one workspace per session. */
@@ -45,8 +50,11 @@ export interface CallModelInput {
   model: string;
   /** Sequence number the assistant message will take. */
   seq: number;
-  /** Messages the workflow created since the last model call, stored before the call. */
-  pending: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
+  /**
+   * Messages the workflow created since the last model call, stored before the call. Neutral
+   * `ModelMessage`s; runs started before the provider seam may still carry OpenAI chat shapes.
+   */
+  pending: Array<{ seq: number; message: ModelMessage | Record<string, unknown>; meta?: Record<string, unknown> }>;
   /** After compaction: the model sees pinned messages, the summary, then messages from `fromSeq` on. */
   context?: { fromSeq: number; summarySeq?: number };
   /** The tools of the agent version this run started with: a redeploy mid-run never changes them mid-step. */
@@ -194,12 +202,15 @@ export function contextMessages(all: readonly StoredMessage[], context?: CallMod
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const prices = deps.prices ?? parsePriceTable(process.env.MODEL_PRICES_JSON);
+  // Fail closed at worker start: an agent whose model has no price would count every call as $0.
+  for (const name of deps.registry.names()) agentSpec(deps.registry.get(name), deps.defaultModel, prices);
   // JSON schemas are derived from zod once per tool set, not on every model call.
   const specs = new Map<string, AgentSpec>();
   const cachedSpec = (agent: AgentDefinition): AgentSpec => {
     const key = `${agent.name}\n${agent.tools.map((t) => t.name).join(',')}`;
     let spec = specs.get(key);
-    if (!spec) specs.set(key, (spec = agentSpec(agent, deps.defaultModel)));
+    if (!spec) specs.set(key, (spec = agentSpec(agent, deps.defaultModel, prices)));
     return spec;
   };
   const maxToolOutput = deps.maxToolOutputBytes ?? 64 * 1024;
@@ -209,7 +220,7 @@ export function createActivities(deps: ActivityDeps) {
   const memoryActivities = createMemoryActivities({
     registry: deps.registry,
     store: deps.store,
-    openai: deps.openai,
+    model: deps.model,
     defaultModel: deps.defaultModel,
     get memory(): MemoryStore {
       if (!deps.memory) throw ApplicationFailure.nonRetryable('this worker has no memory store configured', 'NoMemoryStore');
@@ -231,8 +242,16 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownAgent');
       }
+      let spec: AgentSpec;
+      try {
+        spec = agentSpec(agent, deps.defaultModel, prices);
+      } catch (err) {
+        // An unpriced model (registered after start) must not run up an uncounted bill: fail, naming the fix.
+        if (err instanceof UnknownModelPriceError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+        throw err;
+      }
       return {
-        ...agentSpec(agent, deps.defaultModel),
+        ...spec,
         searchAttributes: deps.searchAttributes,
         heartbeatTimeoutMs: deps.heartbeatTimeoutMs ?? 20_000,
         sandboxMode: deps.sandboxMode ?? 'bubblewrap',
@@ -257,30 +276,25 @@ export function createActivities(deps: ActivityDeps) {
         ? { ...registered, tools: registered.tools.filter((t) => input.toolNames!.includes(t.name)) }
         : registered;
       const spec = cachedSpec(agent);
-      const messages = contextMessages(await transcripts.list(input.sessionId, input.seq), input.context).map(
-        (m) => m.message as unknown as ChatCompletionMessageParam,
-      );
-      const tools: ChatCompletionTool[] = spec.tools.map((t) => ({
-        type: 'function',
-        function: { name: t.name, description: t.description, parameters: t.parameters },
-      }));
-      const response = await createCompletion(deps.openai, { model: input.model, messages, ...(tools.length ? { tools } : {}) });
-      // createCompletion has checked the response shape (a 200 without choices fails naming the endpoint).
-      const msg = response.choices[0].message;
-      const rawCalls = (msg.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [c] : []));
+      // Stored messages are neutral; older sessions' OpenAI-shaped ones are migrated on read.
+      const context = contextMessages(await transcripts.list(input.sessionId, input.seq), input.context);
+      let messages: ModelMessage[];
+      try {
+        messages = context.map((m) => toModelMessage(m.message));
+      } catch (err) {
+        // A stored message no provider can read will read the same on a retry.
+        throw ApplicationFailure.nonRetryable(`session ${input.sessionId}: ${(err as Error).message}`, 'StoredMessageInvalid');
+      }
+      const tools = spec.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters }));
+      const reply = await callProvider(deps.model, { model: input.model, messages, tools });
       const turn: ModelTurn = {
         seq: input.seq,
-        content: msg.content ?? null,
-        toolCalls: rawCalls.map((c) => checkToolCall(agent, c.id, c.function.name, c.function.arguments)),
-        usage: {
-          promptTokens: response.usage?.prompt_tokens ?? 0,
-          completionTokens: response.usage?.completion_tokens ?? 0,
-          totalTokens: response.usage?.total_tokens ?? 0,
-        },
-        model: response.model,
+        content: reply.content,
+        toolCalls: reply.toolCalls.map((c) => checkToolCall(agent, c.id, c.name, c.arguments)),
+        usage: reply.usage,
+        model: reply.model,
       };
-      const assistant: Record<string, unknown> = { role: 'assistant', content: msg.content ?? null };
-      if (rawCalls.length) assistant.tool_calls = rawCalls;
+      const assistant: AssistantMessage = { role: 'assistant', content: reply.content, ...(reply.toolCalls.length ? { toolCalls: reply.toolCalls } : {}) };
       await store.append(input.sessionId, [{ seq: input.seq, message: assistant, meta: { turn } }]);
       return turn;
     },
@@ -334,7 +348,7 @@ export function createActivities(deps: ActivityDeps) {
       let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
       text = capText(redact(text), maxToolOutput);
       await store.append(input.sessionId, [
-        { seq: input.seq, message: { role: 'tool', tool_call_id: input.toolCallId, content: text }, meta: { ok: true, tool: input.name } },
+        { seq: input.seq, message: { role: 'tool', toolCallId: input.toolCallId, content: text } satisfies ToolResultMessage, meta: { ok: true, tool: input.name } },
       ]);
       return { ok: true, preview: text.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(text) };
     },

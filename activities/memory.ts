@@ -4,7 +4,6 @@
  * idempotency key, so retries and replays never duplicate a memory.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { MemoryStore } from '../memory';
 import type { AgentRegistry } from '../runtime/agent';
@@ -15,15 +14,17 @@ import {
   SESSION_SUMMARY_INSTRUCTIONS,
   type RecalledMemory,
 } from '../runtime/memory-prompts';
-import type { SessionStore, StoredMessage } from '../runtime/store';
+import type { NewMessage, SessionStore, StoredMessage } from '../runtime/store';
 import type { TokenUsage } from '../workflows/types';
-import { createCompletion } from './model';
+import { toModelMessage } from '../runtime/model/messages';
+import type { ModelProvider, ModelReply } from '../runtime/model/provider';
+import { callProvider } from './model';
 
 export interface MemoryActivityDeps {
   registry: AgentRegistry;
   store: SessionStore;
   memory: MemoryStore;
-  openai: OpenAI;
+  model: ModelProvider;
   defaultModel: string;
 }
 
@@ -34,29 +35,25 @@ export function homeNamespace(agent: string, userId?: string): string {
 
 const SummaryAnswer = z.object({ episode: z.string().min(1), facts: z.array(z.string().min(1)).max(20).default([]) });
 
-function usageOf(r: OpenAI.Chat.Completions.ChatCompletion): TokenUsage {
-  return {
-    promptTokens: r.usage?.prompt_tokens ?? 0,
-    completionTokens: r.usage?.completion_tokens ?? 0,
-    totalTokens: r.usage?.total_tokens ?? 0,
-  };
+function usageOf(r: ModelReply): TokenUsage {
+  return r.usage;
 }
 
 /** The conversation as plain text for a summarising model call (tool results shortened). */
 function transcriptText(messages: StoredMessage[]): string {
   return messages
     .map((m) => {
-      const msg = m.message as { role: string; content?: unknown; tool_calls?: Array<{ function: { name: string; arguments: string } }> };
-      const content = typeof msg.content === 'string' ? msg.content : '';
-      const calls = (msg.tool_calls ?? []).map((c) => ` [calls ${c.function.name}(${c.function.arguments.slice(0, 300)})]`).join('');
+      const msg = toModelMessage(m.message);
+      const content = msg.content ?? '';
+      const calls = (msg.role === 'assistant' ? msg.toolCalls ?? [] : []).map((c) => ` [calls ${c.name}(${c.arguments.slice(0, 300)})]`).join('');
       const text = msg.role === 'tool' ? content.slice(0, 1500) : content;
       return `#${m.seq} ${msg.role}: ${text}${calls}`;
     })
     .join('\n');
 }
 
-async function complete(deps: MemoryActivityDeps, model: string, instructions: string, text: string): Promise<OpenAI.Chat.Completions.ChatCompletion> {
-  return createCompletion(deps.openai, { model, messages: [{ role: 'system', content: instructions }, { role: 'user', content: text }] });
+async function complete(deps: MemoryActivityDeps, model: string, instructions: string, text: string): Promise<ModelReply> {
+  return callProvider(deps.model, { model, messages: [{ role: 'system', content: instructions }, { role: 'user', content: text }] });
 }
 
 export function createMemoryActivities(deps: MemoryActivityDeps) {
@@ -83,7 +80,7 @@ export function createMemoryActivities(deps: MemoryActivityDeps) {
     async summarizeSession(input: { sessionId: string; runId: string; agent: string; userId?: string; step: number; model: string }): Promise<{ episodeId: string; factIds: string[]; usage: TokenUsage }> {
       const messages = await deps.store.list(input.sessionId);
       const response = await complete(deps, input.model, SESSION_SUMMARY_INSTRUCTIONS, transcriptText(messages));
-      const raw = response.choices[0]?.message.content ?? '';
+      const raw = response.content ?? '';
       let answer: z.infer<typeof SummaryAnswer>;
       try {
         answer = SummaryAnswer.parse(JSON.parse(raw.replace(/^```(json)?|```$/g, '').trim()));
@@ -130,7 +127,7 @@ export function createMemoryActivities(deps: MemoryActivityDeps) {
       previousSummarySeq?: number;
       keepRecent: number;
       /** Messages the workflow created that are not stored yet. */
-      pending?: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
+      pending?: NewMessage[];
     }): Promise<{ contextFrom: number; summarySeq: number; usage: TokenUsage; preview: string } | null> {
       if (input.pending?.length) await deps.store.append(input.sessionId, input.pending);
       const done = await deps.store.get(input.sessionId, input.summarySeq);
@@ -147,7 +144,7 @@ export function createMemoryActivities(deps: MemoryActivityDeps) {
       const previous = input.previousSummarySeq !== undefined ? all.find((m) => m.seq === input.previousSummarySeq) : undefined;
       const text = [previous ? `Earlier summary: ${String(previous.message.content)}` : '', transcriptText(compacted)].filter(Boolean).join('\n');
       const response = await complete(deps, input.model, COMPACTION_INSTRUCTIONS, text);
-      const summary = response.choices[0]?.message.content?.trim();
+      const summary = response.content?.trim();
       if (!summary) throw ApplicationFailure.retryable('compaction produced an empty summary');
 
       const originals = await deps.memory.writeMany(

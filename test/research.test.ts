@@ -20,7 +20,7 @@ async function toolLog(sessionId: string): Promise<Array<{ name: string; args: R
   const store = openSessionStore(h.env.AGENT_STORE_URL);
   try {
     const messages = await store.list(sessionId);
-    const ran = new Set(messages.filter((m) => m.message.role === 'tool' && m.meta?.tool).map((m) => String(m.message.tool_call_id)));
+    const ran = new Set(messages.filter((m) => m.message.role === 'tool' && m.meta?.tool).map((m) => String(m.message.toolCallId)));
     return messages.flatMap((m) =>
       ((m.meta?.turn as { toolCalls?: Array<{ id: string; name: string; args: Record<string, unknown> }> } | undefined)?.toolCalls ?? [])
         .filter((c) => ran.has(c.id))
@@ -61,7 +61,7 @@ test('session 2 answers the follow-up from what session 1 noted, without re-read
     const store = openSessionStore(h.env.AGENT_STORE_URL);
     for (const n of notes) {
       const written = await store.get(first.sessionId, n.provenance.step!);
-      expect(written?.message).toMatchObject({ role: 'tool', tool_call_id: n.provenance.toolCallId });
+      expect(written?.message).toMatchObject({ role: 'tool', toolCallId: n.provenance.toolCallId });
     }
     await store.close();
   } finally {

@@ -164,26 +164,7 @@ describe('approval contracts', () => {
     await decideApproval(h.client, s.sessionId, { approvalId: a.approvalId, decision: 'approve', approver: 'x', argsHash: a.argsHash });
     expect((await s.handle.result()).status).toBe('completed');
   });
-
-  test('deadline expiry escalates to the next group, then denies by default; the model is told', async () => {
-    h.model.setScript((req) =>
-      req.messages.some((m) => m.role === 'tool')
-        ? { content: `could not send: ${toolMessages(req)[0]}` }
-        : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-bo', text: 'hi' } }] },
-    );
-    const s = await startSession(h.client, { agent: 'escalating-notifier', task: 'notify vip-bo' }, h.config);
-    const escalated = await waitForState(h.client, s.sessionId, (x) => x.pendingApprovals[0]?.approverGroup === 'managers', { timeoutMs: 10_000 });
-    expect(escalated.pendingApprovals[0].escalations).toEqual([expect.objectContaining({ from: 'support-leads', to: 'managers' })]);
-    const result = await s.handle.result();
-    expect(result.finalAnswer).toMatch(/not run: no decision by .* after asking support-leads, then managers \(default deny\)/);
-    const st = await sessionState(h.client, s.sessionId);
-    expect(st.approvals[0].status).toBe('expired');
-    expect(h.sent(s.sessionId)).toHaveLength(0);
-    // Each level is its own durable timer in history, and both fired.
-    const hist = events(await s.handle.fetchHistory());
-    expect(hist.filter((e) => e.timerStartedEventAttributes)).toHaveLength(2);
-    expect(hist.filter((e) => e.timerFiredEventAttributes)).toHaveLength(2);
-  });
+  // Deadlines and escalation over days: test/workflow/deadlines.test.ts (time-skipping, no real-time sleeps).
 });
 
 describe('sessions', () => {
@@ -264,14 +245,7 @@ describe('sessions', () => {
     expect((await h.client.workflow.getHandle(sessionId).result()).status).toBe('completed');
   });
 
-  test('chat: a session with no message for its idle timeout closes by itself', async () => {
-    h.model.setScript([{ content: 'hello there' }]);
-    const sessionId = `idle-${Date.now()}`;
-    const reply = await sendMessage(h.client, sessionId, 'hi', { agent: 'idle-chat' }, h.config);
-    expect(reply.reply).toBe('hello there');
-    const result = await h.client.workflow.getHandle(sessionId).result();
-    expect(result).toMatchObject({ status: 'completed', endReason: 'idle for 1500 ms' });
-  });
+  // Idle timeouts of chat sessions: test/workflow/deadlines.test.ts (a week, time-skipping).
 
   test('cancellation stops the running sandboxed tool process and ends as cancelled with the transcript kept', async () => {
     const marker = `cancel-marker-${Date.now()}`;

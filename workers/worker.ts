@@ -1,10 +1,11 @@
 /** Builds a worker that runs agent sessions for a set of agents. */
 import { existsSync } from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import OpenAI from 'openai';
 import { createActivities } from '../activities';
 import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
 import { loadConfig, type RuntimeConfig } from '../runtime/config';
+import { openAIClient, openAIProvider } from '../runtime/model';
+import { parsePriceTable } from '../runtime/pricing';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { openAIEmbed, openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
@@ -29,14 +30,10 @@ export interface AgentWorker {
 
 export async function createAgentWorker(agentSource: AgentSource, config: RuntimeConfig = loadConfig()): Promise<AgentWorker> {
   // Data stores first: a bad path fails start-up with the path and the setting, and nothing is left open.
+  const prices = parsePriceTable(config.MODEL_PRICES_JSON); // a malformed setting fails before anything is opened
   const store = await openDataStore('session store', config.AGENT_STORE_URL, 'AGENT_STORE_URL', () => openSessionStore(config.AGENT_STORE_URL));
-  const openai = new OpenAI({
-    baseURL: config.OPENAI_BASE_URL,
-    apiKey: config.OPENAI_API_KEY || 'no-key-scripted-model',
-    // Temporal retries the activity (with backoff, visible in history); the client must not retry on its own.
-    maxRetries: 0,
-    timeout: 120_000,
-  });
+  // Temporal retries the activity (with backoff, visible in history); the client does not retry on its own.
+  const openai = openAIClient({ baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY });
   const embeddingModel = config.EMBEDDING_MODEL;
   const memory = await openDataStore('memory store', config.MEMORY_URL, 'MEMORY_URL', () => openMemoryStore(config.MEMORY_URL, {
     // Hybrid search only when an embeddings endpoint is configured: never require a network to run.
@@ -75,18 +72,26 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
   ).filter((w): w is string => !!w);
   for (const w of warnings) console.warn(`[worker] ${w}`);
   const agents = typeof agentSource === 'function' ? agentSource({ memory }) : agentSource;
-  const activities = createActivities({
+  let activities: ReturnType<typeof createActivities>;
+  try {
+    activities = createActivities({
     registry: new AgentRegistry(agents),
     store,
     memory,
-    openai,
+    model: openAIProvider(config.MODEL_API, openai),
+    prices,
     defaultModel: config.AGENT_MODEL,
     searchAttributes: missing.length === 0,
     workspaceRoot: config.WORKSPACE_ROOT,
     heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
     resolveSecrets: (names) => resolveSecrets(names),
     sandboxMode: sandboxMode(),
-  });
+    });
+  } catch (err) {
+    // An unpriced model: nothing stays open behind the error.
+    await Promise.all([store.close(), memory.close(), connection.close()].map((p) => p.catch(() => undefined)));
+    throw err;
+  }
   const bundle = config.WORKFLOW_BUNDLE && existsSync(config.WORKFLOW_BUNDLE) ? { codePath: config.WORKFLOW_BUNDLE } : undefined;
   const WorkerClass = workflowWorkerClass(config.WORKFLOW_EXECUTOR, { stackTraces: config.WORKFLOW_STACK_TRACES, warn: (m) => console.warn(`[worker] ${m}`) });
   const worker = await WorkerClass.create({

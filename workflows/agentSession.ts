@@ -68,7 +68,7 @@ import type {
 } from './types';
 
 type Activities = ReturnType<typeof activities.createActivities>;
-type PendingMessage = { seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> };
+type PendingMessage = CarriedState['pending'][number];
 
 export const SessionStatusKey = defineSearchAttributeKey('SessionStatus', SearchAttributeType.KEYWORD);
 export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
@@ -441,7 +441,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 
   const runToolCall = async (call: CheckedToolCall, seq: number): Promise<void> => {
     const note = (text: string, extra: Partial<TranscriptEntry> = {}): void => {
-      pending.push({ seq, message: { role: 'tool', tool_call_id: call.id, content: text } });
+      pending.push({ seq, message: { role: 'tool', toolCallId: call.id, content: text } });
       state.transcript.push({ seq, role: 'tool', toolCallId: call.id, tool: call.name, text, ok: false, ...extra });
     };
     if (call.error) return note(`Error: ${call.error}`);

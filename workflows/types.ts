@@ -1,4 +1,7 @@
 /** Serialisable types shared by workflow, activities and clients. No runtime code beyond types. */
+import type { ModelMessage } from './model-messages';
+
+export type { AssistantMessage, ModelMessage, ModelToolCall, SystemMessage, ToolResultMessage, UserMessage } from './model-messages';
 export interface ToolSpec {
   name: string;
   description: string;
@@ -79,7 +82,8 @@ export interface SessionInput {
 export interface CarriedState {
   state: SessionState;
   nextSeq: number;
-  pending: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
+  /** Neutral messages; runs carried over before the provider seam may hold OpenAI chat shapes (migrated on read). */
+  pending: Array<{ seq: number; message: ModelMessage | Record<string, unknown>; meta?: Record<string, unknown> }>;
   inbox: ChatMessageIn[];
   /** Compaction state: the model's context starts at `fromSeq`, preceded by the summary at `summarySeq`. */
   context?: { fromSeq: number; summarySeq?: number };

@@ -3,12 +3,17 @@
  * Activities write it idempotently (a retried or replayed write of the same seq is ignored), so
  * workflow history carries references and each message at most once, not the growing transcript.
  */
+import type { ModelMessage } from '../../workflows/model-messages';
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 export interface StoredMessage {
   sessionId: string;
   seq: number;
-  /** An OpenAI Chat Completions message (system/user/assistant/tool). */
+  /**
+   * A neutral `ModelMessage` (system/user/assistant/tool). Sessions stored before the provider seam hold
+   * OpenAI Chat Completions messages; read them through `toModelMessage` (runtime/model/messages.ts).
+   */
   message: Record<string, unknown>;
   /** Runtime bookkeeping for the entry (usage, validated tool calls, approval record...). */
   meta: Record<string, unknown> | null;
@@ -17,7 +22,7 @@ export interface StoredMessage {
 
 export interface NewMessage {
   seq: number;
-  message: Record<string, unknown>;
+  message: ModelMessage | Record<string, unknown>;
   meta?: Record<string, unknown> | null;
 }
 

@@ -127,6 +127,8 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
     OPENAI_BASE_URL: model.baseUrl,
     OPENAI_API_KEY: 'test-key',
     AGENT_MODEL: 'scripted-test-model',
+    // The scripted model server is free; an unpriced model would stop the worker (runtime/pricing.ts).
+    MODEL_PRICES_JSON: JSON.stringify({ 'scripted-test-model': { input: 0, output: 0 } }),
     ...srv.storeEnv,
     OUTBOX_DB: path.join(dir, 'outbox.sqlite'),
     WORKSPACE_ROOT: path.join(dir, 'workspaces'),

@@ -10,10 +10,10 @@ import { unbudgetedLooperAgent, unlimitedAgent } from '../support/agents';
 describe('the spec the workflow gets', () => {
   test('no budget → the defaults; a field left out → its default; unlimited only when asked for', () => {
     expect(DEFAULT_BUDGET).toEqual({ maxSteps: 50, maxCostUsd: 1 });
-    expect(agentSpec(unbudgetedLooperAgent, 'm').budget).toEqual({ maxSteps: 50, maxCostUsd: 1 });
-    expect(agentSpec({ ...unbudgetedLooperAgent, budget: { maxTokens: 5000 } }, 'm').budget).toEqual({ maxSteps: 50, maxTokens: 5000, maxCostUsd: 1 });
-    expect(agentSpec({ ...unbudgetedLooperAgent, budget: { maxSteps: 'unlimited' } }, 'm').budget).toEqual({ maxCostUsd: 1 });
-    expect(agentSpec(unlimitedAgent, 'm').budget).toEqual({});
+    expect(agentSpec(unbudgetedLooperAgent, 'm', { m: { input: 0, output: 0 } }).budget).toEqual({ maxSteps: 50, maxCostUsd: 1 });
+    expect(agentSpec({ ...unbudgetedLooperAgent, budget: { maxTokens: 5000 } }, 'm', { m: { input: 0, output: 0 } }).budget).toEqual({ maxSteps: 50, maxTokens: 5000, maxCostUsd: 1 });
+    expect(agentSpec({ ...unbudgetedLooperAgent, budget: { maxSteps: 'unlimited' } }, 'm', { m: { input: 0, output: 0 } }).budget).toEqual({ maxCostUsd: 1 });
+    expect(agentSpec(unlimitedAgent, 'm', { m: { input: 0, output: 0 } }).budget).toEqual({});
   });
   test('a nonsensical cap fails when the agent is defined, naming the field', () => {
     expect(() => defineAgent({ ...unbudgetedLooperAgent, budget: { maxSteps: 0 } })).toThrow(/budget.maxSteps must be a positive number or 'unlimited'/);

@@ -4,9 +4,9 @@
  * Pure unit tests: no server.
  */
 import type { z } from 'zod';
-import { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest } from '../runtime/message-schemas';
-import { LIMITS } from '../workflows/limits';
-import { checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest, jsonShapeProblem, type Checked } from '../workflows/validate';
+import { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest } from '../../runtime/message-schemas';
+import { LIMITS } from '../../workflows/limits';
+import { checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest, jsonShapeProblem, type Checked } from '../../workflows/validate';
 
 /** Small deterministic PRNG (mulberry32), so a failure reproduces. */
 function rng(seed: number): () => number {
