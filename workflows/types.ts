@@ -75,11 +75,23 @@ export interface SessionInput {
   carry?: CarriedState;
 }
 
-/** What a session hands to its next run: references and counters, not the transcript. */
+/** A message the workflow created, waiting for the next activity to store it under its seq. */
+export interface PendingMessage {
+  seq: number;
+  message: Record<string, unknown>;
+  meta?: Record<string, unknown>;
+}
+
+/**
+ * What a session hands to its next run: references and counters, not the transcript. Versioned: a run
+ * migrates carries of older versions first (workflows/session/carry.ts).
+ */
 export interface CarriedState {
+  /** Absent in carries written before versioning (version 1). */
+  carryVersion?: number;
   state: SessionState;
   nextSeq: number;
-  pending: Array<{ seq: number; message: Record<string, unknown>; meta?: Record<string, unknown> }>;
+  pending: PendingMessage[];
   inbox: ChatMessageIn[];
   /** Compaction state: the model's context starts at `fromSeq`, preceded by the summary at `summarySeq`. */
   context?: { fromSeq: number; summarySeq?: number };

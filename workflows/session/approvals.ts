@@ -1,0 +1,92 @@
+/**
+ * Approval records and the rules of deciding them: creating a request, whether a decision can apply,
+ * recording it, escalating, and what the model is told. Pure: the waiting (timers, conditions) is in
+ * approval-wait.ts, the message handlers in handlers.ts.
+ */
+import type { ApprovalDecision } from '../messages';
+import { checkApprovalDecision } from '../validate';
+import type { ApprovalRecord, ApprovalRouting, CheckedToolCall, TranscriptEntry } from '../types';
+
+/** A new pending request for a call that needs approval, asked of the routing's first group. */
+export function newApprovalRecord(sessionId: string, seq: number, call: CheckedToolCall, routing: ApprovalRouting, now: Date): ApprovalRecord {
+  return {
+    approvalId: `${sessionId}/${seq}`,
+    seq,
+    toolCallId: call.id,
+    tool: call.name,
+    args: call.args,
+    argsHash: call.approval!.argsHash,
+    policyVersion: call.approval!.policyVersion,
+    reason: call.approval!.reason,
+    requestedAt: now.toISOString(),
+    deadline: new Date(now.getTime() + routing.timeoutMs).toISOString(),
+    approverGroup: routing.group,
+    escalations: [],
+    status: 'pending',
+  };
+}
+
+/** The groups asked in turn: the first one, then each escalation level. */
+export function approvalLevels(routing: ApprovalRouting): Array<{ group: string; timeoutMs: number }> {
+  return [{ group: routing.group, timeoutMs: routing.timeoutMs }, ...routing.escalation];
+}
+
+/** Moves a pending request to the next group with a fresh deadline. */
+export function escalate(record: ApprovalRecord, to: { group: string; timeoutMs: number }, now: Date): void {
+  record.escalations.push({ at: now.toISOString(), from: record.approverGroup, to: to.group });
+  record.approverGroup = to.group;
+  record.deadline = new Date(now.getTime() + to.timeoutMs).toISOString();
+}
+
+/** Why a decision cannot apply (malformed, unknown id, already decided, other arguments), or undefined when it can. */
+export function decisionProblem(approvals: ReadonlyMap<string, ApprovalRecord>, raw: unknown): string | undefined {
+  const parsed = checkApprovalDecision(raw);
+  if (!parsed.ok) return `malformed approval: ${parsed.problem}`;
+  const d = parsed.value;
+  const record = approvals.get(d.approvalId);
+  if (!record) return `unknown approvalId '${d.approvalId}'`;
+  if (record.status !== 'pending') return `approval '${record.approvalId}' is already ${record.status}`;
+  if (d.argsHash !== undefined && d.argsHash !== record.argsHash) {
+    return `argsHash does not match approval '${record.approvalId}': the decision was made about other arguments (or another policy version)`;
+  }
+  return undefined;
+}
+
+/** Records a checked decision on its request (edited arguments, already checked, replace the model's). */
+export function recordDecision(record: ApprovalRecord, decision: ApprovalDecision, now: Date, checkedEditedArgs?: unknown): void {
+  if (checkedEditedArgs !== undefined) {
+    record.originalArgs = record.args;
+    record.args = checkedEditedArgs;
+  }
+  record.status = decision.decision === 'approve' ? 'approved' : 'rejected';
+  record.approver = decision.approver.trim();
+  if (decision.comment !== undefined) record.comment = decision.comment;
+  record.decidedAt = now.toISOString();
+}
+
+/** Who decided what, as the transcript shows it next to the tool result. */
+export function transcriptApproval(record: ApprovalRecord): NonNullable<TranscriptEntry['approval']> {
+  return {
+    status: record.status,
+    ...(record.approver ? { approver: record.approver } : {}),
+    ...(record.comment ? { comment: record.comment } : {}),
+    ...(record.originalArgs !== undefined ? { edited: true } : {}),
+  };
+}
+
+/** What the model is told when a call it asked for was not run (rejected, expired, withdrawn). */
+export function notRunText(record: ApprovalRecord, firstGroup: string): string {
+  const who = record.approver ? ` by ${record.approver}` : '';
+  const why = record.comment ? `: ${record.comment}` : '';
+  const text = {
+    expired: `The call was not run: no decision by ${record.deadline} after asking ${[firstGroup, ...record.escalations.map((e) => e.to)].join(', then ')} (default deny).`,
+    rejected: `The call was not run: rejected${who}${why}.`,
+    withdrawn: 'The call was not run: the session was ended before a decision.',
+  } as const;
+  return text[record.status as keyof typeof text];
+}
+
+/** Pending requests stop waiting when the session closes. */
+export function withdrawPending(approvals: Iterable<ApprovalRecord>): void {
+  for (const a of approvals) if (a.status === 'pending') a.status = 'withdrawn';
+}
