@@ -8,7 +8,7 @@ import { openSessionStore } from '../runtime/store';
 import { agentSession } from '../workflows/agentSession';
 import type { SessionInput, TranscriptEntry } from '../workflows/types';
 import { createHarness, type Harness } from './support/harness';
-import { recordedV1Carry } from './support/recorded-carry';
+import { recordedV1Carry, storedRows } from './support/recorded-carry';
 
 let h: Harness;
 
@@ -17,18 +17,6 @@ beforeAll(async () => {
   await h.startWorker();
 });
 afterAll(async () => h?.close());
-
-/** The store rows the v1 run had written (the new run reads its context from the store, not from the carry). */
-function storedRows(transcript: TranscriptEntry[]) {
-  return transcript.map((e) => {
-    if (e.role === 'assistant') {
-      const calls = (e.toolCalls ?? []).map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.args) } }));
-      return { seq: e.seq, message: { role: 'assistant', content: e.text, ...(calls.length ? { tool_calls: calls } : {}) } };
-    }
-    if (e.role === 'tool') return { seq: e.seq, message: { role: 'tool', tool_call_id: e.toolCallId, content: e.text } };
-    return { seq: e.seq, message: { role: e.role, content: e.text } };
-  });
-}
 
 test('a run started from a recorded v1 carry migrates it and finishes the session', async () => {
   const { input } = recordedV1Carry();

@@ -28,6 +28,7 @@ import { installHandlers, refreshBudget } from './session/handlers';
 import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
+import { LOCAL_STEPS_PATCH } from './session/patches';
 import { publish, publishOnce } from './session/publish';
 import type { SessionRun } from './session/run';
 import type { SessionInput, SessionResult } from './types';
@@ -42,8 +43,7 @@ export {
   UserIdKey,
 } from './session/publish';
 
-/** Patch id of the step shape with local model and tool calls (see the header). */
-export const LOCAL_STEPS_PATCH = 'local-steps-v1';
+export { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
   const sessionId = workflowInfo().workflowId;

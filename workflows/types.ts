@@ -169,6 +169,22 @@ export interface ApprovalRecord {
   decidedAt?: string;
   /** The arguments as the model proposed them, when the approver edited them. */
   originalArgs?: unknown;
+  /** 'session': the approver approved this tool for the rest of the session; 'grant': approved by such a grant, nobody was asked. */
+  scope?: 'session' | 'grant';
+}
+
+/**
+ * "Approve for the rest of this session": later calls of `tool` under the same policy version run
+ * without asking. Kept on the state (carried across continue-as-new), at most LIMITS.sessionGrants.
+ */
+export interface SessionGrant {
+  tool: string;
+  policyVersion: string;
+  approver: string;
+  /** The approval whose decision granted it. */
+  approvalId: string;
+  grantedAt: string;
+  comment?: string;
 }
 
 export interface TranscriptEntry {
@@ -209,6 +225,8 @@ export interface SessionState {
   memory?: { recalled: string[]; episodeId?: string; factIds?: string[]; compactions: number; errors?: string[] };
   pendingApprovals: ApprovalRecord[];
   approvals: ApprovalRecord[];
+  /** Tools approved for the rest of the session (absent until an approver grants one). */
+  sessionGrants?: SessionGrant[];
   transcript: TranscriptEntry[];
   /** State query only: entries of this run not in `transcript` (page with `transcriptBefore`). */
   transcriptOmitted?: number;

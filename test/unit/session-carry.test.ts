@@ -17,6 +17,7 @@ test('a recorded v1 carry (no carryVersion, no lastPromptTokens) migrates to the
   expect(migrated.carry.nextSeq).toBe(8);
   expect(migrated.carry.state.steps).toBe(3);
   expect(migrated.carry.state.transcript).toHaveLength(8);
+  expect(migrated.carry.state.sessionGrants).toBeUndefined();
 });
 
 test('a carry missing lists that older versions did not write gets empty ones', () => {
@@ -33,6 +34,7 @@ test('a carry from a newer worker or of the wrong shape is refused with the reas
 
 test('a carry written today round-trips unchanged through the migration', () => {
   const state = initialState('s1', { agent: 'a' });
+  state.sessionGrants = [{ tool: 't', policyVersion: '1', approver: 'ann', approvalId: 's1/3', grantedAt: '2026-01-01T00:00:00.000Z' }];
   for (let seq = 0; seq < TRANSCRIPT_KEPT_ON_CONTINUE + 5; seq++) state.transcript.push({ seq: TRANSCRIPT_KEPT_ON_CONTINUE + 4 - seq, role: 'user', text: String(seq) });
   const decided = (i: number): ApprovalRecord => ({ approvalId: `s1/${i}`, status: 'approved' } as ApprovalRecord);
   state.approvals = [...Array.from({ length: DECIDED_APPROVALS_KEPT + 3 }, (_, i) => decided(i)), { approvalId: 's1/p', status: 'pending' } as ApprovalRecord];
@@ -42,6 +44,7 @@ test('a carry written today round-trips unchanged through the migration', () => 
   expect(carry.state.transcriptFrom).toBe(5);
   expect(carry.state.approvals[0].approvalId).toBe('s1/p');
   expect(carry.state.approvals).toHaveLength(DECIDED_APPROVALS_KEPT + 1);
+  expect(carry.state.sessionGrants).toEqual(state.sessionGrants);
   const roundTrip = migrateCarry(JSON.parse(JSON.stringify(carry)));
   expect(roundTrip).toEqual({ ok: true, carry: JSON.parse(JSON.stringify(carry)) });
 });

@@ -4,11 +4,12 @@
  */
 import { addTopUp, addUsage, budgetProblem, limitsInForce } from '../../workflows/session/budget';
 import { Ledger } from '../../workflows/session/ledger';
-import { approvalLevels, decisionProblem, escalate, newApprovalRecord, notRunText, recordDecision, transcriptApproval, withdrawPending } from '../../workflows/session/approvals';
+import { addGrant, approvalLevels, decisionProblem, editedArgsNote, escalate, grantedRecord, grantFor, newApprovalRecord, notRunText, recordDecision, transcriptApproval, withdrawPending } from '../../workflows/session/approvals';
+import { LIMITS } from '../../workflows/limits';
 import { isClosed, nextStatus, pendingMemo, statusDetails } from '../../workflows/session/status';
 import { inParallel } from '../../workflows/session/parallel';
 import { initialState } from '../../workflows/session/carry';
-import type { ApprovalRecord, Budget, CheckedToolCall, PendingMessage, TranscriptEntry } from '../../workflows/types';
+import type { ApprovalRecord, Budget, CheckedToolCall, PendingMessage, SessionGrant, TranscriptEntry } from '../../workflows/types';
 
 const HASH = 'a'.repeat(64);
 const call: CheckedToolCall = { id: 'c1', name: 'send', args: { to: 'x' }, summary: 'send(to x)', approval: { reason: 'always', argsHash: HASH, policyVersion: '1' } };
@@ -114,6 +115,47 @@ describe('approvals', () => {
     withdrawPending([p, r]);
     expect([p.status, r.status]).toEqual(['withdrawn', 'rejected']);
     expect(notRunText(p, 'leads')).toBe('The call was not run: the session was ended before a decision.');
+  });
+});
+
+describe('approve for the session', () => {
+  const fresh = (): ApprovalRecord => newApprovalRecord('s1', 4, call, routing, new Date('2026-01-01T00:00:00Z'));
+
+  test('a session-scoped approval grants the tool under its policy version, once', () => {
+    const r = fresh();
+    recordDecision(r, { approvalId: r.approvalId, decision: 'approve', approver: 'ann', scope: 'session' }, new Date('2026-01-01T00:00:10Z'));
+    expect(r.scope).toBe('session');
+    const state: { sessionGrants?: SessionGrant[] } = {};
+    addGrant(state, r, new Date('2026-01-01T00:00:10Z'));
+    addGrant(state, r, new Date('2026-01-01T00:00:20Z'));
+    expect(state.sessionGrants).toEqual([{ tool: 'send', policyVersion: '1', approver: 'ann', approvalId: 's1/4', grantedAt: '2026-01-01T00:00:10.000Z' }]);
+    expect(grantFor(state.sessionGrants, call)).toBe(state.sessionGrants![0]);
+    expect(grantFor(state.sessionGrants, { ...call, approval: { ...call.approval!, policyVersion: '2' } })).toBeUndefined();
+    expect(grantFor(state.sessionGrants, { ...call, name: 'other' })).toBeUndefined();
+  });
+
+  test('a call covered by a grant is recorded as approved by it', () => {
+    const grant: SessionGrant = { tool: 'send', policyVersion: '1', approver: 'ann', approvalId: 's1/4', grantedAt: 'x' };
+    const r = grantedRecord('s1', 9, call, grant, routing, new Date('2026-01-02T00:00:00Z'));
+    expect(r).toMatchObject({ approvalId: 's1/9', status: 'approved', approver: 'ann', scope: 'grant', comment: 'approved for this session (s1/4)', decidedAt: '2026-01-02T00:00:00.000Z' });
+    expect(transcriptApproval(r)).toEqual({ status: 'approved', approver: 'ann', comment: 'approved for this session (s1/4)' });
+  });
+
+  test('grants are bounded: a new tool past the limit is refused, a tool already granted is not', () => {
+    const r = fresh();
+    const map = new Map([[r.approvalId, r]]);
+    const others: SessionGrant[] = Array.from({ length: LIMITS.sessionGrants }, (_, i) => ({ tool: `t${i}`, policyVersion: '1', approver: 'a', approvalId: `s1/${i}`, grantedAt: 'x' }));
+    const decision = { approvalId: 's1/4', decision: 'approve', approver: 'a', scope: 'session' };
+    expect(decisionProblem(map, decision, others)).toMatch(/already has 20 tools approved for the session .*approve this call only \(scope 'call'\)/);
+    expect(decisionProblem(map, { ...decision, scope: 'call' }, others)).toBeUndefined();
+    expect(decisionProblem(map, decision, [...others.slice(1), { tool: 'send', policyVersion: '1', approver: 'a', approvalId: 's1/0', grantedAt: 'x' }])).toBeUndefined();
+  });
+
+  test("an edit is told to the model: what it proposed and what ran", () => {
+    const r = fresh();
+    expect(editedArgsNote(r)).toBeUndefined();
+    recordDecision(r, { approvalId: r.approvalId, decision: 'approve', approver: 'ann' }, new Date(), { to: 'y' });
+    expect(editedArgsNote(r)).toBe('[Note: ann changed the arguments before approving. You proposed {"to":"x"}; the call ran with {"to":"y"}.]');
   });
 });
 

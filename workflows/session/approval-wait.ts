@@ -3,8 +3,8 @@
  * group when it passes, and is denied by default after the last one (or withdrawn when the session ends).
  */
 import { condition } from '@temporalio/workflow';
-import type { ApprovalRecord, CheckedToolCall } from '../types';
-import { approvalLevels, escalate, newApprovalRecord } from './approvals';
+import type { ApprovalRecord, CheckedToolCall, SessionGrant } from '../types';
+import { approvalLevels, escalate, grantedRecord, newApprovalRecord } from './approvals';
 import { publish } from './publish';
 import type { SessionRun } from './run';
 
@@ -30,6 +30,14 @@ export async function awaitApproval(s: SessionRun, call: CheckedToolCall, seq: n
     record.status = s.endRequested ? 'withdrawn' : 'expired';
     record.decidedAt = new Date().toISOString();
   }
+  publish(s);
+  return record;
+}
+
+/** A call of a tool approved for the session: recorded as approved by the grant, nobody is asked. */
+export function approveByGrant(s: SessionRun, call: CheckedToolCall, seq: number, grant: SessionGrant): ApprovalRecord {
+  const record = grantedRecord(s.sessionId, seq, call, grant, s.spec!.approvals, new Date());
+  s.approvals.set(record.approvalId, record);
   publish(s);
   return record;
 }

@@ -3,9 +3,10 @@
  * recording it, escalating, and what the model is told. Pure: the waiting (timers, conditions) is in
  * approval-wait.ts, the message handlers in handlers.ts.
  */
+import { LIMITS } from '../limits';
 import type { ApprovalDecision } from '../messages';
 import { checkApprovalDecision } from '../validate';
-import type { ApprovalRecord, ApprovalRouting, CheckedToolCall, TranscriptEntry } from '../types';
+import type { ApprovalRecord, ApprovalRouting, CheckedToolCall, SessionGrant, SessionState, TranscriptEntry } from '../types';
 
 /** A new pending request for a call that needs approval, asked of the routing's first group. */
 export function newApprovalRecord(sessionId: string, seq: number, call: CheckedToolCall, routing: ApprovalRouting, now: Date): ApprovalRecord {
@@ -38,8 +39,11 @@ export function escalate(record: ApprovalRecord, to: { group: string; timeoutMs:
   record.deadline = new Date(now.getTime() + to.timeoutMs).toISOString();
 }
 
-/** Why a decision cannot apply (malformed, unknown id, already decided, other arguments), or undefined when it can. */
-export function decisionProblem(approvals: ReadonlyMap<string, ApprovalRecord>, raw: unknown): string | undefined {
+/**
+ * Why a decision cannot apply (malformed, unknown id, already decided, other arguments, one tool too many
+ * approved for the session), or undefined when it can.
+ */
+export function decisionProblem(approvals: ReadonlyMap<string, ApprovalRecord>, raw: unknown, grants?: readonly SessionGrant[]): string | undefined {
   const parsed = checkApprovalDecision(raw);
   if (!parsed.ok) return `malformed approval: ${parsed.problem}`;
   const d = parsed.value;
@@ -49,7 +53,51 @@ export function decisionProblem(approvals: ReadonlyMap<string, ApprovalRecord>, 
   if (d.argsHash !== undefined && d.argsHash !== record.argsHash) {
     return `argsHash does not match approval '${record.approvalId}': the decision was made about other arguments (or another policy version)`;
   }
+  if (d.scope === 'session' && !grantFor(grants, record) && (grants?.length ?? 0) >= LIMITS.sessionGrants) {
+    return `this session already has ${LIMITS.sessionGrants} tools approved for the session (the most allowed); approve this call only (scope 'call')`;
+  }
   return undefined;
+}
+
+/** The grant that approves calls of this tool under this policy version, if an approver gave one. */
+export function grantFor(grants: readonly SessionGrant[] | undefined, call: { tool: string; policyVersion: string } | CheckedToolCall): SessionGrant | undefined {
+  const [tool, policyVersion] = 'tool' in call ? [call.tool, call.policyVersion] : [call.name, call.approval?.policyVersion];
+  return grants?.find((g) => g.tool === tool && g.policyVersion === policyVersion);
+}
+
+/** Records "approve for the rest of this session" from a decided request (once per tool and policy version). */
+export function addGrant(state: Pick<SessionState, 'sessionGrants'>, record: ApprovalRecord, now: Date): void {
+  const grants = (state.sessionGrants ??= []);
+  if (grantFor(grants, record)) return;
+  grants.push({
+    tool: record.tool,
+    policyVersion: record.policyVersion,
+    approver: record.approver ?? '',
+    approvalId: record.approvalId,
+    grantedAt: now.toISOString(),
+    ...(record.comment !== undefined ? { comment: record.comment } : {}),
+  });
+}
+
+/** A request approved at once by a session grant: recorded like any approval, with who granted it. */
+export function grantedRecord(sessionId: string, seq: number, call: CheckedToolCall, grant: SessionGrant, routing: ApprovalRouting, now: Date): ApprovalRecord {
+  const record = newApprovalRecord(sessionId, seq, call, routing, now);
+  record.deadline = record.requestedAt;
+  record.status = 'approved';
+  record.approver = grant.approver;
+  record.comment = `approved for this session (${grant.approvalId})`;
+  record.decidedAt = now.toISOString();
+  record.scope = 'grant';
+  return record;
+}
+
+/**
+ * What the model is told when the approver changed its arguments: it would otherwise believe the call
+ * ran as it proposed. Undefined when the arguments were not edited.
+ */
+export function editedArgsNote(record: ApprovalRecord): string | undefined {
+  if (record.originalArgs === undefined) return undefined;
+  return `[Note: ${record.approver ?? 'the approver'} changed the arguments before approving. You proposed ${JSON.stringify(record.originalArgs)}; the call ran with ${JSON.stringify(record.args)}.]`;
 }
 
 /** Records a checked decision on its request (edited arguments, already checked, replace the model's). */
@@ -59,6 +107,7 @@ export function recordDecision(record: ApprovalRecord, decision: ApprovalDecisio
     record.args = checkedEditedArgs;
   }
   record.status = decision.decision === 'approve' ? 'approved' : 'rejected';
+  if (decision.scope === 'session' && record.status === 'approved') record.scope = 'session';
   record.approver = decision.approver.trim();
   if (decision.comment !== undefined) record.comment = decision.comment;
   record.decidedAt = now.toISOString();

@@ -18,7 +18,7 @@ import { pageTranscript } from '../transcript';
 import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest } from '../validate';
 import type { ApprovalRecord, ChatReply } from '../types';
 import { checkToolArgs, local } from './activities';
-import { decisionProblem, recordDecision } from './approvals';
+import { addGrant, decisionProblem, recordDecision } from './approvals';
 import { addTopUp, limitsInForce } from './budget';
 import { publish } from './publish';
 import type { SessionRun } from './run';
@@ -56,6 +56,7 @@ async function applyDecision(s: SessionRun, decision: ApprovalDecision): Promise
     edited = checked.args;
   }
   recordDecision(record, decision, new Date(), edited);
+  if (record.scope === 'session') addGrant(s.state, record, new Date());
   publish(s);
   return record;
 }
@@ -67,7 +68,7 @@ export function installHandlers(s: SessionRun): void {
   setHandler(stateQuery, (opts) => ({ ...state, ...pageTranscript(state.transcript, opts) }));
   setHandler(approvalSignal, async (raw) => {
     try {
-      const problem = decisionProblem(s.approvals, raw);
+      const problem = decisionProblem(s.approvals, raw, s.state.sessionGrants);
       if (problem) return rejectMessage(s, problem);
       await applyDecision(s, raw);
     } catch (err) {
@@ -87,7 +88,7 @@ export function installHandlers(s: SessionRun): void {
     },
     {
       validator: (raw) => {
-        const problem = decisionProblem(s.approvals, raw);
+        const problem = decisionProblem(s.approvals, raw, s.state.sessionGrants);
         if (problem) throw new Error(problem);
       },
     },
