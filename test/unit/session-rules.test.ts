@@ -214,3 +214,29 @@ describe('inParallel', () => {
     expect(seen).toEqual([1, 2]);
   });
 });
+
+describe('module boundaries', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const path = require('node:path') as typeof import('node:path');
+  const dir = path.join(__dirname, '..', '..', 'workflows', 'session');
+  /** Every module a file imports, following relative imports (type-only imports excluded: they vanish at build). */
+  const reach = (file: string, seen = new Set<string>()): Set<string> => {
+    if (seen.has(file)) return seen;
+    seen.add(file);
+    const src = fs.readFileSync(file, 'utf8');
+    for (const m of src.matchAll(/^import (?!type )[^;]*? from '([^']+)';/gms)) {
+      const spec = m[1];
+      if (spec.startsWith('.')) reach(path.resolve(path.dirname(file), `${spec}.ts`), seen);
+      else seen.add(spec);
+    }
+    return seen;
+  };
+
+  test.each(['budget', 'ledger', 'approvals', 'status', 'carry', 'parallel', 'failures', 'patches'])(
+    'the pure module %s does not reach @temporalio/workflow (it runs the same in a test and in a workflow)',
+    (name) => {
+      const reached = reach(path.join(dir, `${name}.ts`));
+      expect([...reached].filter((m) => m === '@temporalio/workflow' || m === 'zod' || m.startsWith('node:'))).toEqual([]);
+    },
+  );
+});
