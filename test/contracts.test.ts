@@ -102,6 +102,24 @@ test('approve for the rest of this session: later calls of the tool run without 
   expect(hasPatchMarker(lastRun, SESSION_GRANTS_PATCH)).toBe(true);
 });
 
+test('a session grant also approves the other waiting call of that tool in the same turn', async () => {
+  h.model.setScript((req) =>
+    req.messages.some((m) => m.role === 'tool')
+      ? { content: 'both sent' }
+      : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'p1', text: 'a' } }, { name: 'send_notice', arguments: { recipient: 'p2', text: 'b' } }] },
+  );
+  const s = await startSession(h.client, { agent: 'strict-notifier', task: 'two notices at once' }, h.config);
+  const st = await waitForState(h.client, s.sessionId, (x) => x.pendingApprovals.length === 2);
+  await decideApproval(h.client, s.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'lead', scope: 'session' });
+  expect(await s.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'both sent' });
+  expect(h.sent(s.sessionId).map((d) => d.applicantId).sort()).toEqual(['p1', 'p2']);
+  const end = await sessionState(h.client, s.sessionId);
+  expect(end.approvals.map((a) => [a.approvalId, a.scope])).toEqual([
+    [st.pendingApprovals[0].approvalId, 'session'],
+    [st.pendingApprovals[1].approvalId, 'grant'],
+  ]);
+});
+
 test('a session grant does not cover another policy version, and reject cannot carry scope session', async () => {
   h.model.setScript((req) =>
     req.messages.some((m) => m.role === 'tool') ? { content: 'ok' } : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-q', text: 'x' } }] },

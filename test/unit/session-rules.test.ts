@@ -4,7 +4,7 @@
  */
 import { addTopUp, addUsage, budgetProblem, limitsInForce } from '../../workflows/session/budget';
 import { Ledger } from '../../workflows/session/ledger';
-import { addGrant, approvalLevels, decisionProblem, editedArgsNote, escalate, grantedRecord, grantFor, newApprovalRecord, notRunText, recordDecision, transcriptApproval, withdrawPending } from '../../workflows/session/approvals';
+import { addGrant, approvalLevels, approvePendingByGrant, decisionProblem, editedArgsNote, escalate, grantedRecord, grantFor, newApprovalRecord, notRunText, recordDecision, transcriptApproval, withdrawPending } from '../../workflows/session/approvals';
 import { LIMITS } from '../../workflows/limits';
 import { isClosed, nextStatus, pendingMemo, statusDetails } from '../../workflows/session/status';
 import { inParallel } from '../../workflows/session/parallel';
@@ -139,6 +139,16 @@ describe('approve for the session', () => {
     const r = grantedRecord('s1', 9, call, grant, routing, new Date('2026-01-02T00:00:00Z'));
     expect(r).toMatchObject({ approvalId: 's1/9', status: 'approved', approver: 'ann', scope: 'grant', comment: 'approved for this session (s1/4)', decidedAt: '2026-01-02T00:00:00.000Z' });
     expect(transcriptApproval(r)).toEqual({ status: 'approved', approver: 'ann', comment: 'approved for this session (s1/4)' });
+  });
+
+  test('a grant also approves the requests of that tool waiting right now (parallel calls), not others', () => {
+    const grant: SessionGrant = { tool: 'send', policyVersion: '1', approver: 'ann', approvalId: 's1/4', grantedAt: 'x' };
+    const same = newApprovalRecord('s1', 5, call, routing, new Date());
+    const otherVersion = newApprovalRecord('s1', 6, { ...call, approval: { ...call.approval!, policyVersion: '2' } }, routing, new Date());
+    const otherTool = newApprovalRecord('s1', 7, { ...call, name: 'pay' }, routing, new Date());
+    expect(approvePendingByGrant([same, otherVersion, otherTool], grant, new Date('2026-01-01T00:00:00Z'))).toBe(1);
+    expect([same.status, otherVersion.status, otherTool.status]).toEqual(['approved', 'pending', 'pending']);
+    expect(same).toMatchObject({ approver: 'ann', scope: 'grant', comment: 'approved for this session (s1/4)' });
   });
 
   test('grants are bounded: a new tool past the limit is refused, a tool already granted is not', () => {

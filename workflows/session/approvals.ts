@@ -92,6 +92,24 @@ export function grantedRecord(sessionId: string, seq: number, call: CheckedToolC
 }
 
 /**
+ * Other requests of the granted tool that are waiting right now (parallel calls of one turn) are
+ * approved by the grant too: "the rest of this session" includes them. Returns how many.
+ */
+export function approvePendingByGrant(approvals: Iterable<ApprovalRecord>, grant: SessionGrant, now: Date): number {
+  let n = 0;
+  for (const r of approvals) {
+    if (r.status !== 'pending' || r.tool !== grant.tool || r.policyVersion !== grant.policyVersion) continue;
+    r.status = 'approved';
+    r.approver = grant.approver;
+    r.comment = `approved for this session (${grant.approvalId})`;
+    r.decidedAt = now.toISOString();
+    r.scope = 'grant';
+    n++;
+  }
+  return n;
+}
+
+/**
  * What the model is told when the approver changed its arguments: it would otherwise believe the call
  * ran as it proposed. Undefined when the arguments were not edited.
  */

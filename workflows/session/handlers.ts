@@ -18,7 +18,7 @@ import { pageTranscript } from '../transcript';
 import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest } from '../validate';
 import type { ApprovalRecord, ChatReply } from '../types';
 import { checkToolArgs, local } from './activities';
-import { addGrant, decisionProblem, recordDecision } from './approvals';
+import { addGrant, approvePendingByGrant, decisionProblem, grantFor, recordDecision } from './approvals';
 import { addTopUp, limitsInForce } from './budget';
 import { publish } from './publish';
 import type { SessionRun } from './run';
@@ -56,7 +56,10 @@ async function applyDecision(s: SessionRun, decision: ApprovalDecision): Promise
     edited = checked.args;
   }
   recordDecision(record, decision, new Date(), edited);
-  if (record.scope === 'session') addGrant(s.state, record, new Date());
+  if (record.scope === 'session') {
+    addGrant(s.state, record, new Date());
+    approvePendingByGrant(s.approvals.values(), grantFor(s.state.sessionGrants, record)!, new Date());
+  }
   publish(s);
   return record;
 }
