@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { agentSpec, approvalHash, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
+import { agentSpec, approvalHash, approvalPolicyFor, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { parsePriceTable, UnknownModelPriceError, type PriceTable } from '../runtime/pricing';
@@ -69,6 +69,8 @@ export interface RunToolInput {
   toolCallId: string;
   name: string;
   args: unknown;
+  /** Told to the model before the result (e.g. that an approver changed the arguments); stored with it. */
+  resultNote?: string;
 }
 
 const PREVIEW_CHARS = 400;
@@ -114,19 +116,18 @@ export function checkToolCall(agent: AgentDefinition, id: string, name: string, 
   }
   const args = parsed.data;
   const call: CheckedToolCall = { id, name, args, summary: summarizeCall(name, args) };
-  const policy = tool.approval ?? 'never';
+  const { policy, policyVersion } = approvalPolicyFor(agent, tool);
   let reason: string | undefined;
   if (policy === 'always') reason = `${name} always requires approval`;
   else if (typeof policy === 'function') {
     try {
-      reason = policy(args) || undefined;
+      reason = policy(args as Record<string, unknown>) || undefined;
     } catch (err) {
       // A broken policy must fail closed: ask a human rather than run unchecked.
       reason = `approval policy raised an error (${(err as Error).message}); approval required`;
     }
   }
   if (reason) {
-    const policyVersion = tool.policyVersion ?? '1';
     call.approval = { reason, policyVersion, argsHash: approvalHash(name, args, policyVersion) };
   }
   return call;
@@ -326,7 +327,9 @@ export function createActivities(deps: ActivityDeps) {
             sessionId: input.sessionId,
             agent: input.agent,
             ...(input.userId ? { userId: input.userId } : {}),
+            seq: input.seq,
             step: input.seq,
+            attempt: actx.info.attempt,
             toolCallId: input.toolCallId,
             idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
             workspaceDir,
@@ -347,6 +350,7 @@ export function createActivities(deps: ActivityDeps) {
       const clean = redactDeep(result ?? null, redactWith);
       let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
       text = capText(redact(text), maxToolOutput);
+      if (input.resultNote) text = `${input.resultNote}\n${text}`;
       await store.append(input.sessionId, [
         { seq: input.seq, message: { role: 'tool', toolCallId: input.toolCallId, content: text } satisfies ToolResultMessage, meta: { ok: true, tool: input.name } },
       ]);

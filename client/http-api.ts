@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RuntimeConfig } from '../runtime/config';
-import { ApprovalDecisionFields, ChatMessageFields, editsOnlyWithApprove } from '../runtime/message-schemas';
+import { ApprovalDecisionFields, ChatMessageFields, editsOnlyWithApprove, sessionScopeOnlyWithApprove } from '../runtime/message-schemas';
 import { InvalidSessionIdError, SessionId } from '../runtime/session-id';
 import type { ApprovalRecord } from '../workflows/types';
 import { decideApproval, sendMessage, sessionState, startSession } from './sessions';
@@ -30,10 +30,9 @@ const StartBody = z
   .strict();
 const SessionParams = z.object({ id: SessionId });
 const ApprovalParams = z.object({ id: SessionId, approvalId: z.string().min(1).max(HTTP_LIMITS.approvalIdChars) });
-const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true }).refine(editsOnlyWithApprove, {
-  message: 'editedArgs only go with approve',
-  path: ['editedArgs'],
-});
+const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true })
+  .refine(editsOnlyWithApprove, { message: 'editedArgs only go with approve', path: ['editedArgs'] })
+  .refine(sessionScopeOnlyWithApprove, { message: "scope 'session' only goes with approve", path: ['scope'] });
 const MessageBody = ChatMessageFields.extend({ agent: AgentName, userId: UserId.optional() }).strict();
 
 export interface HttpApiOptions {

@@ -58,7 +58,7 @@ export function memoryTools(store: MemoryStore, opts: MemoryToolsOptions = {}): 
     return ns;
   };
 
-  const provenance = (ctx: ToolContext) => ({ sessionId: ctx.sessionId, step: ctx.step, toolCallId: ctx.toolCallId });
+  const provenance = (ctx: ToolContext) => ({ sessionId: ctx.sessionId, step: ctx.seq, toolCallId: ctx.toolCallId });
 
   const remember = defineTool({
     name: 'remember',

@@ -25,10 +25,14 @@ export interface ToolContext {
   agent?: string;
   /** The user the session belongs to, when it was started with one. */
   userId?: string;
-  /** Sequence number of the tool message in the session transcript. */
+  /** Sequence number of the tool message in the session transcript (one per message, not per model step). */
+  seq: number;
+  /** @deprecated The same number as `seq` (it never counted steps); kept so existing tools compile. Use `seq`. */
   step: number;
+  /** 1 on the first run of this call; higher when Temporal retries it (a 'write' tool can tell a re-run). */
+  attempt: number;
   toolCallId: string;
-  /** Stable across activity retries and worker crashes: derived from session, step and tool call. */
+  /** Stable across activity retries and worker crashes: derived from session, seq and tool call. */
   idempotencyKey: string;
   /** Host path of the session's workspace (created on demand). */
   workspaceDir: string;
@@ -46,7 +50,12 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
   input: S;
   /** Whether a human must approve a call before it runs. Default 'never'. */
   approval?: ApprovalPolicy<z.infer<S>>;
-  /** 'write' tools take effect outside the session; they are never run twice for one tool call. */
+  /**
+   * 'write': the tool takes effect outside the session (sends, pays, writes). The runtime runs it as a
+   * regular activity, never as a local one (runAs 'local' is refused): its attempts are recorded on the
+   * server, so a re-run after a crash or timeout is never blind; the tool sees `ctx.attempt > 1` and
+   * dedupes its effect with `ctx.idempotencyKey`. 'none' | 'read' (default 'none'): may run locally.
+   */
   effects?: 'none' | 'read' | 'write';
   /** Start-to-close timeout in milliseconds. Default 60 s. */
   timeoutMs?: number;
@@ -58,7 +67,7 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
   /** Bumped when the approval policy changes, so old approvals no longer match. */
   policyVersion?: string;
   /**
-   * Where a call runs. 'local' (default for tools with timeoutMs <= 60 s): in the worker that runs the
+   * Where a call runs. 'local' (default for tools with timeoutMs <= 60 s and no 'write' effect): in the worker that runs the
    * session's workflow task, no server round trip. 'activity': a regular activity (long tools, tools that
    * must run on another worker pool, tools an operator wants listed as pending activities). Both are
    * exactly-once in the same way: a result recorded in the session store is never re-run.
@@ -132,11 +141,35 @@ export interface AgentDefinition {
    * turns when the model's context passes `contextBudgetTokens`.
    */
   memory?: { recall?: number; summarizeAtEnd?: boolean; contextBudgetTokens?: number; keepRecentMessages?: number };
+  /**
+   * This agent's approval policy for some of its tools, by tool name, replacing the tool's own: a shared
+   * tool (e.g. `sandboxTools()`) can need approval in one agent and not in another. The policy version is
+   * required: it goes into the approval hash, so an approval (or an approve-for-session grant) given
+   * under one agent's policy never matches another's.
+   */
+  toolApprovals?: Record<string, ToolApprovalOverride>;
+}
+
+/** An agent's own approval policy for one of its tools (see `AgentDefinition.toolApprovals`). */
+export interface ToolApprovalOverride {
+  /** The tool's arguments are checked by its schema before the policy sees them. */
+  approval: ApprovalPolicy<Record<string, unknown>>;
+  policyVersion: string;
+}
+
+/** The approval policy in force for a tool of an agent: the agent's override, else the tool's own. */
+export function approvalPolicyFor(agent: AgentDefinition, tool: ToolDefinition): { policy: ApprovalPolicy<Record<string, unknown>>; policyVersion: string } {
+  const override = agent.toolApprovals?.[tool.name];
+  if (override) return { policy: override.approval, policyVersion: override.policyVersion };
+  return { policy: (tool.approval ?? 'never') as ApprovalPolicy<Record<string, unknown>>, policyVersion: tool.policyVersion ?? '1' };
 }
 
 export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): ToolDefinition<S> {
   if (!/^[a-zA-Z0-9_-]{1,64}$/.test(def.name)) {
     throw new Error(`tool name '${def.name}' must match ^[a-zA-Z0-9_-]{1,64}$ (OpenAI function-name rules)`);
+  }
+  if (def.effects === 'write' && def.runAs === 'local') {
+    throw new Error(`tool '${def.name}' has effects 'write' and runAs 'local': write tools run as regular activities (their retries are recorded on the server); drop runAs or the 'write' effect`);
   }
   return def;
 }
@@ -148,14 +181,26 @@ export function defineAgent(def: AgentDefinition): AgentDefinition {
     if (seen.has(t.name)) throw new Error(`agent '${def.name}' has two tools named '${t.name}'`);
     seen.add(t.name);
   }
+  for (const [name, override] of Object.entries(def.toolApprovals ?? {})) {
+    if (!seen.has(name)) throw new Error(`agent '${def.name}' sets toolApprovals for '${name}', which is not one of its tools (${[...seen].join(', ')})`);
+    if (typeof override.policyVersion !== 'string' || override.policyVersion.trim() === '') {
+      throw new Error(`agent '${def.name}': toolApprovals.${name} needs a policyVersion (it goes into the approval hash)`);
+    }
+  }
   return def;
 }
 
 /** Tools with a timeout up to this run as local activities unless they say otherwise. */
 export const LOCAL_TOOL_MAX_TIMEOUT_MS = 60_000;
 
+/** A tool's spec as the model and the workflow see it (with its own approval policy). */
 export function toolSpec(tool: ToolDefinition): ToolSpec {
-  const approval = tool.approval ?? 'never';
+  return toolSpecIn(tool, undefined);
+}
+
+/** A tool's spec inside an agent: the agent's approval override, when it has one, replaces the tool's policy. */
+export function toolSpecIn(tool: ToolDefinition, override: ToolApprovalOverride | undefined): ToolSpec {
+  const approval = override?.approval ?? tool.approval ?? 'never';
   const effects = tool.effects ?? 'none';
   const timeoutMs = tool.timeoutMs ?? 60_000;
   return {
@@ -166,7 +211,9 @@ export function toolSpec(tool: ToolDefinition): ToolSpec {
     effects,
     timeoutMs,
     maxAttempts: tool.maxAttempts ?? 3,
-    runAs: tool.runAs ?? (timeoutMs <= LOCAL_TOOL_MAX_TIMEOUT_MS ? 'local' : 'activity'),
+    // Write tools never run locally: a local activity re-run after a crash starts over at attempt 1 with
+    // no trace on the server; a regular activity's attempts are recorded and given to the tool.
+    runAs: effects === 'write' ? 'activity' : (tool.runAs ?? (timeoutMs <= LOCAL_TOOL_MAX_TIMEOUT_MS ? 'local' : 'activity')),
   };
 }
 
@@ -181,7 +228,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string, prices?:
     version: agent.version ?? '1',
     instructions: agent.instructions,
     model,
-    tools: agent.tools.map(toolSpec),
+    tools: agent.tools.map((t) => toolSpecIn(t, agent.toolApprovals?.[t.name])),
     budget: effectiveBudget(agent.budget),
     pricing: agent.pricing ?? modelPrice(model, prices, agent.name),
     approvals: {

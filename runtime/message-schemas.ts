@@ -29,13 +29,15 @@ export const ApprovalDecisionFields = z
     comment: z.string().max(LIMITS.commentChars).optional(),
     argsHash: z.string().regex(/^[0-9a-f]{64}$/, 'argsHash must be the 64-hex-digit hash shown with the request').optional(),
     editedArgs: EditedArgs.optional(),
+    scope: z.enum(['call', 'session'], { error: "scope must be 'call' or 'session'" }).optional(),
   })
   .strict();
 export const editsOnlyWithApprove = (d: { decision: string; editedArgs?: unknown }): boolean => d.decision === 'approve' || d.editedArgs === undefined;
+export const sessionScopeOnlyWithApprove = (d: { decision: string; scope?: string }): boolean => d.decision === 'approve' || d.scope !== 'session';
 export const ApprovalDecision: z.ZodType<ApprovalDecisionType> = ApprovalDecisionFields.refine(editsOnlyWithApprove, {
   message: 'editedArgs only go with approve',
   path: ['editedArgs'],
-});
+}).refine(sessionScopeOnlyWithApprove, { message: "scope 'session' only goes with approve", path: ['scope'] });
 
 export const ChatMessage: z.ZodType<ChatMessageType> = z
   .object({

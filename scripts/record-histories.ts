@@ -10,6 +10,10 @@ import { temporal } from '@temporalio/proto';
 import { applicationScript } from '../agents/application/script';
 import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
 import { COMPACTION_INSTRUCTIONS, SESSION_SUMMARY_INSTRUCTIONS } from '../runtime/memory-prompts';
+import { openSessionStore } from '../runtime/store';
+import { agentSession } from '../workflows/agentSession';
+import type { SessionInput, TranscriptEntry } from '../workflows/types';
+import { recordedV1Carry, storedRows } from '../test/support/recorded-carry';
 import { decideApproval, endSession, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
 import { createHarness } from '../test/support/harness';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -129,6 +133,46 @@ async function run(): Promise<void> {
       const c = await startSession(h.client, { agent: 'memory-calculator', task: 'count for a long time' }, h.config);
       await c.handle.result();
       await save('compaction-long-count', c.sessionId);
+    }
+    if (wanted('edited-args-told')) {
+      // An approver edits the arguments; the model is told (patch edited-args-told-v1).
+      h.model.setScript((req) =>
+        req.messages.some((m) => m.role === 'tool') ? { content: 'sent' } : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-ann', text: 'hello' } }] },
+      );
+      const e = await startSession(h.client, { agent: 'notifier', task: 'notify' }, h.config);
+      const st = await waitForState(h.client, e.sessionId, (x) => x.status === 'awaiting_approval');
+      await decideApproval(h.client, e.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec', editedArgs: { recipient: 'vip-ann', text: 'hi' } });
+      await e.handle.result();
+      await save('edited-args-told', e.sessionId);
+    }
+    if (wanted('session-grant-first-run') || wanted('session-grant-last-run')) {
+      // Approve for the session, then calls of the same tool in this run and the next (patch session-grants-v1).
+      h.model.setScript((req) => {
+        const n = req.messages.filter((m) => m.role === 'tool').length;
+        return n < 3 ? { toolCalls: [{ name: 'send_notice', arguments: { recipient: `r${n}`, text: `notice ${n}` } }] } : { content: `sent ${n}` };
+      });
+      const g = await startSession(h.client, { agent: 'strict-notifier', task: 'send three notices' }, h.config);
+      const st = await waitForState(h.client, g.sessionId, (x) => x.status === 'awaiting_approval');
+      await decideApproval(h.client, g.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec', scope: 'session' });
+      const last = h.client.workflow.getHandle(g.sessionId);
+      await last.result();
+      await save('session-grant-first-run', g.sessionId, g.handle.firstExecutionRunId);
+      await save('session-grant-last-run', g.sessionId, (await last.describe()).runId);
+    }
+    if (wanted('carry-v1-continued')) {
+      // A run started from the carry a v1 run handed on (no carryVersion): migrated, then finished.
+      const { input } = recordedV1Carry();
+      const id = `carry-v1-recorded-${Date.now()}`;
+      const store = openSessionStore(h.env.AGENT_STORE_URL);
+      await store.append(id, storedRows((input.carry.state as { transcript: TranscriptEntry[] }).transcript));
+      await store.close();
+      h.model.setScript((req) => {
+        const n = req.messages.filter((m) => m.role === 'tool').length;
+        return n < 4 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: `counted to ${n}` };
+      });
+      const c = await h.client.workflow.start(agentSession, { taskQueue: h.config.TASK_QUEUE, workflowId: id, args: [input as unknown as SessionInput] });
+      await c.result();
+      await save('carry-v1-continued', id);
     }
   } finally {
     await h.close();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
-import { LOCAL_STEPS_PATCH } from '../workflows/agentSession';
+import { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from '../workflows/agentSession';
 
 const dir = path.join(__dirname, 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -29,4 +29,18 @@ test('both step shapes are recorded: sessions from before the local-steps patch 
   const marked = files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle));
   expect(marked.length).toBeGreaterThanOrEqual(10);
   expect(files.length - marked.length).toBeGreaterThanOrEqual(10);
+});
+
+test.each([EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH])('behaviour behind %s is recorded, so later changes must keep it replaying', (patch) => {
+  const needle = Buffer.from(`{"id":"${patch}`).subarray(0, 21).toString('base64');
+  expect(files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle)).length).toBeGreaterThanOrEqual(1);
+});
+
+test('a run that started from an unversioned (v1) carry is recorded', () => {
+  const recorded = JSON.parse(readFileSync(path.join(dir, 'carry-v1-continued.json'), 'utf8')) as {
+    history: { events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: Array<{ data: string }> } } }> };
+  };
+  const input = JSON.parse(Buffer.from(recorded.history.events[0].workflowExecutionStartedEventAttributes!.input.payloads[0].data, 'base64').toString('utf8'));
+  expect(input.carry).toBeDefined();
+  expect(input.carry.carryVersion).toBeUndefined();
 });

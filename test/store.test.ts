@@ -6,6 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openSessionStore, type SessionStore } from '../runtime/store';
+import { PostgresSessionStore } from '../runtime/store/postgres';
+import { SqliteSessionStore } from '../runtime/store/sqlite';
+import { STORE_FORMAT } from '../runtime/store/format';
 import { postgresSkipReason, startPostgres, type PostgresServer } from './support/postgres';
 
 const backends = [
@@ -43,6 +46,25 @@ describe.each(backends)('session store on $name', ({ name, skip }) => {
   const maybe = skip ? test.skip : test;
   if (skip) test(`skipped: ${skip}`, () => expect(process.env.CI).toBeFalsy());
 
+  maybe('entries written before store formats existed are read as format 1; a newer format is refused with the reason', async () => {
+    // The backend itself, as an older runtime wrote it: no storeFormat in meta.
+    const raw = name === 'sqlite' ? new SqliteSessionStore(url.slice('sqlite:'.length)) : new PostgresSessionStore(url);
+    try {
+      await raw.append('legacy', [
+        { seq: 0, message: { role: 'user', content: 'old' } },
+        { seq: 1, message: { role: 'assistant', content: 'x' }, meta: { turn: { usage: 1 } } },
+        { seq: 2, message: { role: 'assistant', content: 'y' }, meta: { storeFormat: STORE_FORMAT + 1 } },
+      ]);
+    } finally {
+      await raw.close();
+    }
+    const s = open();
+    expect((await s.get('legacy', 0))?.meta).toEqual({ storeFormat: 1 });
+    expect((await s.get('legacy', 1))?.meta).toEqual({ turn: { usage: 1 }, storeFormat: 1 });
+    await expect(s.get('legacy', 2)).rejects.toThrow(`session legacy entry 2 has store format ${STORE_FORMAT + 1}; this worker reads formats up to ${STORE_FORMAT}`);
+    await expect(s.list('legacy')).rejects.toThrow('deploy the newer worker version');
+  });
+
   maybe('appends and lists a transcript in seq order, ranges included', async () => {
     const s = open();
     await s.append('s1', [
@@ -52,9 +74,10 @@ describe.each(backends)('session store on $name', ({ name, skip }) => {
     ]);
     const all = await s.list('s1');
     expect(all.map((m) => [m.seq, m.message.role])).toEqual([[0, 'system'], [1, 'user'], [2, 'assistant']]);
-    expect(all[2].meta).toEqual({ turn: { usage: 3 } });
+    // Every entry carries the store format it was written in.
+    expect(all[2].meta).toEqual({ turn: { usage: 3 }, storeFormat: STORE_FORMAT });
     expect((await s.list('s1', { fromSeq: 1, beforeSeq: 2 })).map((m) => m.seq)).toEqual([1]);
-    expect(await s.get('s1', 1)).toMatchObject({ sessionId: 's1', seq: 1, message: { content: 'hi' }, meta: null });
+    expect(await s.get('s1', 1)).toMatchObject({ sessionId: 's1', seq: 1, message: { content: 'hi' }, meta: { storeFormat: STORE_FORMAT } });
     expect(await s.get('s1', 9)).toBeUndefined();
     expect(await s.list('other')).toEqual([]);
   });

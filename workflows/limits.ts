@@ -17,6 +17,8 @@ export const LIMITS = {
   editedArgsBytes: 64 * 1024,
   /** Per-key string length inside edited arguments. */
   editedArgsKeyChars: 200,
+  /** Tools one session may have approved for the rest of the session ("approve for session"). */
+  sessionGrants: 20,
   topUpSteps: 1_000_000,
   topUpTokens: 10_000_000_000,
   topUpCostUsd: 1_000_000,

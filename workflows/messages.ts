@@ -17,6 +17,12 @@ export interface ApprovalDecision {
   argsHash?: string;
   /** Approve with changed arguments (checked again against the tool's schema). Only with approve. */
   editedArgs?: Record<string, unknown>;
+  /**
+   * 'call' (default): this call only. 'session': also every later call of this tool in this session
+   * under the same policy version, without asking again (carried across continue-as-new; at most
+   * LIMITS.sessionGrants tools per session). Only with approve.
+   */
+  scope?: 'call' | 'session';
 }
 
 export interface ChatMessage {

@@ -78,12 +78,24 @@ export interface SessionInput {
   carry?: CarriedState;
 }
 
-/** What a session hands to its next run: references and counters, not the transcript. */
+/** A message the workflow created, waiting for the next activity to store it under its seq. */
+export interface PendingMessage {
+  seq: number;
+  /** Neutral messages; runs carried over before the provider seam may hold OpenAI chat shapes (migrated on read). */
+  message: ModelMessage | Record<string, unknown>;
+  meta?: Record<string, unknown>;
+}
+
+/**
+ * What a session hands to its next run: references and counters, not the transcript. Versioned: a run
+ * migrates carries of older versions first (workflows/session/carry.ts).
+ */
 export interface CarriedState {
+  /** Absent in carries written before versioning (version 1). */
+  carryVersion?: number;
   state: SessionState;
   nextSeq: number;
-  /** Neutral messages; runs carried over before the provider seam may hold OpenAI chat shapes (migrated on read). */
-  pending: Array<{ seq: number; message: ModelMessage | Record<string, unknown>; meta?: Record<string, unknown> }>;
+  pending: PendingMessage[];
   inbox: ChatMessageIn[];
   /** Compaction state: the model's context starts at `fromSeq`, preceded by the summary at `summarySeq`. */
   context?: { fromSeq: number; summarySeq?: number };
@@ -161,6 +173,22 @@ export interface ApprovalRecord {
   decidedAt?: string;
   /** The arguments as the model proposed them, when the approver edited them. */
   originalArgs?: unknown;
+  /** 'session': the approver approved this tool for the rest of the session; 'grant': approved by such a grant, nobody was asked. */
+  scope?: 'session' | 'grant';
+}
+
+/**
+ * "Approve for the rest of this session": later calls of `tool` under the same policy version run
+ * without asking. Kept on the state (carried across continue-as-new), at most LIMITS.sessionGrants.
+ */
+export interface SessionGrant {
+  tool: string;
+  policyVersion: string;
+  approver: string;
+  /** The approval whose decision granted it. */
+  approvalId: string;
+  grantedAt: string;
+  comment?: string;
 }
 
 export interface TranscriptEntry {
@@ -201,6 +229,8 @@ export interface SessionState {
   memory?: { recalled: string[]; episodeId?: string; factIds?: string[]; compactions: number; errors?: string[] };
   pendingApprovals: ApprovalRecord[];
   approvals: ApprovalRecord[];
+  /** Tools approved for the rest of the session (absent until an approver grants one). */
+  sessionGrants?: SessionGrant[];
   transcript: TranscriptEntry[];
   /** State query only: entries of this run not in `transcript` (page with `transcriptBefore`). */
   transcriptOmitted?: number;

@@ -91,14 +91,14 @@ export function jsonShapeProblem(
   return undefined;
 }
 
-const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs'] as const;
+const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'scope'] as const;
 const HASH = /^[0-9a-f]{64}$/;
 
 export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
   if (!isPlainObject(raw)) return fail('a decision must be an object {approvalId, decision, approver, ...}');
   const extra = unknownKeys(raw, DECISION_KEYS);
   if (extra.length) return fail(`unknown field${extra.length > 1 ? 's' : ''} ${extra.slice(0, 3).map(shown).join(', ')}; allowed: ${DECISION_KEYS.join(', ')}`);
-  const { approvalId, decision, argsHash, editedArgs } = raw;
+  const { approvalId, decision, argsHash, editedArgs, scope } = raw;
   if (typeof approvalId !== 'string' || approvalId.length === 0) return fail('approvalId is required');
   if (approvalId.length > LIMITS.approvalIdChars) return fail(`approvalId is ${approvalId.length} characters; at most ${LIMITS.approvalIdChars} are allowed`);
   if (decision !== 'approve' && decision !== 'reject') return fail("decision must be 'approve' or 'reject'");
@@ -110,7 +110,9 @@ export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
       : undefined) ??
     (editedArgs !== undefined && !isPlainObject(editedArgs) ? 'editedArgs must be an object of tool arguments' : undefined) ??
     (editedArgs !== undefined ? jsonShapeProblem(editedArgs, 'editedArgs') : undefined) ??
-    (editedArgs !== undefined && decision !== 'approve' ? 'editedArgs only go with approve' : undefined);
+    (editedArgs !== undefined && decision !== 'approve' ? 'editedArgs only go with approve' : undefined) ??
+    (scope !== undefined && scope !== 'call' && scope !== 'session' ? "scope must be 'call' or 'session'" : undefined) ??
+    (scope === 'session' && decision !== 'approve' ? "scope 'session' only goes with approve" : undefined);
   if (problem) return fail(problem);
   return { ok: true, value: raw as unknown as ApprovalDecision };
 }

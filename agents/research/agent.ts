@@ -64,7 +64,7 @@ export function noteFindingTool(memory: MemoryStore) {
         namespace: researchNamespace(ctx),
         kind: 'note',
         text: findingText(finding, ids),
-        provenance: { sessionId: ctx.sessionId, step: ctx.step, toolCallId: ctx.toolCallId },
+        provenance: { sessionId: ctx.sessionId, step: ctx.seq, toolCallId: ctx.toolCallId },
         metadata: { sourceIds: ids },
         idempotencyKey: ctx.idempotencyKey,
       });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { PROJECT_ROOT } from '../temporal-server';
 import { PostgresSessionStore } from './postgres';
+import { withStoreFormat } from './format';
 import { SqliteSessionStore } from './sqlite';
 import type { SessionStore } from './types';
 
@@ -8,9 +9,12 @@ export type { NewMessage, SessionStore, StoredMessage } from './types';
 
 export const DEFAULT_STORE_URL = `sqlite:${path.join(PROJECT_ROOT, '.data', 'sessions.sqlite')}`;
 
-/** `sqlite:<file>` (embedded default) or `postgres://...` (several worker machines). */
+/**
+ * `sqlite:<file>` (embedded default) or `postgres://...` (several worker machines). Entries are
+ * versioned (format.ts): written with the current store format, read back migrated to it.
+ */
 export function openSessionStore(url: string = process.env.AGENT_STORE_URL ?? DEFAULT_STORE_URL): SessionStore {
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return new PostgresSessionStore(url);
-  if (url.startsWith('sqlite:')) return new SqliteSessionStore(url.slice('sqlite:'.length));
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return withStoreFormat(new PostgresSessionStore(url));
+  if (url.startsWith('sqlite:')) return withStoreFormat(new SqliteSessionStore(url.slice('sqlite:'.length)));
   throw new Error(`AGENT_STORE_URL must start with sqlite: or postgres:// (got '${url}')`);
 }

@@ -12,7 +12,9 @@ function ctx(over: Partial<ToolContext> = {}): ToolContext {
   const toolCallId = over.toolCallId ?? `call_${step}`;
   return {
     sessionId,
+    seq: step,
     step,
+    attempt: 1,
     toolCallId,
     idempotencyKey: over.idempotencyKey ?? `${sessionId}:${step}:${toolCallId}`,
     workspaceDir: '/tmp/unused',

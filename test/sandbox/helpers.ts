@@ -90,7 +90,9 @@ export function toolContext(workspaceDir: string, overrides: Partial<ToolContext
   const noop = (): void => undefined;
   return {
     sessionId: 'test-session',
+    seq: 1,
     step: 1,
+    attempt: 1,
     toolCallId: 'call-1',
     idempotencyKey: 'key-1',
     workspaceDir,

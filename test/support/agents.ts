@@ -71,6 +71,24 @@ export const escalatingAgent = defineAgent({
   approvals: { group: 'support-leads', timeoutMs: 1500, escalation: [{ group: 'managers', timeoutMs: 1500 }] },
 });
 
+/** The notifier's tool under this agent's own policy: every notice needs approval (per-agent override). */
+export const strictNotifierAgent = defineAgent({
+  name: 'strict-notifier',
+  instructions: 'You send notices; every one is approved.',
+  tools: notifierAgent.tools,
+  toolApprovals: { send_notice: { approval: 'always', policyVersion: 'strict-1' } },
+  // Short runs, so an approve-for-session grant is seen crossing continue-as-new.
+  continueAsNewEverySteps: 2,
+});
+
+/** The same shared tool with no approval at all in this agent. */
+export const lenientNotifierAgent = defineAgent({
+  name: 'lenient-notifier',
+  instructions: 'You send notices.',
+  tools: notifierAgent.tools,
+  toolApprovals: { send_notice: { approval: 'never', policyVersion: 'lenient-1' } },
+});
+
 /** Two model steps of budget, priced so that cost is visible. */
 export const budgetedAgent = defineAgent({
   name: 'budgeted',
@@ -197,7 +215,7 @@ export function memoryAgent(memory: MemoryStore) {
             namespace: `session/${ctx.sessionId}`,
             kind: 'note',
             text,
-            provenance: { sessionId: ctx.sessionId, step: ctx.step, toolCallId: ctx.toolCallId },
+            provenance: { sessionId: ctx.sessionId, step: ctx.seq, toolCallId: ctx.toolCallId },
             idempotencyKey: ctx.idempotencyKey,
           });
           await sleep(holdMs, undefined, { signal: ctx.signal });
@@ -273,6 +291,8 @@ export function testAgents(deps: { memory: MemoryStore }) {
     cappedAgent,
     notifierAgent,
     escalatingAgent,
+    strictNotifierAgent,
+    lenientNotifierAgent,
     budgetedAgent,
     costCappedAgent,
     unbudgetedLooperAgent,

@@ -53,6 +53,7 @@ const pools: Record<string, unknown[]> = {
     null,
     5,
   ],
+  scope: ['session', 'call', 'forever', '', 1, null],
   text: ['hello', ' x ', long(LIMITS.chatMessageChars), '', '   ', long(LIMITS.chatMessageChars + 1), 42, null],
   addSteps: [1, 10, LIMITS.topUpSteps, 0, -1, 1.5, LIMITS.topUpSteps + 1, Number.NaN, '5', null],
   addTokens: [1000, LIMITS.topUpTokens, 0, -5, 2.5, LIMITS.topUpTokens + 1, Number.POSITIVE_INFINITY, null],
@@ -94,7 +95,7 @@ function agree<T>(name: string, inputs: unknown[], hand: (raw: unknown) => Check
 }
 
 test.each([
-  ['approval decision', ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs'], checkApprovalDecision, ApprovalDecision],
+  ['approval decision', ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'scope'], checkApprovalDecision, ApprovalDecision],
   ['chat message', ['text'], checkChatMessage, ChatMessage],
   ['budget top-up', ['approver', 'addSteps', 'addTokens', 'addCostUsd', 'comment'], checkBudgetTopUp, BudgetTopUp],
   ['end request', ['reason', 'by'], checkEndRequest, EndRequest],
@@ -111,6 +112,15 @@ test('refusals name the field and the bound', () => {
   expect(r).toEqual({ ok: false, problem: `approver is 1400000 characters; at most ${LIMITS.identityChars} are allowed` });
   const d = checkApprovalDecision({ approvalId: 'a/1', decision: 'approve', approver: 'x', editedArgs: deep(100_000) });
   expect(d.ok || d.problem).toMatch(/nested deeper than 12 levels/);
+});
+
+test("approve-for-session: scope is 'call' or 'session', and 'session' only with approve", () => {
+  const base = { approvalId: 'a/1', approver: 'x' };
+  expect(checkApprovalDecision({ ...base, decision: 'approve', scope: 'session' }).ok).toBe(true);
+  expect(checkApprovalDecision({ ...base, decision: 'reject', scope: 'session' })).toEqual({ ok: false, problem: "scope 'session' only goes with approve" });
+  expect(checkApprovalDecision({ ...base, decision: 'approve', scope: 'forever' })).toEqual({ ok: false, problem: "scope must be 'call' or 'session'" });
+  expect(ApprovalDecision.safeParse({ ...base, decision: 'reject', scope: 'session' }).success).toBe(false);
+  expect(ApprovalDecision.safeParse({ ...base, decision: 'reject', scope: 'call' }).success).toBe(true);
 });
 
 test('the shape check costs what the bounds allow, not what the input holds', () => {

@@ -1,0 +1,138 @@
+/**
+ * The turn loop: model call, the tool calls it asks for, again until the assistant answers without
+ * tool calls; pausing on the budget, compacting, and moving to a fresh run between steps when history
+ * grows. Also how a run ends: finish (completed/ended) or continue-as-new.
+ */
+import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
+import type { SessionResult, SessionStatus } from '../types';
+import type { ModelTurnResult } from './activities';
+import { withdrawPending } from './approvals';
+import { budgetProblem, addUsage } from './budget';
+import { buildCarry } from './carry';
+import { activityError, SessionEnded } from './failures';
+import { compactIfNeeded, needsCompaction, summarizeAtEnd } from './memory';
+import { modelCall } from './model-call';
+import { inParallel } from './parallel';
+import { publish } from './publish';
+import type { SessionRun } from './run';
+import { runToolCall } from './tool-call';
+
+/** Tool calls of one turn running at the same time, when the agent does not say. */
+export const DEFAULT_MAX_PARALLEL_TOOL_CALLS = 8;
+
+/** Pauses (does not fail) until a top-up makes room or the session is ended. */
+export async function ensureBudget(s: SessionRun): Promise<void> {
+  const { state } = s;
+  let problem = budgetProblem(state);
+  while (problem) {
+    state.budgetExhausted = problem;
+    publish(s, 'budget_exhausted');
+    await condition(() => s.endRequested !== undefined || budgetProblem(state) !== problem);
+    if (s.endRequested) throw new SessionEnded();
+    problem = budgetProblem(state);
+  }
+  if (state.status === 'budget_exhausted') {
+    delete state.budgetExhausted;
+    publish(s, 'running');
+  }
+}
+
+export function shouldContinueAsNew(s: SessionRun): boolean {
+  const every = s.spec!.continueAsNewEverySteps;
+  return workflowInfo().continueAsNewSuggested || (every !== undefined && s.state.steps - s.stepsAtRunStart >= every);
+}
+
+export async function continueAsNewNow(s: SessionRun, needInput: boolean): Promise<never> {
+  await condition(allHandlersFinished);
+  const carry = buildCarry({
+    state: s.state,
+    nextSeq: s.ledger.nextSeq,
+    pending: s.ledger.pending,
+    inbox: s.inbox,
+    topUps: s.topUps,
+    needInput,
+    ...(s.context ? { context: s.context } : {}),
+    lastPromptTokens: s.lastPromptTokens,
+  });
+  // By name, not by function: this module must not import the workflow function that imports it.
+  return continueAsNew<(input: typeof s.input) => Promise<SessionResult>>({ ...s.input, carry });
+}
+
+export async function finish(s: SessionRun, status: SessionStatus, endReason?: string): Promise<SessionResult> {
+  const { state } = s;
+  if (endReason) state.endReason = endReason;
+  if (status === 'completed') await summarizeAtEnd(s);
+  withdrawPending(s.approvals.values());
+  publish(s, status);
+  await condition(allHandlersFinished);
+  return {
+    status,
+    ...(state.finalAnswer !== undefined ? { finalAnswer: state.finalAnswer } : {}),
+    steps: state.steps,
+    usage: state.usage,
+    costUsd: state.costUsd,
+    ...(state.endReason ? { endReason: state.endReason } : {}),
+  };
+}
+
+/** One model turn, repeated until the assistant answers without tool calls; returns the answer. */
+export async function runUntilAnswer(s: SessionRun): Promise<string> {
+  const { state } = s;
+  const spec = s.spec!;
+  for (let first = true; ; first = false) {
+    // Between steps, a long turn moves to a fresh run (history stays small); handlers must be idle first.
+    if (!first && shouldContinueAsNew(s) && state.pendingApprovals.length === 0 && allHandlersFinished()) {
+      await continueAsNewNow(s, false);
+    }
+    // Awaited only when there is something to do: every promise in workflow code is tracked by the
+    // SDK (a stack trace per promise), and these run on every step.
+    if (budgetProblem(state) || state.status === 'budget_exhausted') await ensureBudget(s);
+    if (s.endRequested) throw new SessionEnded();
+    if (needsCompaction(s)) await compactIfNeeded(s);
+    const seq = s.ledger.take();
+    let turn: ModelTurnResult;
+    try {
+      turn = await modelCall(
+        s,
+        {
+          sessionId: s.sessionId,
+          agent: spec.name,
+          model: spec.model,
+          seq,
+          pending: s.ledger.flush(),
+          toolNames: spec.tools.map((t) => t.name),
+          ...(s.context ? { context: s.context } : {}),
+        },
+        `model ${spec.model} (step ${state.steps + 1})`,
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Non-retryable model errors (auth, bad request) or retries exhausted: the session fails with the reason visible.
+      const reason = activityError(err)?.message ?? String(err);
+      state.error = `model call failed: ${reason}`;
+      publish(s, 'failed');
+      throw ApplicationFailure.nonRetryable(state.error, 'ModelCallFailed');
+    }
+    // Usage is taken from the completed activity only: a retried or replayed call is never counted twice.
+    state.steps++;
+    addUsage(state, turn.usage, spec.pricing);
+    s.lastPromptTokens = turn.usage.promptTokens;
+    state.transcript.push({
+      seq,
+      role: 'assistant',
+      text: turn.content,
+      ...(turn.toolCalls.length ? { toolCalls: turn.toolCalls.map(({ id, name, args, error }) => ({ id, name, args, ...(error ? { error } : {}) })) } : {}),
+    });
+    publish(s);
+    if (turn.toolCalls.length === 0) return turn.content ?? '';
+
+    // Independent calls of one turn run in parallel; each waits for its own approval if it needs one.
+    const seqs = turn.toolCalls.map(() => s.ledger.take());
+    const calls = turn.toolCalls.map((call, i) => () => runToolCall(s, call, seqs[i]));
+    // At most maxParallelToolCalls at a time: one turn cannot take every process slot or sandbox run.
+    if (s.localSteps) await inParallel(calls, spec.maxParallelToolCalls ?? DEFAULT_MAX_PARALLEL_TOOL_CALLS);
+    else await Promise.all(calls.map((run) => run()));
+    s.ledger.sortPending();
+    publish(s);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * One model call. New step shape: one attempt as a local activity (no server round trip); if it fails
+ * in a way a retry may fix (5xx, 429, timeout), the call moves to a regular activity with backoff, so
+ * long retries never hold the workflow task. Both attempts use the same seq: a turn the first one
+ * stored is reused, never paid for twice. Non-retryable answers (auth, bad request) fail at once.
+ */
+import { ActivityCancellationType, ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import { type Activities, callModel, local, MODEL_ACTIVITY, type ModelTurnResult } from './activities';
+import { activityError } from './failures';
+import type { SessionRun } from './run';
+
+export async function modelCall(s: SessionRun, args: Parameters<Activities['callModel']>[0], summary: string): Promise<ModelTurnResult> {
+  const spec = s.spec!;
+  const regular = (label: string) => callModel.executeWithOptions({ ...MODEL_ACTIVITY, heartbeatTimeout: spec.heartbeatTimeoutMs, summary: label }, [args]);
+  if (!s.localSteps || !spec.localModelTimeoutMs) return regular(summary);
+  try {
+    return await local.callModel.executeWithOptions(
+      { startToCloseTimeout: spec.localModelTimeoutMs, retry: { maximumAttempts: 1 }, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary },
+      [args],
+    );
+  } catch (err) {
+    const failure = activityError(err);
+    if (isCancellation(err) || !failure || (failure instanceof ApplicationFailure && failure.nonRetryable)) throw err;
+    return regular(`${summary}, retried as an activity`);
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Patch ids of changes to what the session workflow does (see README, "Changing workflow code"). Each is
+ * checked with patched() where the behaviour differs, so recorded sessions replay as they ran.
+ */
+/** The step shape with local model and tool calls. */
+export const LOCAL_STEPS_PATCH = 'local-steps-v1';
+/** The model is told when an approver edited the arguments of a call (the tool result starts with a note). */
+export const EDITED_ARGS_PATCH = 'edited-args-told-v1';
+/** A call of a tool approved for the session runs without asking (no approval wait). */
+export const SESSION_GRANTS_PATCH = 'session-grants-v1';

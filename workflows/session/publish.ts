@@ -1,0 +1,73 @@
+/**
+ * Makes the session's status visible: the state query's fields, the Web UI's current details, search
+ * attributes and the memo of pending approvals.
+ */
+import { setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { SessionStatus } from '../types';
+import type { SessionRun } from './run';
+import { nextStatus, pendingMemo, statusDetails } from './status';
+
+export const SessionStatusKey = defineSearchAttributeKey('SessionStatus', SearchAttributeType.KEYWORD);
+export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
+export const PendingApprovalsKey = defineSearchAttributeKey('PendingApprovals', SearchAttributeType.INT);
+export const TokensUsedKey = defineSearchAttributeKey('TokensUsed', SearchAttributeType.INT);
+export const CostUsdKey = defineSearchAttributeKey('CostUsd', SearchAttributeType.DOUBLE);
+export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+export const SandboxModeKey = defineSearchAttributeKey('SandboxMode', SearchAttributeType.KEYWORD);
+
+/** Recomputes the visible status: state query, Web UI current details, search attributes, memo. */
+export function publish(s: SessionRun, status?: SessionStatus): void {
+  const { state, spec, published } = s;
+  const open = [...s.approvals.values()].filter((a) => a.status === 'pending');
+  state.pendingApprovals = open;
+  state.approvals = [...s.approvals.values()];
+  state.status = nextStatus(state.status, status, open.length);
+  setCurrentDetails(statusDetails(state, open));
+  if (!s.localSteps) {
+    if (spec?.searchAttributes) {
+      upsertSearchAttributes([
+        { key: SessionStatusKey, value: state.status },
+        { key: PendingApprovalsKey, value: open.length },
+        { key: TokensUsedKey, value: state.usage.totalTokens },
+        { key: CostUsdKey, value: state.costUsd },
+      ]);
+    }
+    return;
+  }
+  // Each upsert is a command and a history event: send only what changed, and usage only when the
+  // status changes (operators filter on status; token and cost figures need not be live per step).
+  if (spec?.searchAttributes && state.status !== published.status) {
+    upsertSearchAttributes([
+      ...published.once.splice(0),
+      { key: SessionStatusKey, value: state.status },
+      { key: PendingApprovalsKey, value: open.length },
+      { key: TokensUsedKey, value: state.usage.totalTokens },
+      { key: CostUsdKey, value: state.costUsd },
+    ]);
+    published.status = state.status;
+    published.pending = open.length;
+  } else if (spec?.searchAttributes && open.length !== published.pending) {
+    upsertSearchAttributes([{ key: PendingApprovalsKey, value: open.length }]);
+    published.pending = open.length;
+  }
+  // What waits on whom, readable by clients without a worker (describe / list return the memo): an
+  // approver can decide a session whose worker just died without waiting for a query to be answered.
+  const memo = pendingMemo(open);
+  if (memo.key !== published.memo) {
+    upsertMemo({ pendingApprovals: memo.value });
+    published.memo = memo.key;
+  }
+}
+
+/** Attributes set once per session (agent, sandbox mode, user), with the first status (new shape) or at once. */
+export function publishOnce(s: SessionRun): void {
+  const spec = s.spec!;
+  const once = [
+    { key: AgentNameKey, value: spec.name },
+    { key: SandboxModeKey, value: spec.sandboxMode },
+    ...(s.input.userId ? [{ key: UserIdKey, value: s.input.userId }] : []),
+  ];
+  if (s.localSteps) s.published.once = once;
+  else upsertSearchAttributes(once);
+}
