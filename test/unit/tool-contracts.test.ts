@@ -34,8 +34,8 @@ test("an agent's approval override replaces the shared tool's policy and version
   expect(checkToolCall(plain, 'c', 'send', '{"to":"vip-a"}').approval).toEqual({ reason: 'vip', policyVersion: '3', argsHash: approvalHash('send', { to: 'vip-a' }, '3') });
   expect(checkToolCall(strict, 'c', 'send', '{"to":"ann"}').approval).toEqual({ reason: 'send always requires approval', policyVersion: 's1', argsHash: approvalHash('send', { to: 'ann' }, 's1') });
   expect(checkToolCall(open, 'c', 'send', '{"to":"vip-a"}').approval).toBeUndefined();
-  expect(agentSpec(strict, 'm').tools[0].approval).toBe('always');
-  expect(agentSpec(plain, 'm').tools[0].approval).toBe('conditional');
+  expect(agentSpec(strict, 'gpt-4.1-mini').tools[0].approval).toBe('always');
+  expect(agentSpec(plain, 'gpt-4.1-mini').tools[0].approval).toBe('conditional');
 });
 
 test('an override must name a tool of the agent and carry a policy version', () => {
