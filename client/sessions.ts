@@ -24,6 +24,7 @@ import {
   type EndRequest,
 } from '../workflows/messages';
 import { ApprovalDecision, BudgetTopUp } from '../runtime/message-schemas';
+import { startSearchAttributes } from '../workflows/search-attributes';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
@@ -44,18 +45,47 @@ export async function startSession(
 ): Promise<StartedSession> {
   // The same grammar the workflow enforces, checked here so a bad id never starts anything.
   const sessionId = assertSessionId(input.sessionId ?? `session-${input.agent.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80)}-${nanoid()}`);
-  const handle = await client.workflow.start(agentSession, {
-    taskQueue: config.TASK_QUEUE,
-    workflowId: sessionId,
-    // A session id names one session forever (its transcript is keyed by it): never reuse a closed one.
-    workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    args: [sessionInput(input)],
-    staticSummary: sessionSummary(input),
-    // The session keeps this memo current (see pendingApprovals below); present from the start so
-    // clients can tell "nothing pending" from "a session too old to publish it".
-    memo: { pendingApprovals: null },
-  });
+  const handle = await withStartAttributes(client, (typedSearchAttributes) =>
+    client.workflow.start(agentSession, {
+      taskQueue: config.TASK_QUEUE,
+      workflowId: sessionId,
+      // A session id names one session forever (its transcript is keyed by it): never reuse a closed one.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      args: [sessionInput(input)],
+      staticSummary: sessionSummary(input),
+      // The session keeps this memo current (see pendingApprovals below); present from the start so
+      // clients can tell "nothing pending" from "a session too old to publish it".
+      memo: { pendingApprovals: null },
+      ...(typedSearchAttributes ? { typedSearchAttributes: startSearchAttributes(input) } : {}),
+    }),
+  );
   return { sessionId, handle, webUi: webUiLink(config, sessionId) };
+}
+
+const GRPC_INVALID_ARGUMENT = 3;
+
+/** Clients whose server refused the session's search attributes (not registered): they start without them. */
+const withoutStartAttributes = new WeakSet<Client>();
+
+/**
+ * Starts with the session's first search attribute values (workflows/search-attributes.ts), which saves the
+ * session an upsert. A server without those attributes registered refuses such a start: this client then
+ * starts sessions without them (the worker warns about the missing registration at its start).
+ */
+async function withStartAttributes<T>(client: Client, start: (withAttributes: boolean) => Promise<T>): Promise<T> {
+  if (withoutStartAttributes.has(client)) return start(false);
+  try {
+    return await start(true);
+  } catch (err) {
+    // A ServiceError ("Failed to start Workflow") whose cause is the gRPC status and the server's reason.
+    const e = err as { code?: number; message?: string; cause?: { code?: number; message?: string } };
+    const status = e.code ?? e.cause?.code;
+    if (status === GRPC_INVALID_ARGUMENT && /search attribute/i.test(`${e.message} ${e.cause?.message}`)) {
+      withoutStartAttributes.add(client);
+      return start(false);
+    }
+    throw err;
+  }
 }
 
 function sessionInput(input: SessionInput): SessionInput {
@@ -86,16 +116,19 @@ export async function sendMessage(
 ): Promise<ChatReply> {
   assertSessionId(sessionId);
   const input: SessionInput = { agent: create.agent, mode: 'chat', ...(create.userId ? { userId: create.userId } : {}) };
-  const start = new WithStartWorkflowOperation(agentSession, {
-    workflowId: sessionId,
-    taskQueue: config.TASK_QUEUE,
-    args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    staticSummary: sessionSummary(input),
-    memo: { pendingApprovals: null },
+  return withStartAttributes(client, (typedSearchAttributes) => {
+    const start = new WithStartWorkflowOperation(agentSession, {
+      workflowId: sessionId,
+      taskQueue: config.TASK_QUEUE,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary: sessionSummary(input),
+      memo: { pendingApprovals: null },
+      ...(typedSearchAttributes ? { typedSearchAttributes: startSearchAttributes(input) } : {}),
+    });
+    return client.workflow.executeUpdateWithStart(sendMessageUpdate, { args: [{ text }], startWorkflowOperation: start });
   });
-  return client.workflow.executeUpdateWithStart(sendMessageUpdate, { args: [{ text }], startWorkflowOperation: start });
 }
 
 export async function topUpBudget(client: Client, sessionId: string, topUp: BudgetTopUpType): Promise<Budget> {

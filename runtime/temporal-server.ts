@@ -41,6 +41,8 @@ export interface DevServerOptions {
    * per commit: a signal's workflow task took ~3x longer to reach the worker (bench/RESULTS.md).
    */
   sqlitePragmas?: string[];
+  /** Register the session's search attributes (default true; false only to test clients against a bare server). */
+  searchAttributes?: boolean;
   /** Print progress (install, start) to stderr. */
   verbose?: boolean;
 }
@@ -214,7 +216,7 @@ export async function startDevServer(opts: DevServerOptions & { port: number }):
   for (const pragma of opts.sqlitePragmas ?? sqlitePragmasFromEnv()) args.push('--sqlite-pragma', pragma);
   if (uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  if (opts.searchAttributes !== false) for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 
   log(opts, `starting ${cli} ${args.join(' ')} (log: ${logFile})`);
   const out = openSync(logFile, 'a');

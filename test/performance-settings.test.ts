@@ -7,13 +7,15 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Worker } from '@temporalio/worker';
-import { DEFAULT_SQLITE_PRAGMAS, sqlitePragmasFromEnv } from '../runtime/temporal-server';
+import { Client, Connection } from '@temporalio/client';
+import { DEFAULT_SQLITE_PRAGMAS, sqlitePragmasFromEnv, startDevServer } from '../runtime/temporal-server';
+import { AgentNameKey, SandboxModeKey, SessionStatusKey, UserIdKey } from '../workflows/search-attributes';
 import { applicationScript } from '../agents/application/script';
 import { decideApproval, startSession, waitForState } from '../client/sessions';
 import { loadConfig } from '../runtime/config';
 import { workflowWorkerClass } from '../workers/workflow-executor';
 import { activityCalls } from './support/history';
-import { createHarness, type Harness } from './support/harness';
+import { createHarness, freePort, type Harness } from './support/harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -77,4 +79,48 @@ test('TEMPORAL_SQLITE_PRAGMAS: default, override, and a typo named with the sett
   expect(DEFAULT_SQLITE_PRAGMAS).toEqual(['journal_mode=wal', 'synchronous=full']);
   expect(sqlitePragmasFromEnv('journal_mode=delete, synchronous=full')).toEqual(['journal_mode=delete', 'synchronous=full']);
   expect(() => sqlitePragmasFromEnv('cache_size=1000')).toThrow(/TEMPORAL_SQLITE_PRAGMAS.*cache_size/);
+});
+
+test('sessions start with their first search attributes (no upsert of them), and without them on a server that lacks them', async () => {
+  h.config.WORKFLOW_EXECUTOR = 'inline';
+  const w = await h.startWorker();
+  try {
+    h.model.setScript(applicationScript);
+    const s = await startSession(h.client, { agent: 'application-processor', task: 'Process applicant A-1001.', userId: 'u-7' }, h.config);
+    await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval');
+    const d = await s.handle.describe();
+    expect(d.typedSearchAttributes.get(SessionStatusKey)).toBe('awaiting_approval');
+    expect(d.typedSearchAttributes.get(AgentNameKey)).toBe('application-processor');
+    expect(d.typedSearchAttributes.get(UserIdKey)).toBe('u-7');
+    expect(d.typedSearchAttributes.get(SandboxModeKey)).toBeTruthy();
+    const history = await s.handle.fetchHistory();
+    const started = history.events![0].workflowExecutionStartedEventAttributes!;
+    expect(Object.keys(started.searchAttributes?.indexedFields ?? {}).sort()).toEqual(['AgentName', 'PendingApprovals', 'SessionStatus', 'UserId']);
+    // One upsert of ours before parking (status, count, sandbox mode), not one at start and one at the pause
+    // (the SDK's own TemporalChangeVersion upsert, which records patches, is not ours to save).
+    const upserts = history.events!.filter((e) => {
+      const fields = Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {});
+      return fields.length > 0 && !(fields.length === 1 && fields[0] === 'TemporalChangeVersion');
+    });
+    expect(upserts).toHaveLength(1);
+    expect(Object.keys(upserts[0].upsertWorkflowSearchAttributesEventAttributes!.searchAttributes!.indexedFields!)).not.toContain('AgentName');
+  } finally {
+    await w.shutdown();
+  }
+
+  // A server without the attributes registered: the start is retried without them, and the session runs.
+  const port = await freePort();
+  const bare = await startDevServer({ port, uiPort: null, dbFile: path.join(h.dir, 'bare.db'), searchAttributes: false });
+  const connection = await Connection.connect({ address: bare.address });
+  try {
+    const client = new Client({ connection });
+    const s = await startSession(client, { agent: 'calculator', task: 'noop' }, { ...h.config, TASK_QUEUE: 'nobody-polls-this' });
+    const started = (await s.handle.fetchHistory()).events![0].workflowExecutionStartedEventAttributes!;
+    expect(started.searchAttributes?.indexedFields ?? {}).toEqual({});
+    const again = await startSession(client, { agent: 'calculator', task: 'noop' }, { ...h.config, TASK_QUEUE: 'nobody-polls-this' });
+    expect(again.sessionId).not.toBe(s.sessionId);
+  } finally {
+    await connection.close();
+    await bare.stop();
+  }
 });

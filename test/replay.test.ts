@@ -44,3 +44,15 @@ test('a run that started from an unversioned (v1) carry is recorded', () => {
   expect(input.carry).toBeDefined();
   expect(input.carry.carryVersion).toBeUndefined();
 });
+
+test('sessions started with their search attributes set by the client are recorded, next to ones started without', () => {
+  const startAttributes = (f: string): string[] => {
+    const recorded = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as {
+      history: { events: Array<{ workflowExecutionStartedEventAttributes?: { searchAttributes?: { indexedFields?: Record<string, unknown> } } }> };
+    };
+    return Object.keys(recorded.history.events[0].workflowExecutionStartedEventAttributes?.searchAttributes?.indexedFields ?? {});
+  };
+  const withAttributes = files.filter((f) => startAttributes(f).includes('SessionStatus'));
+  expect(withAttributes.length).toBeGreaterThanOrEqual(10);
+  expect(files.length - withAttributes.length).toBeGreaterThanOrEqual(10);
+});

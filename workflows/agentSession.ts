@@ -41,7 +41,7 @@ export {
   SessionStatusKey,
   TokensUsedKey,
   UserIdKey,
-} from './session/publish';
+} from './search-attributes';
 
 export { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
 

@@ -2,19 +2,14 @@
  * Makes the session's status visible: the state query's fields, the Web UI's current details, search
  * attributes and the memo of pending approvals.
  */
-import { setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { setCurrentDetails, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SessionStatus } from '../types';
 import type { SessionRun } from './run';
 import { nextStatus, pendingMemo, statusDetails } from './status';
 
-export const SessionStatusKey = defineSearchAttributeKey('SessionStatus', SearchAttributeType.KEYWORD);
-export const AgentNameKey = defineSearchAttributeKey('AgentName', SearchAttributeType.KEYWORD);
-export const PendingApprovalsKey = defineSearchAttributeKey('PendingApprovals', SearchAttributeType.INT);
-export const TokensUsedKey = defineSearchAttributeKey('TokensUsed', SearchAttributeType.INT);
-export const CostUsdKey = defineSearchAttributeKey('CostUsd', SearchAttributeType.DOUBLE);
-export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
-export const SandboxModeKey = defineSearchAttributeKey('SandboxMode', SearchAttributeType.KEYWORD);
+import { AgentNameKey, CostUsdKey, PendingApprovalsKey, SandboxModeKey, SessionStatusKey, TokensUsedKey, UserIdKey } from '../search-attributes';
+
+export { AgentNameKey, CostUsdKey, PendingApprovalsKey, SandboxModeKey, SessionStatusKey, TokensUsedKey, UserIdKey };
 
 /** Recomputes the visible status: state query, Web UI current details, search attributes, memo. */
 export function publish(s: SessionRun, status?: SessionStatus): void {
@@ -63,11 +58,27 @@ export function publish(s: SessionRun, status?: SessionStatus): void {
 /** Attributes set once per session (agent, sandbox mode, user), with the first status (new shape) or at once. */
 export function publishOnce(s: SessionRun): void {
   const spec = s.spec!;
-  const once = [
-    { key: AgentNameKey, value: spec.name },
+  if (!s.localSteps) {
+    upsertSearchAttributes([
+      { key: AgentNameKey, value: spec.name },
+      { key: SandboxModeKey, value: spec.sandboxMode },
+      ...(s.input.userId ? [{ key: UserIdKey, value: s.input.userId }] : []),
+    ]);
+    return;
+  }
+  // What the client set at start (workflows/search-attributes.ts) is in the start event: this run neither
+  // sends it again nor upserts the 'running' status it started with. The choice is read from history, so
+  // a replay makes it the same way; sessions started without them upsert everything, as before.
+  const atStart = workflowInfo().typedSearchAttributes;
+  const agentSet = atStart.get(AgentNameKey) === spec.name;
+  const userSet = !s.input.userId || atStart.get(UserIdKey) === s.input.userId;
+  s.published.once = [
+    ...(agentSet ? [] : [{ key: AgentNameKey, value: spec.name }]),
     { key: SandboxModeKey, value: spec.sandboxMode },
-    ...(s.input.userId ? [{ key: UserIdKey, value: s.input.userId }] : []),
+    ...(userSet ? [] : [{ key: UserIdKey, value: s.input.userId! }]),
   ];
-  if (s.localSteps) s.published.once = once;
-  else upsertSearchAttributes(once);
+  if (atStart.get(SessionStatusKey) === 'running' && atStart.get(PendingApprovalsKey) === 0) {
+    s.published.status = 'running';
+    s.published.pending = 0;
+  }
 }
