@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from '../temporal-server';
 import { PostgresSessionStore } from './postgres';
 import { SqliteSessionStore } from './sqlite';
 import type { SessionStore } from './types';
 
 export type { NewMessage, SessionStore, StoredMessage } from './types';
 
-export const DEFAULT_STORE_URL = `sqlite:${path.join(PROJECT_ROOT, '.data', 'sessions.sqlite')}`;
+/** Under the caller's working directory (never inside the installed package). */
+export const DEFAULT_STORE_URL = `sqlite:${path.resolve('.data', 'sessions.sqlite')}`;
 
 /** `sqlite:<file>` (embedded default) or `postgres://...` (several worker machines). */
 export function openSessionStore(url: string = process.env.AGENT_STORE_URL ?? DEFAULT_STORE_URL): SessionStore {
