@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -12,7 +12,8 @@ import { defineAgent, defineTool } from '../runtime/agent';
 import { AgentRuntimePlugin, MODEL_SPAN, TOOL_SPAN, type AgentRuntimePluginOptions } from '../workers';
 import { openSessionStore } from '../runtime/store';
 import { createSessionClient, startSession } from '../client';
-import { requireTaskQueue } from '../runtime/config';
+import { loadConfig, requireTaskQueue } from '../runtime/config';
+import { clientConnectionOptions, nativeConnectionOptions } from '../runtime/connection';
 import { createHarness, type Harness } from './support/harness';
 import { WORKFLOW_BUNDLE } from './support/paths';
 
@@ -60,6 +61,25 @@ describe('without a server', () => {
     } finally {
       delete process.env.AGENT_SECRET_PLUGIN_TEST_PSP_KEY;
     }
+  });
+
+  test('connection settings come from the envconfig profile and TEMPORAL_* variables (TLS, API key, namespace)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'plugin-envconfig-'));
+    const file = path.join(dir, 'temporal.toml');
+    writeFileSync(file, '[profile.cloud]\naddress = "my-ns.a1b2c.tmprl.cloud:7233"\nnamespace = "my-ns.a1b2c"\napi_key = "key-from-profile"\n');
+    const env = { TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'cloud' };
+    const config = loadConfig(env);
+    expect({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }).toEqual({ address: 'my-ns.a1b2c.tmprl.cloud:7233', namespace: 'my-ns.a1b2c' });
+    // An API key turns TLS on (Temporal Cloud); workers and clients get the same settings.
+    expect(nativeConnectionOptions(config, env)).toMatchObject({ address: 'my-ns.a1b2c.tmprl.cloud:7233', apiKey: 'key-from-profile', tls: true });
+    expect(clientConnectionOptions(config, env)).toMatchObject({ address: 'my-ns.a1b2c.tmprl.cloud:7233', apiKey: 'key-from-profile', tls: true });
+    // The variables win over the profile, and a plain local address stays plain.
+    const local = { ...env, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_API_KEY: '', TEMPORAL_TLS: 'false' };
+    const localConfig = loadConfig(local);
+    expect(localConfig.TEMPORAL_ADDRESS).toBe('127.0.0.1:7233');
+    expect(clientConnectionOptions(localConfig, local).tls).toBeFalsy();
+    writeFileSync(file, '[profile.cloud\naddress = 1');
+    expect(() => loadConfig(env)).toThrow(/cannot load the Temporal connection profile [\s\S]*check TEMPORAL_CONFIG_FILE/);
   });
 
   test('there is no default task queue: clients and the config helpers say how to name one', () => {
