@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { SimplePlugin } from '@temporalio/plugin';
 import { OpenTelemetryPlugin, type OpenTelemetryPluginOptions } from '@temporalio/interceptors-opentelemetry';
+import type { ClientOptions } from '@temporalio/client';
 import type { BundleOptions, ReplayWorkerOptions, Worker, WorkerOptions } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -61,10 +62,13 @@ export class AgentRuntimePlugin extends SimplePlugin {
   private readonly otel?: OpenTelemetryPlugin;
 
   constructor(options: AgentRuntimePluginOptions) {
+    if (!options.store) throw new Error("AgentRuntimePlugin: 'store' is required (e.g. openSessionStore('sqlite:.data/sessions.sqlite'))");
+    if (!options.model) throw new Error("AgentRuntimePlugin: 'model' is required ({ baseURL, apiKey, defaultModel } or { client })");
     const memory = options.memory;
     const agents = typeof options.agents === 'function'
       ? options.agents({ memory: memory ?? missingMemory() })
       : options.agents;
+    if (!Array.isArray(agents) || agents.length === 0) throw new Error("AgentRuntimePlugin: 'agents' must name at least one agent (defineAgent)");
     const resolveSecrets = options.secrets ?? ((names: string[]) => resolveSecretsFromEnv(names));
     // A missing secret is found now, not after a human approved the call that needs it.
     checkDeclaredSecrets(agents, resolveSecrets);
@@ -95,8 +99,9 @@ export class AgentRuntimePlugin extends SimplePlugin {
   private readonly probeSearchAttributes: boolean;
 
   override configureWorker(options: WorkerOptions): WorkerOptions {
-    const withOtel = this.otel ? this.otel.configureWorker(options) : options;
-    const configured = super.configureWorker(withWorkflows(withOtel));
+    // Workflows first: Temporal's tracing plugin adds its workflow interceptors only when there is a workflowsPath.
+    const own = withWorkflows(options);
+    const configured = super.configureWorker(this.otel ? this.otel.configureWorker(own) : own);
     return {
       ...configured,
       // Heartbeats reach the server at least every 2 s, so a cancelled session stops its tools within ~2 s.
@@ -105,13 +110,18 @@ export class AgentRuntimePlugin extends SimplePlugin {
   }
 
   override configureReplayWorker(options: ReplayWorkerOptions): ReplayWorkerOptions {
-    const withOtel = this.otel ? this.otel.configureReplayWorker(options) : options;
-    return super.configureReplayWorker(withWorkflows(withOtel));
+    const own = withWorkflows(options);
+    return super.configureReplayWorker(this.otel ? this.otel.configureReplayWorker(own) : own);
   }
 
   override configureBundler(options: BundleOptions): BundleOptions {
-    const withOtel = this.otel ? this.otel.configureBundler(options) : options;
-    return super.configureBundler(withWorkflowsBundle(withOtel));
+    const own = withWorkflowsBundle(options);
+    return super.configureBundler(this.otel ? this.otel.configureBundler(own) : own);
+  }
+
+  /** On a Client (`new Client({ plugins: [plugin] })`): Temporal's tracing interceptors, when tracing is on. */
+  override configureClient(options: ClientOptions): ClientOptions {
+    return super.configureClient(this.otel ? this.otel.configureClient(options) : options);
   }
 
   override async runWorker(worker: Worker, next: (w: Worker) => Promise<void>): Promise<void> {
