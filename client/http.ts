@@ -1,11 +1,11 @@
 /** `npm run http`: the HTTP interface on HTTP_PORT (default 8080), for services that are not in TypeScript. */
 import { DEMO_AGENT_NAMES } from '../agents';
-import { loadConfig } from '../runtime/config';
+import { loadDemoConfig } from '../runtime/config';
 import { buildHttpApi } from './http-api';
 import { connectClient } from './sessions';
 
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const config = loadDemoConfig();
   // The agents the workers register, so an unknown one is refused before a session starts.
   // AGENTS=a,b overrides the demo agents; AGENTS=* turns the check off (workers with other agents).
   const listed = process.env.AGENTS?.split(',').map((a) => a.trim()).filter(Boolean);

@@ -1,15 +1,14 @@
 /** Client-side helpers: what a developer's code, the CLI and other services call. */
 import {
   Client,
-  Connection,
   WithStartWorkflowOperation,
   WorkflowHandle,
   WorkflowHandleWithFirstExecutionRunId,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { nanoid } from './ids';
-import { loadConfig, webUiLink, type RuntimeConfig } from '../runtime/config';
-import { connectTemporal } from '../runtime/preflight';
+import { loadConfig, requireTaskQueue, webUiLink, type RuntimeConfig } from '../runtime/config';
+import { connectTemporalClient } from '../runtime/connection';
 import { assertSessionId } from '../runtime/session-id';
 import { agentSession } from '../workflows/agentSession';
 import {
@@ -27,10 +26,46 @@ import { ApprovalDecision, BudgetTopUp } from '../runtime/message-schemas';
 import { startSearchAttributes } from '../workflows/search-attributes';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 
+/** A Client from the configuration: TEMPORAL_ADDRESS/NAMESPACE and the envconfig profile (TLS, API key). */
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
-  const connection = await connectTemporal(config.TEMPORAL_ADDRESS, () => Connection.connect({ address: config.TEMPORAL_ADDRESS }));
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return connectTemporalClient(config);
 }
+
+/** Where sessions run: the application's task queue, and the Web UI to link to. */
+export interface SessionTarget {
+  taskQueue: string;
+  /** Web UI base for links (default http://localhost:8233). */
+  webUiUrl?: string;
+}
+
+/**
+ * Session operations bound to the caller's own Client and task queue (the queue its AgentRuntimePlugin
+ * worker polls): start, chat, approve, top up, end, state.
+ */
+export function createSessionClient(opts: { client: Client } & SessionTarget) {
+  const { client } = opts;
+  if (!opts.taskQueue) throw new Error("createSessionClient: taskQueue is required (the queue your agent worker polls)");
+  const target = { TASK_QUEUE: opts.taskQueue, WEB_UI_URL: opts.webUiUrl ?? 'http://localhost:8233', TEMPORAL_NAMESPACE: client.options.namespace };
+  return {
+    client,
+    taskQueue: opts.taskQueue,
+    start: (input: SessionInput & { sessionId?: string }) => startSession(client, input, target),
+    sendMessage: (sessionId: string, text: string, create: { agent: string; userId?: string }) => sendMessage(client, sessionId, text, create, target),
+    pendingApprovals: (sessionId: string) => pendingApprovals(client, sessionId),
+    decideApproval: (sessionId: string, decision: ApprovalDecisionType) => decideApproval(client, sessionId, decision),
+    signalApproval: (sessionId: string, decision: ApprovalDecisionType) => signalApproval(client, sessionId, decision),
+    topUpBudget: (sessionId: string, topUp: BudgetTopUpType) => topUpBudget(client, sessionId, topUp),
+    end: (sessionId: string, request?: EndRequest) => endSession(client, sessionId, request),
+    state: (sessionId: string) => sessionState(client, sessionId),
+    handle: (sessionId: string) => sessionHandle(client, sessionId),
+    waitForState: (sessionId: string, predicate: (s: SessionState) => boolean, o?: { timeoutMs?: number; intervalMs?: number }) =>
+      waitForState(client, sessionId, predicate, o),
+  };
+}
+export type SessionClient = ReturnType<typeof createSessionClient>;
+
+/** What startSession/sendMessage need from a configuration: the task queue, and the Web UI for links. */
+type TargetConfig = Pick<RuntimeConfig, 'TASK_QUEUE' | 'WEB_UI_URL' | 'TEMPORAL_NAMESPACE'>;
 
 export interface StartedSession {
   sessionId: string;
@@ -41,13 +76,14 @@ export interface StartedSession {
 export async function startSession(
   client: Client,
   input: SessionInput & { sessionId?: string },
-  config: RuntimeConfig = loadConfig(),
+  config: TargetConfig = loadConfig(),
 ): Promise<StartedSession> {
+  const taskQueue = requireTaskQueue(config, 'startSession');
   // The same grammar the workflow enforces, checked here so a bad id never starts anything.
   const sessionId = assertSessionId(input.sessionId ?? `session-${input.agent.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80)}-${nanoid()}`);
   const handle = await withStartAttributes(client, (typedSearchAttributes) =>
     client.workflow.start(agentSession, {
-      taskQueue: config.TASK_QUEUE,
+      taskQueue,
       workflowId: sessionId,
       // A session id names one session forever (its transcript is keyed by it): never reuse a closed one.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
@@ -112,14 +148,15 @@ export async function sendMessage(
   sessionId: string,
   text: string,
   create: { agent: string; userId?: string },
-  config: RuntimeConfig = loadConfig(),
+  config: TargetConfig = loadConfig(),
 ): Promise<ChatReply> {
+  const taskQueue = requireTaskQueue(config, 'sendMessage');
   assertSessionId(sessionId);
   const input: SessionInput = { agent: create.agent, mode: 'chat', ...(create.userId ? { userId: create.userId } : {}) };
   return withStartAttributes(client, (typedSearchAttributes) => {
     const start = new WithStartWorkflowOperation(agentSession, {
       workflowId: sessionId,
-      taskQueue: config.TASK_QUEUE,
+      taskQueue,
       args: [input],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -1,6 +1,6 @@
 /** Starts an agent session and prints its id and Web UI link. */
 import { Command } from 'commander';
-import { loadConfig } from '../runtime/config';
+import { loadDemoConfig } from '../runtime/config';
 import { connectClient, startSession } from './sessions';
 
 async function run(): Promise<void> {
@@ -12,7 +12,7 @@ async function run(): Promise<void> {
     .option('-w, --wait', 'wait for the result')
     .parse();
   const opts = program.opts<{ agent: string; task: string; user?: string; id?: string; wait?: boolean }>();
-  const config = loadConfig();
+  const config = loadDemoConfig();
   const client = await connectClient(config);
   const s = await startSession(client, { agent: opts.agent, task: opts.task, userId: opts.user, sessionId: opts.id }, config);
   console.log(`session: ${s.sessionId}`);

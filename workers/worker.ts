@@ -1,20 +1,19 @@
 /** Builds a worker that runs agent sessions for a set of agents. */
 import { existsSync } from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../activities';
-import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
-import { loadConfig, type RuntimeConfig } from '../runtime/config';
-import { openAIClient, openAIProvider } from '../runtime/model';
+import { loadConfig, requireTaskQueue, type RuntimeConfig } from '../runtime/config';
+import { openAIClient } from '../runtime/model';
 import { parsePriceTable } from '../runtime/pricing';
+import { workflowWorkerClass } from './workflow-executor';
+import { nativeConnectionOptions } from '../runtime/connection';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { openAIEmbed, openMemoryStore, type MemoryStore } from '../memory';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
-import { releaseWorkspaceMounts, resolveSecrets, sandboxMode } from '../sandbox';
-import { workflowWorkerClass } from './workflow-executor';
+import { releaseWorkspaceMounts } from '../sandbox';
+import { AgentRuntimePlugin, type AgentRuntimePluginOptions, type AgentSource } from './plugin';
 import { connectTemporal, dirProblem, modelEndpointProblem, openDataStore } from '../runtime/preflight';
 
-/** Agents, or a factory for agents that need the worker's resources (e.g. memory tools). */
-export type AgentSource = AgentDefinition[] | ((deps: { memory: MemoryStore }) => AgentDefinition[]);
+export type { AgentSource } from './plugin';
 
 export interface AgentWorker {
   worker: Worker;
@@ -28,7 +27,17 @@ export interface AgentWorker {
   done: Promise<void>;
 }
 
-export async function createAgentWorker(agentSource: AgentSource, config: RuntimeConfig = loadConfig()): Promise<AgentWorker> {
+export interface AgentWorkerOptions {
+  /** OpenTelemetry tracing (see AgentRuntimePlugin). */
+  tracing?: AgentRuntimePluginOptions['tracing'];
+}
+
+/**
+ * The one-call worker: opens the stores and the connection named by the config (TEMPORAL_* and the envconfig
+ * profile, so TLS/API keys/Temporal Cloud work by configuration) and runs AgentRuntimePlugin on its own worker.
+ */
+export async function createAgentWorker(agentSource: AgentSource, config: RuntimeConfig = loadConfig(), opts: AgentWorkerOptions = {}): Promise<AgentWorker> {
+  requireTaskQueue(config, 'createAgentWorker');
   // Data stores first: a bad path fails start-up with the path and the setting, and nothing is left open.
   const prices = parsePriceTable(config.MODEL_PRICES_JSON); // a malformed setting fails before anything is opened
   const store = await openDataStore('session store', config.AGENT_STORE_URL, 'AGENT_STORE_URL', () => openSessionStore(config.AGENT_STORE_URL));
@@ -51,7 +60,7 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
   let connection: NativeConnection;
   let missing: string[];
   try {
-    connection = await connectTemporal(config.TEMPORAL_ADDRESS, () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+    connection = await connectTemporal(config.TEMPORAL_ADDRESS, () => NativeConnection.connect(nativeConnectionOptions(config)));
     const registered = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
     missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !(k in (registered.customAttributes ?? {})));
     if (missing.length) {
@@ -71,25 +80,26 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     ])
   ).filter((w): w is string => !!w);
   for (const w of warnings) console.warn(`[worker] ${w}`);
-  const agents = typeof agentSource === 'function' ? agentSource({ memory }) : agentSource;
-  let activities: ReturnType<typeof createActivities>;
+  const taskQueue = requireTaskQueue(config, 'createAgentWorker');
+  const closeAll = async (): Promise<void> => {
+    await store.close().catch(() => undefined);
+    await memory.close().catch(() => undefined);
+    await connection.close().catch(() => undefined);
+  };
+  let plugin: AgentRuntimePlugin;
   try {
-    activities = createActivities({
-    registry: new AgentRegistry(agents),
-    store,
-    memory,
-    model: openAIProvider(config.MODEL_API, openai),
-    prices,
-    defaultModel: config.AGENT_MODEL,
-    searchAttributes: missing.length === 0,
-    workspaceRoot: config.WORKSPACE_ROOT,
-    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
-    resolveSecrets: (names) => resolveSecrets(names),
-    sandboxMode: sandboxMode(),
+    plugin = new AgentRuntimePlugin({
+      agents: agentSource,
+      store,
+      memory,
+      model: { client: openai, api: config.MODEL_API, defaultModel: config.AGENT_MODEL, prices },
+      sandbox: { workspaceRoot: config.WORKSPACE_ROOT },
+      searchAttributes: missing.length === 0,
+      heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+      ...(opts.tracing ? { tracing: opts.tracing } : {}),
     });
   } catch (err) {
-    // An unpriced model: nothing stays open behind the error.
-    await Promise.all([store.close(), memory.close(), connection.close()].map((p) => p.catch(() => undefined)));
+    await closeAll(); // e.g. a declared secret that does not resolve, or an unpriced model: nothing is left open
     throw err;
   }
   const bundle = config.WORKFLOW_BUNDLE && existsSync(config.WORKFLOW_BUNDLE) ? { codePath: config.WORKFLOW_BUNDLE } : undefined;
@@ -97,9 +107,10 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
   const worker = await WorkerClass.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TASK_QUEUE,
-    ...(bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities,
+    taskQueue,
+    // Without a prebuilt bundle, the plugin bundles the session workflow (from this package) itself.
+    ...(bundle ? { workflowBundle: bundle } : {}),
+    plugins: [plugin],
     stickyQueueScheduleToStartTimeout: config.STICKY_TIMEOUT_MS,
     maxCachedWorkflows: config.WORKER_CACHED_SESSIONS,
     // A session's workflow task stays open while its local model and tool calls run (seconds for a real
@@ -107,9 +118,10 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
     // queue the 41st session behind a model call. Slots are cheap (the cache bounds memory).
     maxConcurrentWorkflowTaskExecutions: Math.min(config.WORKER_ACTIVE_SESSIONS, config.WORKER_CACHED_SESSIONS),
     maxConcurrentLocalActivityExecutions: config.WORKER_ACTIVE_SESSIONS,
-    // Heartbeats reach the server at least every 2 s, so a cancelled session stops its tools within ~2 s.
-    maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',
+  }).catch(async (err: unknown) => {
+    await closeAll();
+    throw err;
   });
   const done = worker.run().finally(async () => {
     // Workspaces are loop-mounted filesystems (sandbox/quota.ts): leave none of ours mounted behind, so the

@@ -62,5 +62,3 @@ export const topUpBudgetUpdate = defineUpdate<SessionState['budget'], [BudgetTop
 export const endSignal = defineSignal<[EndRequest]>('end');
 /** The session's state; the transcript is paged (newest entries first kept) so the answer stays small. */
 export const stateQuery = defineQuery<SessionState, [StateQueryOptions?]>('state');
-
-export const TASK_QUEUE = 'agent-runtime';

@@ -5,7 +5,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { PROJECT_ROOT } from '../../runtime/temporal-server';
 
 export interface SentDecision {
   idempotencyKey: string;
@@ -18,7 +17,7 @@ export interface SentDecision {
 }
 
 export function outboxPath(): string {
-  return process.env.OUTBOX_DB ?? path.join(PROJECT_ROOT, '.data', 'outbox.sqlite');
+  return process.env.OUTBOX_DB ?? path.resolve('.data', 'outbox.sqlite');
 }
 
 export function openOutbox(file: string = outboxPath()): Database.Database {

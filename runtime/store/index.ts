@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from '../temporal-server';
 import { PostgresSessionStore } from './postgres';
 import { withStoreFormat } from './format';
 import { SqliteSessionStore } from './sqlite';
@@ -7,7 +6,8 @@ import type { SessionStore } from './types';
 
 export type { NewMessage, SessionStore, StoredMessage } from './types';
 
-export const DEFAULT_STORE_URL = `sqlite:${path.join(PROJECT_ROOT, '.data', 'sessions.sqlite')}`;
+/** Under the caller's working directory (never inside the installed package). */
+export const DEFAULT_STORE_URL = `sqlite:${path.resolve('.data', 'sessions.sqlite')}`;
 
 /**
  * `sqlite:<file>` (embedded default) or `postgres://...` (several worker machines). Entries are

@@ -56,7 +56,7 @@ export interface Harness {
   dir: string;
   server: RunningServer;
   model: ScriptedModelServer;
-  config: RuntimeConfig;
+  config: RuntimeConfig & { TASK_QUEUE: string };
   /** Environment a worker process needs to join this harness. */
   env: Record<string, string>;
   client: Client;
@@ -141,7 +141,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
   // In-process workers and tools read OUTBOX_DB from this process's env.
   process.env.OUTBOX_DB = env.OUTBOX_DB;
   process.env.AGENT_SECRET_TEST_API_TOKEN = env.AGENT_SECRET_TEST_API_TOKEN;
-  const config = loadConfig({ ...process.env, ...env });
+  const config = { ...loadConfig({ ...process.env, ...env }), TASK_QUEUE: env.TASK_QUEUE };
   const connect = async (): Promise<Client> => new Client({ connection: await Connection.connect({ address: srv.current().address }) });
   const clients: Client[] = [];
   const client = await connect();

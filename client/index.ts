@@ -1,0 +1,21 @@
+/** `agent-runtime/client`: start sessions, chat, approve, top up, end, read state, from your own Client. */
+export {
+  createSessionClient,
+  connectClient,
+  startSession,
+  sendMessage,
+  topUpBudget,
+  endSession,
+  sessionHandle,
+  sessionState,
+  pendingApprovals,
+  signalApproval,
+  decideApproval,
+  waitForState,
+} from './sessions';
+export type { SessionClient, SessionTarget, StartedSession, PendingApprovalRef } from './sessions';
+export { connectTemporalClient, clientConnectionOptions } from '../runtime/connection';
+export { loadConfig } from '../runtime/config';
+export { agentSession } from '../workflows/agentSession';
+export * from '../workflows/messages';
+export { ApprovalDecision as ApprovalDecisionSchema, BudgetTopUp as BudgetTopUpSchema } from '../runtime/message-schemas';

@@ -1,0 +1,13 @@
+/** `agent-runtime/worker`: run agent sessions on your own Temporal worker. */
+export { AgentRuntimePlugin, AGENT_WORKFLOWS_PATH } from './plugin';
+export type { AgentRuntimePluginOptions, AgentSource, ModelOptions } from './plugin';
+export { createAgentWorker } from './worker';
+export type { AgentWorker, AgentWorkerOptions } from './worker';
+export { checkDeclaredSecrets } from './secrets-check';
+export { agentSpanInterceptor, MODEL_SPAN, TOOL_SPAN } from './tracing';
+export { openSessionStore, DEFAULT_STORE_URL } from '../runtime/store';
+export type { SessionStore, StoredMessage, NewMessage } from '../runtime/store';
+export { loadConfig, requireTaskQueue } from '../runtime/config';
+export type { RuntimeConfig } from '../runtime/config';
+export { nativeConnectionOptions, clientConnectionOptions, temporalProfile } from '../runtime/connection';
+export { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
