@@ -51,6 +51,8 @@ import {
 import { LIMITS } from './limits';
 import { bounded, checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest } from './validate';
 import { pageTranscript } from './transcript';
+import { authorizeDecision, SIGNED_APPROVALS_PATCH } from './approval-auth';
+import { approvalDetails } from './ui-details';
 import { sessionIdProblem } from './session-id';
 import type {
   ApprovalRecord,
@@ -59,6 +61,7 @@ import type {
   ChatMessageIn,
   ChatReply,
   CheckedToolCall,
+  DecisionProvenance,
   RunSpec,
   SessionInput,
   SessionResult,
@@ -132,6 +135,9 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   const sessionId = info.workflowId;
   // Decided once per run: a run keeps one step shape for its whole life (replay of older runs stays exact).
   const localSteps = patched(LOCAL_STEPS_PATCH);
+  // Decisions checked against the agent's approval policy (signature, group, separation of duties) and
+  // their provenance recorded: workflows/approval-auth.ts. Older runs keep deciding as before.
+  const signedApprovals = patched(SIGNED_APPROVALS_PATCH);
   // Started on Temporal directly with an id no client would accept: refuse before anything runs (the id
   // names the session's store entries and workspace).
   const badId = sessionIdProblem(sessionId);
@@ -189,7 +195,9 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       state.status = open.length > 0 ? 'awaiting_approval' : 'running';
     }
     const details: Record<SessionStatus, string> = {
-      awaiting_approval: `Waiting for approval: ${open.map((a) => `${a.tool} from ${a.approverGroup} until ${a.deadline} (${a.reason})`).join('; ')}`,
+      awaiting_approval: signedApprovals
+        ? approvalDetails(sessionId, open, spec?.approvals.auth?.requireSignature ?? false)
+        : `Waiting for approval: ${open.map((a) => `${a.tool} from ${a.approverGroup} until ${a.deadline} (${a.reason})`).join('; ')}`,
       awaiting_input: 'Waiting for the next user message',
       budget_exhausted: `Paused: budget exhausted (${state.budgetExhausted}); waiting for a top-up or end`,
       running: `Running: ${state.steps} model steps, ${state.usage.totalTokens} tokens, $${state.costUsd.toFixed(4)}`,
@@ -237,8 +245,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   // ---- message handlers ---------------------------------------------------------------------------
   const closed = (): boolean => ['completed', 'failed', 'cancelled'].includes(state.status);
 
-  /** Why a decision cannot apply, or undefined when it can. */
-  const checkDecision = (raw: unknown): string | undefined => {
+  /** Why a decision cannot apply (a string), or who made it and how it came (when it can). */
+  const checkDecision = (raw: unknown, channel: 'signal' | 'update'): string | DecisionProvenance | undefined => {
     const parsed = checkApprovalDecision(raw);
     if (!parsed.ok) return `malformed approval: ${parsed.problem}`;
     const d = parsed.value;
@@ -248,10 +256,13 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     if (d.argsHash !== undefined && d.argsHash !== record.argsHash) {
       return `argsHash does not match approval '${record.approvalId}': the decision was made about other arguments (or another policy version)`;
     }
-    return undefined;
+    if (!signedApprovals) return undefined;
+    // Workflow time: the same verdict on every replay.
+    const auth = authorizeDecision(d, record, spec?.approvals.auth, { channel, now: Date.now(), sessionUserId: state.userId });
+    return auth.ok ? auth.provenance : auth.problem;
   };
 
-  const applyDecision = async (decision: ApprovalDecision): Promise<ApprovalRecord> => {
+  const applyDecision = async (decision: ApprovalDecision, decidedBy: DecisionProvenance | undefined): Promise<ApprovalRecord> => {
     const record = approvals.get(decision.approvalId)!;
     if (decision.editedArgs !== undefined) {
       const toolArgs = { agent: state.agent, name: record.tool, args: decision.editedArgs };
@@ -264,6 +275,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     }
     record.status = decision.decision === 'approve' ? 'approved' : 'rejected';
     record.approver = decision.approver.trim();
+    if (decidedBy) record.decidedBy = decidedBy;
     if (decision.comment !== undefined) record.comment = decision.comment;
     record.decidedAt = new Date().toISOString();
     publish();
@@ -278,24 +290,33 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     log.warn('message ignored', { reason });
   };
 
-  setHandler(stateQuery, (opts) => ({ ...state, ...pageTranscript(state.transcript, opts) }));
+  setHandler(stateQuery, (opts) => ({ ...state, ...pageTranscript(state.transcript, opts) }), {
+    description: 'The session: status, usage, budget, pending and decided approvals, the newest transcript entries (page with {transcriptBefore, transcriptLimit}).',
+  });
   // No handler may fail a workflow task: everything a caller sends is checked first, and any error
   // while applying it is caught and recorded (signals) or returned to the caller (Updates).
-  setHandler(approvalSignal, async (raw) => {
-    try {
-      const problem = checkDecision(raw);
-      if (problem) return rejectMessage(problem);
-      await applyDecision(raw);
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      rejectMessage(err instanceof Error ? err.message : String(err));
-    }
-  });
+  setHandler(
+    approvalSignal,
+    async (raw) => {
+      try {
+        const checked = checkDecision(raw, 'signal');
+        if (typeof checked === 'string') return rejectMessage(checked);
+        await applyDecision(raw, checked);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        rejectMessage(err instanceof Error ? err.message : String(err));
+      }
+    },
+    { description: 'Decide a pending approval (fire and forget): {approvalId, decision: approve|reject, approver, argsHash?, comment?, editedArgs?, keyId?, signature?, expiresAt?}. A refused decision changes nothing; its reason is in the state query (rejectedMessages).' },
+  );
   setHandler(
     decideApprovalUpdate,
     async (decision) => {
       try {
-        return await applyDecision(decision);
+        // Checked again: the validator's answer is not kept, and the provenance is recorded from this check.
+        const checked = checkDecision(decision, 'update');
+        if (typeof checked === 'string') throw ApplicationFailure.nonRetryable(checked, 'DecisionRefused');
+        return await applyDecision(decision, checked);
       } catch (err) {
         if (err instanceof ApplicationFailure || isCancellation(err)) throw err;
         throw ApplicationFailure.nonRetryable(err instanceof Error ? err.message : String(err), 'DecisionNotApplied');
@@ -303,9 +324,10 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     },
     {
       validator: (raw) => {
-        const problem = checkDecision(raw);
-        if (problem) throw new Error(problem);
+        const checked = checkDecision(raw, 'update');
+        if (typeof checked === 'string') throw new Error(checked);
       },
+      description: 'Decide a pending approval and get the decided record back. Refused decisions (unknown id, other arguments, bad or missing signature, not in the asked group, own session) are rejected by the validator and leave nothing in history.',
     },
   );
   setHandler(
@@ -326,6 +348,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
         if (closed() || endRequested) throw new Error(`session is ${endRequested ? 'ending' : state.status}`);
         if (inbox.length >= MAX_QUEUED_MESSAGES) throw new Error(`too many queued messages (${inbox.length}); wait for replies`);
       },
+      description: 'Chat sessions: send {text}; returns the reply, or the approval or budget pause the turn stopped on.',
     },
   );
   setHandler(topUpBudgetUpdate, (t) => {
@@ -347,12 +370,13 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       if (!parsed.ok) throw new Error(`malformed top-up: ${parsed.problem}`);
       if (closed()) throw new Error(`session is ${state.status}`);
     },
+    description: 'Raise the budget: {approver, addSteps?, addTokens?, addCostUsd?, comment?}; returns the new limits. A session paused on its budget resumes.',
   });
   setHandler(endSignal, (raw) => {
     const parsed = checkEndRequest(raw);
     if (!parsed.ok) return rejectMessage(`malformed end request: ${parsed.problem}`);
     endRequested = parsed.value;
-  });
+  }, { description: 'End the session after the current step: {reason?, by?}. Pending approvals are withdrawn.' });
 
   // ---- budget -----------------------------------------------------------------------------------------
   const refreshBudget = (): void => {

@@ -1,4 +1,5 @@
 /** Agents used only by tests, registered next to the demo agents in test workers. */
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
@@ -69,6 +70,25 @@ export const escalatingAgent = defineAgent({
   instructions: 'You send notices to VIPs.',
   tools: notifierAgent.tools,
   approvals: { group: 'support-leads', timeoutMs: 1500, escalation: [{ group: 'managers', timeoutMs: 1500 }] },
+});
+
+/** The test approver directory (test/fixtures/approvers): alice (support-leads), bob (managers), carol (both). */
+export const TEST_APPROVERS = path.resolve(__dirname, '..', 'fixtures', 'approvers', 'directory.yaml');
+
+/** Only signed decisions by members of the asked group; the session's own user may not decide. */
+export const signedNotifierAgent = defineAgent({
+  name: 'signed-notifier',
+  instructions: 'You send notices to VIPs.',
+  tools: notifierAgent.tools,
+  approvals: { group: 'support-leads', timeoutMs: 3600_000, auth: { directory: TEST_APPROVERS, requireSignature: true } },
+});
+
+/** Groups enforced without signatures; the first group has 2 s before the request escalates to managers. */
+export const groupNotifierAgent = defineAgent({
+  name: 'group-notifier',
+  instructions: 'You send notices to VIPs.',
+  tools: notifierAgent.tools,
+  approvals: { group: 'support-leads', timeoutMs: 2000, escalation: [{ group: 'managers', timeoutMs: 3600_000 }], auth: { directory: TEST_APPROVERS } },
 });
 
 /** Two model steps of budget, priced so that cost is visible. */
@@ -273,6 +293,8 @@ export function testAgents(deps: { memory: MemoryStore }) {
     cappedAgent,
     notifierAgent,
     escalatingAgent,
+    signedNotifierAgent,
+    groupNotifierAgent,
     budgetedAgent,
     costCappedAgent,
     unbudgetedLooperAgent,
