@@ -28,7 +28,7 @@ function shellQuote(s: string): string {
 export function approvalDetails(sessionId: string, open: ApprovalRecord[], signed: boolean): string {
   const lines = [`**Waiting for approval** (${open.length})`, ''];
   for (const a of open) {
-    const input = `{"approvalId":"${a.approvalId}","decision":"approve","approver":"'"$USER"'","argsHash":"${a.argsHash}"}`;
+    const input = `{"approvalId":"${a.approvalId}","decision":"approve","approver":"'"$(id -un)"'","argsHash":"${a.argsHash}"}`;
     lines.push(
       `- approval id: \`${a.approvalId}\``,
       `  tool: \`${a.tool}\` (${keyArguments(a.args)})`,
