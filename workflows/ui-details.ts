@@ -26,21 +26,23 @@ function shellQuote(s: string): string {
 }
 
 export function approvalDetails(sessionId: string, open: ApprovalRecord[], signed: boolean): string {
-  const lines = [`**Waiting for approval** (${open.length})`, ''];
+  const lines = [`**Waiting for approval** (${open.length})`];
   for (const a of open) {
     const input = `{"approvalId":"${a.approvalId}","decision":"approve","approver":"'"$(id -un)"'","argsHash":"${a.argsHash}"}`;
     lines.push(
+      '',
       `- approval id: \`${a.approvalId}\``,
-      `  tool: \`${a.tool}\` (${keyArguments(a.args)})`,
-      `  asked: group \`${a.approverGroup}\` until ${a.deadline}; reason: ${a.reason}`,
-      `  decide with agentctl (signs with your key when one is configured):`,
-      `  \`agentctl approve ${shellQuote(sessionId)} --approval-id ${shellQuote(a.approvalId)}\`  (or \`agentctl reject … --comment "why"\`)`,
+      `- tool: \`${a.tool}\` (${keyArguments(a.args)})`,
+      `- asked: group \`${a.approverGroup}\` until ${a.deadline}`,
+      `- reason: ${a.reason}`,
+      `- decide with agentctl (signs with your key when one is configured):`,
+      '',
+      `  \`agentctl approve ${shellQuote(sessionId)} --approval-id ${shellQuote(a.approvalId)}\``,
+      '',
+      `  or reject: \`agentctl reject ${shellQuote(sessionId)} --approval-id ${shellQuote(a.approvalId)} --comment "why"\``,
       ...(signed
-        ? [`  this agent requires signed decisions: use agentctl with --key, or a service calling signDecision`]
-        : [
-            `  or with the Temporal CLI:`,
-            `  \`temporal workflow update execute --workflow-id ${shellQuote(sessionId)} --name decideApproval --input '${input}'\``,
-          ]),
+        ? ['', `- this agent requires signed decisions: use agentctl with a key (--key or AGENTCTL_KEY), or a service calling signDecision`]
+        : ['', `- or with the Temporal CLI:`, '', `  \`temporal workflow update execute --workflow-id ${shellQuote(sessionId)} --name decideApproval --input '${input}'\``]),
     );
   }
   return lines.join('\n');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { Client } from '@temporalio/client';
-import { loadConfig, type RuntimeConfig } from '../../runtime/config';
+import { loadConfig, webUiLink, type RuntimeConfig } from '../../runtime/config';
 import { loadApproverDirectory, identityOf } from '../../runtime/approvers';
 import { generateSigningKey, loadSigningKey, signDecision, type SigningKey } from '../../runtime/signing';
 import { ensureTemporal } from '../../runtime/temporal-server';
@@ -184,7 +184,6 @@ program
   .action((sessionId: string) =>
     withClient(sessionId, async (client, s) => {
       const st = await sessionState(client, sessionId);
-      const { webUiLink } = await import('../../runtime/config');
       print(s.json, st, () => describeState(st, webUiLink(s.config, sessionId)));
     }),
   );
