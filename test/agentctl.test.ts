@@ -105,7 +105,7 @@ test('reject by signal, cancel, and refusals: wrong group, not in the directory,
   expect(json<{ status: string }>(final).status).toBe('completed');
   const topUp = await agentctl(['top-up', started.sessionId, '--steps', '5']);
   expect(topUp.code).toBe(4);
-  expect(topUp.stderr).toContain(`session '${started.sessionId}' refused the top-up: session is completed`);
+  expect(topUp.stderr).toContain(`session '${started.sessionId}' refused the top-up: workflow execution already completed`);
 
   const other = json<{ sessionId: string }>(await agentctl(['--json', 'start', '--agent', 'group-notifier', '--task', 'welcome vip-eve']));
   await waitForState(h.client, other.sessionId, (x) => x.status === 'awaiting_approval');
