@@ -158,3 +158,20 @@ test('server: a taken port gives the remedy with a free port to use', async () =
     blocker.close();
   }
 });
+
+test('send creates a chat session and continues it; end closes it', async () => {
+  const id = `chat-cli-${Date.now()}`;
+  const first = await agentctl(['--json', 'send', id, 'hello there', '--agent', 'calculator', '--user', 'dan']);
+  expect(first.code).toBe(0);
+  expect(json<{ status: string; reply: string }>(first)).toMatchObject({ status: 'awaiting_input', reply: expect.stringMatching(/^done: /) });
+  // The agent is found from the session's search attributes when --agent is left out.
+  const second = await agentctl(['send', id, 'and again']);
+  expect(second.code).toBe(0);
+  expect(second.stdout).toMatch(/^done: /);
+  const ended = await agentctl(['end', id, '--reason', 'finished']);
+  expect(ended.code).toBe(0);
+  expect(ended.stdout).toBe(`end requested for ${id}\n`);
+  const watched = await agentctl(['--json', 'watch', id]);
+  expect(watched.code).toBe(0);
+  expect(json<{ status: string }>(watched).status).toBe('completed');
+});
