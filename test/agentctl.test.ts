@@ -9,6 +9,7 @@ import { messageText, type ChatRequest } from '../runtime/scripted-model';
 import { verifyDecisionSignature } from '../workflows/approval-auth';
 import { waitForState } from '../client/sessions';
 import { TEST_APPROVERS } from './support/agents';
+import { killAndWait } from '../runtime/temporal-server';
 import { createHarness, freePort, type Harness } from './support/harness';
 
 const AGENTCTL = path.resolve(__dirname, '..', 'bin', 'agentctl');
@@ -174,4 +175,22 @@ test('send creates a chat session and continues it; end closes it', async () => 
   const watched = await agentctl(['--json', 'watch', id]);
   expect(watched.code).toBe(0);
   expect(json<{ status: string }>(watched).status).toBe('completed');
+});
+
+test('server starts a dev server on the ports given and says how to use and stop it', async () => {
+  const port = await freePort();
+  const uiPort = await freePort();
+  const db = path.join(h.dir, `cli-server-${port}.db`);
+  const r = await agentctl(['--json', 'server', '--port', String(port), '--ui-port', String(uiPort), '--db', db]);
+  const out = json<{ address: string; webUi: string; pid: number; started: boolean }>(r);
+  try {
+    expect(r.code).toBe(0);
+    expect(out).toEqual({ address: `127.0.0.1:${port}`, webUi: `http://localhost:${uiPort}`, pid: expect.any(Number), started: true });
+    // The server answers: agentctl list against it works (and finds nothing there).
+    const listed = await agentctl(['list'], { TEMPORAL_ADDRESS: out.address });
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toBe(`no sessions at 127.0.0.1:${port}\n`);
+  } finally {
+    if (out.pid) await killAndWait(out.pid);
+  }
 });
