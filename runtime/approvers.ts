@@ -38,7 +38,9 @@ export const ApproverDirectorySchema = z
           })
           .strict(),
       )
-      .max(10_000),
+      // The resolved policy travels in the agent's spec (an activity result in every session's history):
+      // bounded so it stays far below Temporal's payload limit.
+      .max(2_000, 'at most 2000 approvers per directory (the policy is part of every session history)'),
     services: z.array(z.object({ keyId: KeyId, publicKey: PublicKey, name: z.string().max(200).optional() }).strict()).max(100).default([]),
   })
   .strict()
