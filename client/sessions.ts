@@ -25,6 +25,8 @@ import {
 import { ApprovalDecision, BudgetTopUp } from '../runtime/message-schemas';
 import { startSearchAttributes } from '../workflows/search-attributes';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
+import type { Identity } from '../runtime/approvers';
+import { signDecision, type SigningKey } from '../runtime/signing';
 
 /** A Client from the configuration: TEMPORAL_ADDRESS/NAMESPACE and the envconfig profile (TLS, API key). */
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
@@ -248,4 +250,50 @@ export async function waitForState(
     `session ${sessionId}: condition not reached in ${opts.timeoutMs ?? 60_000} ms; last status ${last?.status ?? 'unknown'}` +
       (lastError && !last ? ` (${String(lastError)})` : ''),
   );
+}
+
+/** Who decides and how: an identity established by the caller's own authentication (HTTP, agentctl). */
+export interface DecideAs {
+  identity: Identity;
+  via: 'http' | 'cli' | 'service';
+  /** Signs the decision (needed by agents that require signed decisions). */
+  key?: SigningKey;
+  /** Signature lifetime; default runtime/signing.ts DEFAULT_SIGNATURE_TTL_MS. */
+  ttlMs?: number;
+  /** 'update' (default): waits for the decided record; 'signal': fire and forget. */
+  channel?: 'update' | 'signal';
+}
+
+/**
+ * Decides an approval as an authenticated identity: the approver is the identity (never a name from a
+ * request body), the decision says how it came, and it is signed when a key is given. The argsHash is
+ * taken from the pending approval when the caller does not pass one.
+ */
+export async function decideApprovalAs(
+  client: Client,
+  sessionId: string,
+  decision: { approvalId: string; decision: 'approve' | 'reject'; comment?: string; editedArgs?: Record<string, unknown>; argsHash?: string },
+  as: DecideAs,
+): Promise<ApprovalRecord | undefined> {
+  let argsHash = decision.argsHash;
+  if (argsHash === undefined && as.key) {
+    const pending = (await pendingApprovals(client, sessionId)).find((a) => a.approvalId === decision.approvalId);
+    if (!pending) throw new Error(`session ${sessionId} has no pending approval '${decision.approvalId}'`);
+    argsHash = pending.argsHash;
+  }
+  const unsigned = {
+    approvalId: decision.approvalId,
+    decision: decision.decision,
+    approver: as.identity.id,
+    via: as.via,
+    ...(decision.comment !== undefined ? { comment: decision.comment } : {}),
+    ...(decision.editedArgs !== undefined ? { editedArgs: decision.editedArgs } : {}),
+    ...(argsHash !== undefined ? { argsHash } : {}),
+  };
+  const full: ApprovalDecisionType = as.key ? signDecision({ ...unsigned, argsHash: argsHash! }, as.key, as.ttlMs ? { ttlMs: as.ttlMs } : {}) : unsigned;
+  if (as.channel === 'signal') {
+    await signalApproval(client, sessionId, full);
+    return undefined;
+  }
+  return decideApproval(client, sessionId, ApprovalDecision.parse(full));
 }

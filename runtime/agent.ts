@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AgentSpec, ToolSpec } from '../workflows/types';
 import { modelPrice, type PriceTable } from './pricing';
+import { approvalAuthPolicy, resolveDirectory, type DirectorySource } from './approvers';
 
 /** Returns a reason string when the call needs a human approval, or a falsy value when it does not. */
 export type ApprovalFunction<A> = (args: A) => string | false | null | undefined;
@@ -121,7 +122,17 @@ export interface AgentDefinition {
   /** Defaults to DEFAULT_BUDGET (50 steps, $1); `'unlimited'` (or a field set to it) is the explicit opt-out. */
   budget?: AgentBudget | 'unlimited';
   /** Who approves, how long they have, and who is asked next when they do not answer. Then: default deny. */
-  approvals?: { group?: string; timeoutMs?: number; escalation?: Array<{ group: string; timeoutMs: number }> };
+  approvals?: {
+    group?: string;
+    timeoutMs?: number;
+    escalation?: Array<{ group: string; timeoutMs: number }>;
+    /**
+     * Who may decide, enforced inside the session: only members of the group currently asked (from the
+     * directory), never the user who started the session (`separationOfDuties`, default true), and with
+     * `requireSignature` only decisions signed by a key of the directory. Absent: any named approver.
+     */
+    auth?: { directory: DirectorySource; requireSignature?: boolean; separationOfDuties?: boolean };
+  };
   /** USD per million tokens; defaults to MODEL_PRICES_JSON, then the built-in table (runtime/pricing.ts). A model priced nowhere stops the worker at start. */
   pricing?: { inputPerMTokUsd: number; outputPerMTokUsd: number };
   /** Chat sessions end after this long without a message. Default 24 h. */
@@ -235,6 +246,14 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string, prices?:
       group: agent.approvals?.group ?? 'approvers',
       timeoutMs: agent.approvals?.timeoutMs ?? 7 * 24 * 3600_000,
       escalation: agent.approvals?.escalation ?? [],
+      ...(agent.approvals?.auth
+        ? {
+            auth: approvalAuthPolicy(resolveDirectory(agent.approvals.auth.directory), {
+              requireSignature: agent.approvals.auth.requireSignature,
+              separationOfDuties: agent.approvals.auth.separationOfDuties,
+            }),
+          }
+        : {}),
     },
     idleTimeoutMs: agent.idleTimeoutMs ?? 24 * 3600_000,
     localModelTimeoutMs: agent.localModelTimeoutMs ?? 60_000,

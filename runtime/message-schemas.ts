@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from '../workflows/limits';
-import { jsonShapeProblem } from '../workflows/validate';
+import { DECISION_VIA, jsonShapeProblem, signingFieldsProblem } from '../workflows/validate';
 import type { ApprovalDecision as ApprovalDecisionType, BudgetTopUp as BudgetTopUpType, ChatMessage as ChatMessageType, EndRequest as EndRequestType } from '../workflows/messages';
 
 const identity = (field: string) =>
@@ -30,6 +30,14 @@ export const ApprovalDecisionFields = z
     argsHash: z.string().regex(/^[0-9a-f]{64}$/, 'argsHash must be the 64-hex-digit hash shown with the request').optional(),
     editedArgs: EditedArgs.optional(),
     scope: z.enum(['call', 'session'], { error: "scope must be 'call' or 'session'" }).optional(),
+    keyId: z.string().min(1).max(LIMITS.keyIdChars).regex(/^[A-Za-z0-9._:@-]+$/, 'keyId must be characters of A-Z a-z 0-9 . _ : @ -').optional(),
+    signature: z.string().regex(/^[0-9a-f]{128}$/, 'signature must be 128 lowercase hex digits (an Ed25519 signature)').optional(),
+    expiresAt: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, 'expiresAt must be an ISO 8601 UTC instant')
+      .refine((s) => !Number.isNaN(Date.parse(s)), 'expiresAt must be an ISO 8601 UTC instant')
+      .optional(),
+    via: z.enum(DECISION_VIA).optional(),
   })
   .strict();
 export const editsOnlyWithApprove = (d: { decision: string; editedArgs?: unknown }): boolean => d.decision === 'approve' || d.editedArgs === undefined;
@@ -37,7 +45,11 @@ export const sessionScopeOnlyWithApprove = (d: { decision: string; scope?: strin
 export const ApprovalDecision: z.ZodType<ApprovalDecisionType> = ApprovalDecisionFields.refine(editsOnlyWithApprove, {
   message: 'editedArgs only go with approve',
   path: ['editedArgs'],
-}).refine(sessionScopeOnlyWithApprove, { message: "scope 'session' only goes with approve", path: ['scope'] });
+}).refine(sessionScopeOnlyWithApprove, { message: "scope 'session' only goes with approve", path: ['scope'] }).superRefine((d, ctx) => {
+  // The all-or-none rule of the signing fields, shared with the workflow's check.
+  const problem = signingFieldsProblem(d as unknown as Record<string, unknown>);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['signature'] });
+});
 
 export const ChatMessage: z.ZodType<ChatMessageType> = z
   .object({

@@ -201,16 +201,39 @@ export async function ensureTemporal(opts: DevServerOptions = {}): Promise<Runni
     return { address, started: false, uiUrl, stop: async () => undefined };
   }
   if (await isPortOpen('127.0.0.1', port)) {
-    throw new Error(`port ${port} is taken by something that is not a healthy Temporal server`);
+    const free = await freePortNear(port + 1);
+    throw new PortTakenError(
+      `port ${port} is taken by something that is not a healthy Temporal server. ` +
+        `Use another port: npm start -- --port ${free} (or agentctl server --port ${free}), or stop what listens on ${port} (see: ss -ltnp 'sport = :${port}')`,
+    );
+  }
+  if (uiPort !== null && (await isPortOpen('127.0.0.1', uiPort))) {
+    const free = await freePortNear(uiPort + 1);
+    throw new PortTakenError(
+      `the Web UI port ${uiPort} is taken (the dev server would not start). ` +
+        `Use another: npm start -- --port ${port} --ui-port ${free} (or agentctl server --port ${port} --ui-port ${free}), or stop what listens on ${uiPort}`,
+    );
   }
   return startDevServer({ ...opts, port, uiPort });
+}
+
+/** A port the dev server needs is in use; the message names a free one to use instead. */
+export class PortTakenError extends Error {
+  override readonly name = 'PortTakenError';
+}
+
+/** The first port from `start` on that nothing on 127.0.0.1 accepts connections at (a suggestion, not a reservation). */
+export async function freePortNear(start: number): Promise<number> {
+  for (let p = start; p < Math.min(start + 200, 65535); p++) if (!(await isPortOpen('127.0.0.1', p, 200))) return p;
+  return start;
 }
 
 /** Starts a new dev server process (detached) and waits until it is healthy. */
 export async function startDevServer(opts: DevServerOptions & { port: number }): Promise<RunningServer> {
   const cli = findTemporalCli(opts);
   const dataDir = path.resolve('.data'); // the caller's working directory, never inside the installed package
-  const dbFile = opts.dbFile ?? path.join(dataDir, 'temporal.db');
+  // One SQLite file per port: a second dev server (npm start -- --port N) never shares the first one's file.
+  const dbFile = opts.dbFile ?? path.join(dataDir, opts.port === 7233 ? 'temporal.db' : `temporal-${opts.port}.db`);
   const logFile = opts.logFile ?? path.join(path.dirname(dbFile), `temporal-${opts.port}.log`);
   mkdirSync(path.dirname(dbFile), { recursive: true });
   const uiPort = opts.uiPort === undefined ? opts.port + 1000 : opts.uiPort;

@@ -16,6 +16,7 @@ import type { SessionInput, TranscriptEntry } from '../workflows/types';
 import { recordedV1Carry, storedRows } from '../test/support/recorded-carry';
 import { decideApproval, endSession, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
 import { createHarness } from '../test/support/harness';
+import { loadSigningKey, signDecision } from '../runtime/signing';
 import { writeWorkflowBundle } from '../test/support/paths';
 
 async function run(): Promise<void> {
@@ -119,6 +120,32 @@ async function run(): Promise<void> {
       await signalApproval(h.client, m.sessionId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec' });
       await m.handle.result();
       await save('malformed-signals-then-approved', m.sessionId);
+    }
+    if (wanted('signed-approval-refused-then-approved')) {
+      // Signed approvals: a wrongly signed signal and a refused Update change nothing; a signed decision
+      // by a group member approves (agent signed-notifier, test approver directory and keys).
+      h.model.setScript((req) =>
+        req.messages.some((m) => m.role === 'tool')
+          ? { content: 'sent' }
+          : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-rec', text: 'hello' } }] },
+      );
+      const keys = path.join(__dirname, '..', 'test', 'fixtures', 'approvers');
+      const alice = loadSigningKey(path.join(keys, 'alice.pem'), 'alice-key');
+      const s = await startSession(h.client, { agent: 'signed-notifier', task: 'notify', userId: 'carol' }, h.config);
+      const st = await waitForState(h.client, s.sessionId, (x) => x.status === 'awaiting_approval');
+      const base = { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve' as const, approver: 'alice', argsHash: st.pendingApprovals[0].argsHash };
+      await signalApproval(h.client, s.sessionId, signDecision(base, loadSigningKey(path.join(keys, 'mallory.pem'), 'alice-key')));
+      await decideApproval(h.client, s.sessionId, base).catch(() => undefined); // refused: unsigned
+      await waitForState(h.client, s.sessionId, (x) => x.rejectedMessages.length > 0);
+      await signalApproval(h.client, s.sessionId, { ...signDecision(base, alice), via: 'service' });
+      await s.handle.result();
+      await save('signed-approval-refused-then-approved', s.sessionId);
+
+      const g = await startSession(h.client, { agent: 'group-notifier', task: 'notify', userId: 'dan' }, h.config);
+      const gst = await waitForState(h.client, g.sessionId, (x) => x.pendingApprovals[0]?.approverGroup === 'managers', { timeoutMs: 15_000 });
+      await decideApproval(h.client, g.sessionId, { approvalId: gst.pendingApprovals[0].approvalId, decision: 'reject', approver: 'bob', via: 'cli' });
+      await g.handle.result();
+      await save('group-approval-escalated-decided', g.sessionId);
     }
     if (wanted('compaction-long-count')) {
       h.model.setScript((req) => {

@@ -28,16 +28,20 @@ async function run(): Promise<void> {
     .option('--applicant <id>', 'which fixture applicant to process', 'A-1001')
     .option('--stop-server', 'stop the Temporal dev server at the end if this run started it')
     .option('--demo <name>', "which demo: 'application' (approval) or 'research' (memory across sessions)", 'application')
+    .option('--port <n>', 'gRPC port of the Temporal dev server to start or reuse (default 7233; ignored when TEMPORAL_ADDRESS is set)', portNumber)
+    .option('--ui-port <n>', 'Web UI port (default: port + 1000)', portNumber)
     .parse()
-    .opts<{ autoApprove?: boolean; applicant: string; stopServer?: boolean; demo: string }>();
+    .opts<{ autoApprove?: boolean; applicant: string; stopServer?: boolean; demo: string; port?: number; uiPort?: number }>();
   if (!['application', 'research'].includes(opts.demo)) throw new Error(`unknown demo '${opts.demo}': use application or research`);
   const t0 = Date.now();
   // Keep the demo's output readable: SDK logs at WARN and above (the worker entry point logs INFO).
   Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
 
-  const server = await ensureTemporal({ verbose: true });
+  const server = await ensureTemporal({ verbose: true, ...(opts.port ? { port: opts.port } : {}), ...(opts.uiPort ? { uiPort: opts.uiPort } : {}) });
   process.env.TEMPORAL_ADDRESS = server.address;
-  console.log(`Temporal: ${server.address}${server.started ? ' (dev server started, state in .data/temporal.db)' : ' (reusing running server)'}`);
+  // Links printed below (and by the client) point at the UI of this server, whichever port it has.
+  if (server.uiUrl && !process.env.WEB_UI_URL) process.env.WEB_UI_URL = server.uiUrl;
+  console.log(`Temporal: ${server.address}${server.started ? ' (dev server started, state in .data/)' : ' (reusing running server)'}`);
   if (server.uiUrl) console.log(`Web UI:   ${server.uiUrl}`);
 
   let model: ScriptedModelServer | undefined;
@@ -109,23 +113,23 @@ async function run(): Promise<void> {
     const a = paused.pendingApprovals[0];
     console.log(`\nPAUSED: waiting for a human to approve ${a.tool}(${JSON.stringify(a.args)})`);
     console.log(`  approval id: ${a.approvalId}   reason: ${a.reason}`);
+    // Commands that paste as they are: absolute paths, this server's address, the approver is your login name.
     console.log('\nApprove it from another terminal with either:');
-    console.log(`  npm run approve -- ${session.sessionId} --approver <your-name>          (add --reject --comment "why" to reject)`);
-    const signalInput = JSON.stringify({ approvalId: a.approvalId, decision: 'approve', approver: 'your-name' });
+    console.log(`  ${approveCommand(server.address, session.sessionId, a.approvalId)}`);
+    console.log(`      (reject: replace approve with reject and add --comment "why")`);
     // Only name a CLI that is already there: printing a hint must not install anything.
     const installed = installedTemporalCli();
-    const cli = installed ? path.relative(process.cwd(), installed) : 'temporal';
-    console.log(`  ${cli} workflow signal --address ${server.address} --workflow-id ${session.sessionId} --name approval --input '${signalInput}'`);
+    if (installed) console.log(`  ${temporalSignalCommand(installed, server.address, session.sessionId, a.approvalId, a.argsHash)}`);
 
     if (opts.autoApprove) {
       console.log('\n--auto-approve: approving from a separate process...');
       const t = Date.now();
       await new Promise<void>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'client', 'approve.ts'), session.sessionId, '--approver', 'auto-approver', '--comment', 'approved by npm start --auto-approve'],
-          { stdio: 'inherit', env: process.env },
-        );
+        // The command printed above, run by a shell exactly as a user would paste it (plus a comment).
+        const child = spawn('sh', ['-c', `${approveCommand(server.address, session.sessionId, a.approvalId)} --comment 'approved by npm start --auto-approve'`], {
+          stdio: 'inherit',
+          env: { ...process.env, AGENTCTL_APPROVER: 'auto-approver' },
+        });
         child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`approve process exited ${code}`))));
       });
       console.log(`  (approval process took ${Date.now() - t} ms)`);
@@ -169,6 +173,23 @@ async function runResearchDemo(client: Client, config: RuntimeConfig, memory: Me
   const records = await memory.list(`user/${userId}`);
   console.log(`\nMemory of user/${userId}: ${records.length} records`);
   for (const r of records) console.log(`  ${r.kind.padEnd(8)} ${r.id}  from ${r.provenance.sessionId} step ${r.provenance.step ?? '-'}: ${r.text.slice(0, 90)}`);
+}
+
+function portNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`a port is a number from 1 to 65535, got '${v}'`);
+  return n;
+}
+
+/** agentctl by its absolute path (works from any directory), deciding as the login user. */
+function approveCommand(address: string, sessionId: string, approvalId: string): string {
+  return `${path.join(PROJECT_ROOT, 'bin', 'agentctl')} --address ${address} approve ${sessionId} --approval-id ${approvalId}`;
+}
+
+/** The same decision as a raw signal with the Temporal CLI; the approver is filled in by the shell (id -un). */
+function temporalSignalCommand(cli: string, address: string, sessionId: string, approvalId: string, argsHash: string): string {
+  const input = `'{"approvalId":"${approvalId}","decision":"approve","approver":"'"$(id -un)"'","argsHash":"${argsHash}"}'`;
+  return `${path.resolve(cli)} workflow signal --address ${address} --workflow-id ${sessionId} --name approval --input ${input}`;
 }
 
 function indent(text: string, n: number): string {

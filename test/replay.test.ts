@@ -9,6 +9,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
 import { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from '../workflows/agentSession';
+import { SIGNED_APPROVALS_PATCH } from '../workflows/approval-auth';
 
 const dir = path.join(__dirname, 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -55,4 +56,11 @@ test('sessions started with their search attributes set by the client are record
   const withAttributes = files.filter((f) => startAttributes(f).includes('SessionStatus'));
   expect(withAttributes.length).toBeGreaterThanOrEqual(10);
   expect(files.length - withAttributes.length).toBeGreaterThanOrEqual(10);
+});
+
+test('sessions with authenticated approvals (signed-approvals-v1) are recorded next to older ones', () => {
+  const needle = Buffer.from(`{"id":"${SIGNED_APPROVALS_PATCH}`).subarray(0, 21).toString('base64');
+  const marked = files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle));
+  expect(marked.length).toBeGreaterThanOrEqual(10);
+  expect(marked).toEqual(expect.arrayContaining(['signed-approval-refused-then-approved.json', 'group-approval-escalated-decided.json']));
 });

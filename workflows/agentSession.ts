@@ -29,6 +29,7 @@ import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
 import { LOCAL_STEPS_PATCH } from './session/patches';
+import { SIGNED_APPROVALS_PATCH } from './approval-auth';
 import { publish, publishOnce } from './session/publish';
 import type { SessionRun } from './session/run';
 import type { SessionInput, SessionResult } from './types';
@@ -44,16 +45,20 @@ export {
 } from './search-attributes';
 
 export { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
+export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
   const sessionId = workflowInfo().workflowId;
   // Decided once per run: a run keeps one step shape for its whole life (replay of older runs stays exact).
   const localSteps = patched(LOCAL_STEPS_PATCH);
+  // Decisions checked against the agent's approval policy (signature, group, separation of duties) and
+  // their provenance recorded: workflows/approval-auth.ts. Older runs keep deciding as before.
+  const signedApprovals = patched(SIGNED_APPROVALS_PATCH);
   // Started on Temporal directly with an id no client would accept: refuse before anything runs (the id
   // names the session's store entries and workspace).
   const badId = sessionIdProblem(sessionId);
   if (badId) throw ApplicationFailure.nonRetryable(`invalid session id: ${badId}`, 'InvalidSessionId');
-  const s = startRun(sessionId, input, localSteps);
+  const s = startRun(sessionId, input, { localSteps, signedApprovals });
   installHandlers(s);
   const { state, mode } = s;
 
@@ -121,7 +126,7 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
 }
 
 /** The run's state: a new session's, or the previous run's carry (migrated from older versions first). */
-function startRun(sessionId: string, input: SessionInput, localSteps: boolean): SessionRun {
+function startRun(sessionId: string, input: SessionInput, shape: { localSteps: boolean; signedApprovals: boolean }): SessionRun {
   let carry = undefined as SessionInput['carry'];
   if (input.carry !== undefined) {
     const migrated = migrateCarry(input.carry);
@@ -135,7 +140,7 @@ function startRun(sessionId: string, input: SessionInput, localSteps: boolean): 
     input,
     sessionId,
     mode: input.mode ?? 'task',
-    localSteps,
+    ...shape,
     ...(carry ? { carry } : {}),
     state,
     approvals: new Map(state.approvals.map((a) => [a.approvalId, a])),

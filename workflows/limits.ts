@@ -8,6 +8,10 @@ export const LIMITS = {
   approvalIdChars: 300,
   /** Approver and "ended by" identities. */
   identityChars: 200,
+  /** Signing key ids in decisions and approval policies. */
+  keyIdChars: 100,
+  /** A decision signature may be valid for at most this long ahead of workflow time. */
+  signatureTtlMs: 24 * 3600_000,
   commentChars: 4_000,
   endReasonChars: 1_000,
   chatMessageChars: 100_000,

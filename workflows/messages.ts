@@ -23,6 +23,14 @@ export interface ApprovalDecision {
    * LIMITS.sessionGrants tools per session). Only with approve.
    */
   scope?: 'call' | 'session';
+  /** Signing key named in the agent's approval policy (with `signature` and `expiresAt`). */
+  keyId?: string;
+  /** Ed25519 signature (128 hex digits) over the bytes of workflows/approval-auth.ts `decisionSigningBytes`. */
+  signature?: string;
+  /** ISO 8601 instant the signature stops being accepted (signed). */
+  expiresAt?: string;
+  /** Where the decision was made: 'http' (the API or inbox), 'cli' (agentctl), 'service' (another program). */
+  via?: 'http' | 'cli' | 'service';
 }
 
 export interface ChatMessage {

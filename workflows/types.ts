@@ -27,6 +27,40 @@ export interface ApprovalRouting {
   timeoutMs: number;
   /** Asked in turn when the previous level's deadline passes; after the last one the call is denied. */
   escalation: Array<{ group: string; timeoutMs: number }>;
+  /** Who may decide (absent: anyone who names themselves; the behaviour before signed approvals). */
+  auth?: ApprovalAuthPolicy;
+}
+
+/** An Ed25519 public key that may sign decisions (workflows/approval-auth.ts). */
+export interface ApproverKey {
+  keyId: string;
+  /** Raw 32-byte public key, 64 lowercase hex digits. */
+  publicKey: string;
+  /** The approver this key signs for; absent: a service key (e.g. the HTTP API) that signs for any member. */
+  identity?: string;
+}
+
+/** The part of an agent's approval policy the workflow enforces, resolved on the worker from the approver directory. */
+export interface ApprovalAuthPolicy {
+  /** Unsigned decisions are refused. */
+  requireSignature: boolean;
+  /** The user who started a session may not decide its approvals. */
+  separationOfDuties: boolean;
+  /** Group -> member identities; absent: groups are not enforced. */
+  members?: Record<string, string[]>;
+  keys: ApproverKey[];
+}
+
+/** How a decision arrived and who made it, as the workflow established it. */
+export interface DecisionProvenance {
+  identity: string;
+  /** The key whose signature was verified (absent: an unsigned decision). */
+  keyId?: string;
+  verified: boolean;
+  /** What the sender said it came through (http, cli, service), else the channel. */
+  via: 'http' | 'cli' | 'service' | 'signal' | 'update';
+  /** How it reached the workflow. */
+  channel: 'signal' | 'update';
 }
 
 export interface AgentSpec {
@@ -169,6 +203,8 @@ export interface ApprovalRecord {
   approverGroup: string;
   escalations: Array<{ at: string; from: string; to: string }>;
   approver?: string;
+  /** Who decided, with which key and how the decision arrived (sessions with signed-approvals-v1). */
+  decidedBy?: DecisionProvenance;
   comment?: string;
   decidedAt?: string;
   /** The arguments as the model proposed them, when the approver edited them. */

@@ -91,8 +91,30 @@ export function jsonShapeProblem(
   return undefined;
 }
 
-const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'scope'] as const;
+const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'scope', 'keyId', 'signature', 'expiresAt', 'via'] as const;
 const HASH = /^[0-9a-f]{64}$/;
+export const KEY_ID = /^[A-Za-z0-9._:@-]+$/;
+export const SIGNATURE = /^[0-9a-f]{128}$/;
+/** ISO 8601 instant in UTC as Date#toISOString writes it (seconds required, fraction optional). */
+export const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+export const DECISION_VIA = ['http', 'cli', 'service'] as const;
+
+/** Why the signing fields of a decision are wrong, or undefined (all three together, or none). */
+export function signingFieldsProblem(raw: Record<string, unknown>): string | undefined {
+  const { keyId, signature, expiresAt } = raw;
+  const given = [keyId, signature, expiresAt].filter((v) => v !== undefined).length;
+  if (given === 0) return undefined;
+  if (given < 3) return 'a signed decision needs keyId, signature and expiresAt together';
+  if (typeof keyId !== 'string' || keyId.length === 0 || keyId.length > LIMITS.keyIdChars || !KEY_ID.test(keyId)) {
+    return `keyId must be 1-${LIMITS.keyIdChars} characters of A-Z a-z 0-9 . _ : @ -`;
+  }
+  if (typeof signature !== 'string' || !SIGNATURE.test(signature)) return 'signature must be 128 lowercase hex digits (an Ed25519 signature)';
+  if (typeof expiresAt !== 'string' || !INSTANT.test(expiresAt) || Number.isNaN(Date.parse(expiresAt))) {
+    return 'expiresAt must be an ISO 8601 UTC instant such as 2030-01-01T00:00:00.000Z';
+  }
+  if (raw.argsHash === undefined) return 'a signed decision must carry the argsHash it was signed over';
+  return undefined;
+}
 
 export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
   if (!isPlainObject(raw)) return fail('a decision must be an object {approvalId, decision, approver, ...}');
@@ -112,7 +134,9 @@ export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
     (editedArgs !== undefined ? jsonShapeProblem(editedArgs, 'editedArgs') : undefined) ??
     (editedArgs !== undefined && decision !== 'approve' ? 'editedArgs only go with approve' : undefined) ??
     (scope !== undefined && scope !== 'call' && scope !== 'session' ? "scope must be 'call' or 'session'" : undefined) ??
-    (scope === 'session' && decision !== 'approve' ? "scope 'session' only goes with approve" : undefined);
+    (scope === 'session' && decision !== 'approve' ? "scope 'session' only goes with approve" : undefined) ??
+    (raw.via !== undefined && !(DECISION_VIA as readonly unknown[]).includes(raw.via) ? `via must be one of ${DECISION_VIA.join(', ')}` : undefined) ??
+    signingFieldsProblem(raw);
   if (problem) return fail(problem);
   return { ok: true, value: raw as unknown as ApprovalDecision };
 }

@@ -1,4 +1,5 @@
 /** Agents used only by tests, registered next to the demo agents in test workers. */
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
@@ -87,6 +88,25 @@ export const lenientNotifierAgent = defineAgent({
   instructions: 'You send notices.',
   tools: notifierAgent.tools,
   toolApprovals: { send_notice: { approval: 'never', policyVersion: 'lenient-1' } },
+});
+
+/** The test approver directory (test/fixtures/approvers): alice (support-leads), bob (managers), carol (both). */
+export const TEST_APPROVERS = path.resolve(__dirname, '..', 'fixtures', 'approvers', 'directory.yaml');
+
+/** Only signed decisions by members of the asked group; the session's own user may not decide. */
+export const signedNotifierAgent = defineAgent({
+  name: 'signed-notifier',
+  instructions: 'You send notices to VIPs.',
+  tools: notifierAgent.tools,
+  approvals: { group: 'support-leads', timeoutMs: 3600_000, auth: { directory: TEST_APPROVERS, requireSignature: true } },
+});
+
+/** Groups enforced without signatures; the first group has 2 s before the request escalates to managers. */
+export const groupNotifierAgent = defineAgent({
+  name: 'group-notifier',
+  instructions: 'You send notices to VIPs.',
+  tools: notifierAgent.tools,
+  approvals: { group: 'support-leads', timeoutMs: 2000, escalation: [{ group: 'managers', timeoutMs: 3600_000 }], auth: { directory: TEST_APPROVERS } },
 });
 
 /** Two model steps of budget, priced so that cost is visible. */
@@ -293,6 +313,8 @@ export function testAgents(deps: { memory: MemoryStore }) {
     escalatingAgent,
     strictNotifierAgent,
     lenientNotifierAgent,
+    signedNotifierAgent,
+    groupNotifierAgent,
     budgetedAgent,
     costCappedAgent,
     unbudgetedLooperAgent,

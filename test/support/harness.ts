@@ -77,6 +77,8 @@ export interface Harness {
 export interface HarnessOptions {
   /** 'dev' (default): `temporal server start-dev`; 'stack': the production stack. Default from AGENT_TEST_SERVER. */
   server?: 'dev' | 'stack';
+  /** Serve the Temporal Web UI too (dev server only; `server.uiUrl`). */
+  webUi?: boolean;
 }
 
 /** The server a harness runs, whichever kind: what tests see as `h.server`, and how to restart and stop it. */
@@ -88,15 +90,16 @@ interface HarnessServer {
   storeEnv: Record<string, string>;
 }
 
-async function devServer(dir: string): Promise<HarnessServer> {
+async function devServer(dir: string, webUi: boolean): Promise<HarnessServer> {
   const port = await freePort();
   const dbFile = path.join(dir, 'temporal.db');
-  let server = await startDevServer({ port, uiPort: null, dbFile });
+  const uiPort = webUi ? await freePort() : null;
+  let server = await startDevServer({ port, uiPort, dbFile });
   return {
     current: () => server,
     async restart() {
       await server.stop();
-      server = await startDevServer({ port, uiPort: null, dbFile });
+      server = await startDevServer({ port, uiPort, dbFile });
     },
     stop: () => server.stop(),
     storeEnv: { AGENT_STORE_URL: `sqlite:${path.join(dir, 'sessions.sqlite')}`, MEMORY_URL: path.join(dir, 'memory.sqlite') },
@@ -119,7 +122,7 @@ export async function createHarness(script: ModelScript = [], extraEnv: Record<s
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-test-'));
   chmodSync(dir, 0o755); // the sandbox's unprivileged uid (and the stack's PostgreSQL user) must reach what is below
   const kind = opts.server ?? (process.env.AGENT_TEST_SERVER === 'stack' ? 'stack' : 'dev');
-  const srv = kind === 'stack' ? await stackServer(dir) : await devServer(dir);
+  const srv = kind === 'stack' ? await stackServer(dir) : await devServer(dir, opts.webUi ?? false);
   const model = await startScriptedModelServer(script);
   const env: Record<string, string> = {
     TEMPORAL_ADDRESS: srv.current().address,

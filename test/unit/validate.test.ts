@@ -54,6 +54,10 @@ const pools: Record<string, unknown[]> = {
     5,
   ],
   scope: ['session', 'call', 'forever', '', 1, null],
+  keyId: ['alice-2026', 'svc:http', 'k', long(LIMITS.keyIdChars), '', long(LIMITS.keyIdChars + 1), 'has space', 'é', 3, null],
+  signature: ['ab'.repeat(64), '0f'.repeat(64), 'AB'.repeat(64), 'ab'.repeat(63), 'zz'.repeat(64), '', 9, null],
+  expiresAt: ['2030-01-01T00:00:00.000Z', '2030-01-01T00:00:00Z', '2030-02-31T00:00:00Z', '2030-13-01T00:00:00Z', '2030-01-01', 'tomorrow', '', 1893456000000, null],
+  via: ['http', 'cli', 'service', 'signal', 'email', '', 1, null],
   text: ['hello', ' x ', long(LIMITS.chatMessageChars), '', '   ', long(LIMITS.chatMessageChars + 1), 42, null],
   addSteps: [1, 10, LIMITS.topUpSteps, 0, -1, 1.5, LIMITS.topUpSteps + 1, Number.NaN, '5', null],
   addTokens: [1000, LIMITS.topUpTokens, 0, -5, 2.5, LIMITS.topUpTokens + 1, Number.POSITIVE_INFINITY, null],
@@ -96,11 +100,13 @@ function agree<T>(name: string, inputs: unknown[], hand: (raw: unknown) => Check
 
 test.each([
   ['approval decision', ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'scope'], checkApprovalDecision, ApprovalDecision],
+  ['signed approval decision', ['approvalId', 'decision', 'approver', 'argsHash', 'keyId', 'signature', 'expiresAt', 'via'], checkApprovalDecision, ApprovalDecision],
   ['chat message', ['text'], checkChatMessage, ChatMessage],
   ['budget top-up', ['approver', 'addSteps', 'addTokens', 'addCostUsd', 'comment'], checkBudgetTopUp, BudgetTopUp],
   ['end request', ['reason', 'by'], checkEndRequest, EndRequest],
 ] as const)('%s: the workflow check and the zod schema agree', (name, fields, hand, schema) => {
-  const inputs = generate(rng(name.length * 7919), [...fields], 1500);
+  // Signed decisions need eight fields right at once: a bigger corpus so enough of them are valid.
+  const inputs = generate(rng(name.length * 7919), [...fields], name.startsWith('signed') ? 8000 : 1500);
   const { accepted, refused } = agree(name, inputs, hand as (raw: unknown) => Checked<unknown>, schema as z.ZodType);
   // The corpus must exercise both verdicts, or the comparison proves nothing.
   expect(accepted).toBeGreaterThan(20);

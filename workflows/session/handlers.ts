@@ -16,7 +16,8 @@ import {
 import { LIMITS } from '../limits';
 import { pageTranscript } from '../transcript';
 import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest } from '../validate';
-import type { ApprovalRecord, ChatReply } from '../types';
+import type { ApprovalRecord, ChatReply, DecisionProvenance } from '../types';
+import { authorizeDecision } from '../approval-auth';
 import { checkToolArgs, local } from './activities';
 import { addGrant, approvePendingByGrant, decisionProblem, grantFor, recordDecision } from './approvals';
 import { addTopUp, limitsInForce } from './budget';
@@ -44,7 +45,21 @@ export function rejectMessage(s: SessionRun, problem: string): void {
   log.warn('message ignored', { reason });
 }
 
-async function applyDecision(s: SessionRun, decision: ApprovalDecision): Promise<ApprovalRecord> {
+/**
+ * Why a decision cannot apply (a string), or who made it and how it came (when it can). With
+ * `signed-approvals-v1`, the agent's approval policy decides too (signature, group, separation of duties),
+ * against workflow time: the same verdict on every replay.
+ */
+function checkDecision(s: SessionRun, raw: unknown, channel: 'signal' | 'update'): string | DecisionProvenance | undefined {
+  const problem = decisionProblem(s.approvals, raw, s.state.sessionGrants);
+  if (problem) return problem;
+  if (!s.signedApprovals) return undefined;
+  const d = raw as ApprovalDecision; // checked by decisionProblem
+  const auth = authorizeDecision(d, s.approvals.get(d.approvalId)!, s.spec?.approvals.auth, { channel, now: Date.now(), sessionUserId: s.state.userId });
+  return auth.ok ? auth.provenance : auth.problem;
+}
+
+async function applyDecision(s: SessionRun, decision: ApprovalDecision, decidedBy: DecisionProvenance | undefined): Promise<ApprovalRecord> {
   const record = s.approvals.get(decision.approvalId)!;
   let edited: unknown;
   if (decision.editedArgs !== undefined) {
@@ -56,6 +71,7 @@ async function applyDecision(s: SessionRun, decision: ApprovalDecision): Promise
     edited = checked.args;
   }
   recordDecision(record, decision, new Date(), edited);
+  if (decidedBy) record.decidedBy = decidedBy;
   if (record.scope === 'session') {
     addGrant(s.state, record, new Date());
     approvePendingByGrant(s.approvals.values(), grantFor(s.state.sessionGrants, record)!, new Date());
@@ -68,22 +84,31 @@ export function installHandlers(s: SessionRun): void {
   const { state } = s;
   const closed = (): boolean => isClosed(state.status);
 
-  setHandler(stateQuery, (opts) => ({ ...state, ...pageTranscript(state.transcript, opts) }));
-  setHandler(approvalSignal, async (raw) => {
-    try {
-      const problem = decisionProblem(s.approvals, raw, s.state.sessionGrants);
-      if (problem) return rejectMessage(s, problem);
-      await applyDecision(s, raw);
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      rejectMessage(s, err instanceof Error ? err.message : String(err));
-    }
+  setHandler(stateQuery, (opts) => ({ ...state, ...pageTranscript(state.transcript, opts) }), {
+    description: 'The session: status, usage, budget, pending and decided approvals, the newest transcript entries (page with {transcriptBefore, transcriptLimit}).',
   });
+  setHandler(
+    approvalSignal,
+    async (raw) => {
+      try {
+        const checked = checkDecision(s, raw, 'signal');
+        if (typeof checked === 'string') return rejectMessage(s, checked);
+        await applyDecision(s, raw, checked);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        rejectMessage(s, err instanceof Error ? err.message : String(err));
+      }
+    },
+    { description: 'Decide a pending approval (fire and forget): {approvalId, decision: approve|reject, approver, argsHash?, comment?, editedArgs?, scope?, keyId?, signature?, expiresAt?}. A refused decision changes nothing; its reason is in the state query (rejectedMessages).' },
+  );
   setHandler(
     decideApprovalUpdate,
     async (decision) => {
       try {
-        return await applyDecision(s, decision);
+        // Checked again: the validator's answer is not kept, and the provenance is recorded from this check.
+        const checked = checkDecision(s, decision, 'update');
+        if (typeof checked === 'string') throw ApplicationFailure.nonRetryable(checked, 'DecisionRefused');
+        return await applyDecision(s, decision, checked);
       } catch (err) {
         if (err instanceof ApplicationFailure || isCancellation(err)) throw err;
         throw ApplicationFailure.nonRetryable(err instanceof Error ? err.message : String(err), 'DecisionNotApplied');
@@ -91,9 +116,10 @@ export function installHandlers(s: SessionRun): void {
     },
     {
       validator: (raw) => {
-        const problem = decisionProblem(s.approvals, raw, s.state.sessionGrants);
-        if (problem) throw new Error(problem);
+        const checked = checkDecision(s, raw, 'update');
+        if (typeof checked === 'string') throw new Error(checked);
       },
+      description: 'Decide a pending approval and get the decided record back. Refused decisions (unknown id, other arguments, bad or missing signature, not in the asked group, own session) are rejected by the validator and leave nothing in history.',
     },
   );
   setHandler(
@@ -114,6 +140,7 @@ export function installHandlers(s: SessionRun): void {
         if (closed() || s.endRequested) throw new Error(`session is ${s.endRequested ? 'ending' : state.status}`);
         if (s.inbox.length >= MAX_QUEUED_MESSAGES) throw new Error(`too many queued messages (${s.inbox.length}); wait for replies`);
       },
+      description: 'Chat sessions: send {text}; returns the reply, or the approval or budget pause the turn stopped on.',
     },
   );
   setHandler(
@@ -131,11 +158,16 @@ export function installHandlers(s: SessionRun): void {
         if (!parsed.ok) throw new Error(`malformed top-up: ${parsed.problem}`);
         if (closed()) throw new Error(`session is ${state.status}`);
       },
+      description: 'Raise the budget: {approver, addSteps?, addTokens?, addCostUsd?, comment?}; returns the new limits. A session paused on its budget resumes.',
     },
   );
-  setHandler(endSignal, (raw) => {
-    const parsed = checkEndRequest(raw);
-    if (!parsed.ok) return rejectMessage(s, `malformed end request: ${parsed.problem}`);
-    s.endRequested = parsed.value;
-  });
+  setHandler(
+    endSignal,
+    (raw) => {
+      const parsed = checkEndRequest(raw);
+      if (!parsed.ok) return rejectMessage(s, `malformed end request: ${parsed.problem}`);
+      s.endRequested = parsed.value;
+    },
+    { description: 'End the session after the current step: {reason?, by?}. Pending approvals are withdrawn.' },
+  );
 }

@@ -6,6 +6,7 @@ import { setCurrentDetails, upsertMemo, upsertSearchAttributes, workflowInfo } f
 import type { SessionStatus } from '../types';
 import type { SessionRun } from './run';
 import { nextStatus, pendingMemo, statusDetails } from './status';
+import { approvalDetails } from '../ui-details';
 
 import { AgentNameKey, CostUsdKey, PendingApprovalsKey, SandboxModeKey, SessionStatusKey, TokensUsedKey, UserIdKey } from '../search-attributes';
 
@@ -18,7 +19,11 @@ export function publish(s: SessionRun, status?: SessionStatus): void {
   state.pendingApprovals = open;
   state.approvals = [...s.approvals.values()];
   state.status = nextStatus(state.status, status, open.length);
-  setCurrentDetails(statusDetails(state, open));
+  setCurrentDetails(
+    state.status === 'awaiting_approval' && s.signedApprovals
+      ? approvalDetails(s.sessionId, open, spec?.approvals.auth?.requireSignature ?? false)
+      : statusDetails(state, open),
+  );
   if (!s.localSteps) {
     if (spec?.searchAttributes) {
       upsertSearchAttributes([

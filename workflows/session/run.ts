@@ -13,6 +13,8 @@ export interface SessionRun {
   readonly mode: 'task' | 'chat';
   /** Step shape of this run (patch `local-steps-v1`), decided once at its start. */
   readonly localSteps: boolean;
+  /** Decisions authorized against the agent's approval policy (patch `signed-approvals-v1`), decided once at its start. */
+  readonly signedApprovals: boolean;
   /** What the previous run handed on (migrated to the current carry version); absent in a session's first run. */
   readonly carry?: CarriedState;
   readonly state: SessionState;
