@@ -97,7 +97,9 @@ async function refresh() {
   const res = await fetch('/approvals?pageSize=200');
   if (res.status === 401) { location.reload(); return; }
   const page = await res.json();
-  rows.replaceChildren(...page.items.map(row));
+  // Rows already shown are kept as they are (an approver's edits and messages survive a refresh).
+  const shown = new Map([...rows.children].map((tr) => [tr.dataset.approval, tr]));
+  rows.replaceChildren(...page.items.map((a) => shown.get(a.approvalId) || row(a)));
   document.getElementById('count').textContent = page.items.length + ' pending' + (page.unavailable.length ? ', ' + page.unavailable.length + ' sessions not listable now' : '');
   for (const a of page.items.slice(0, 50)) follow(a.sessionId);
 }
