@@ -17,8 +17,11 @@ import { MissingSecretError, redactDeep, redactSecrets } from '../sandbox/secret
 import { InvalidSessionIdError } from '../runtime/session-id';
 import { openSessionWorkspace, WorkspaceError } from '../runtime/workspace';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
+import { createNotifyActivities, notifierConfigFromEnv, type NotifierConfig } from './notify';
 
 export interface ActivityDeps {
+  /** Approval notifiers (default: from NOTIFY_* environment variables). */
+  notifiers?: NotifierConfig;
   registry: AgentRegistry;
   store: SessionStore;
   openai: OpenAI;
@@ -219,6 +222,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...memoryActivities,
+    ...createNotifyActivities(deps.notifiers ?? notifierConfigFromEnv()),
     /** Does nothing: the bench baseline's unit of work. */
     async noop(n: number): Promise<number> {
       return n;

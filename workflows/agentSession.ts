@@ -99,6 +99,14 @@ const MODEL_ACTIVITY = {
 const { callModel } = proxyActivities<Activities>(MODEL_ACTIVITY);
 /** Patch id of the step shape with local model and tool calls (see the header). */
 export const LOCAL_STEPS_PATCH = 'local-steps-v1';
+/** Patch id: an approval request also schedules the notifier activity (sessions started before it do not). */
+export const APPROVAL_NOTIFY_PATCH = 'approval-notify-v1';
+// Webhooks may be down for a while: retried with backoff for about a quarter of an hour, then given up (logged).
+const NOTIFY_ACTIVITY = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12 },
+} as const;
+const { notifyApproval } = proxyActivities<Activities>(NOTIFY_ACTIVITY);
 // Per-tool timeouts and retries are given at each call (executeWithOptions), from the agent's spec.
 const { runTool } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
 
@@ -416,6 +424,14 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     };
     approvals.set(record.approvalId, record);
     publish();
+    if (patched(APPROVAL_NOTIFY_PATCH)) {
+      // Not awaited: the approval never waits for a notification; one that fails for good is only logged.
+      notifyApproval
+        .executeWithOptions({ ...NOTIFY_ACTIVITY, summary: `notify ${routing.group} of ${call.summary}` }, [
+          { sessionId, approvalId: record.approvalId, agent: state.agent, tool: record.tool, args: record.args, argsHash: record.argsHash, reason: record.reason, approverGroup: record.approverGroup, deadline: record.deadline, ...(state.userId ? { userId: state.userId } : {}) },
+        ])
+        .catch((err) => log.warn('approval notification not delivered', { approvalId: record.approvalId, error: String(err) }));
+    }
     const levels = [{ group: routing.group, timeoutMs: routing.timeoutMs }, ...routing.escalation];
     for (let level = 0; level < levels.length; level++) {
       const { group, timeoutMs } = levels[level];
