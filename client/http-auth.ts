@@ -127,7 +127,7 @@ export class Authenticator {
       });
       const identity = IdentityFields.safeParse({ id: payload.sub, groups: payload.groups ?? [], roles: payload.roles });
       if (!identity.success) throw new Error(`claims: ${identity.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-      return { ...identity.data, keyId: `jwt:${payload.iss ?? 'unknown-issuer'}` };
+      return { ...identity.data, keyId: `jwt:${String(payload.iss ?? 'unknown-issuer').slice(0, 190)}` };
     } catch (err) {
       throw new AuthError(401, `invalid token: ${(err as Error).message}`);
     }

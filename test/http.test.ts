@@ -64,9 +64,9 @@ async function pendingFor(sessionId: string): Promise<Pending> {
 }
 
 /** Reads a Server-Sent Events stream until `until` returns true for an event, or the stream ends. */
-async function readEvents(path: string, until: (e: { id: string; event: string; data: any }) => boolean, lastEventId?: string) {
+async function readEvents(path: string, until: (e: { id: string; event: string; data: any }) => boolean, lastEventId?: string, from = base) {
   const ctrl = new AbortController();
-  const res = await fetch(`${base}${path}`, { headers: { ...bearer('viewer'), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ctrl.signal });
+  const res = await fetch(`${from}${path}`, { headers: { ...bearer('viewer'), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ctrl.signal });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
   const events: Array<{ id: string; event: string; data: any }> = [];
@@ -178,8 +178,10 @@ test('start, list, find the approval with its details, refuse bad decisions clea
   expect(again.status).toBe(409);
   expect(again.json.error).toMatch(/already approved|session http-approve-1 is completed/);
 
-  // Resuming after the request event yields what came after it, and only that.
-  const after = await readEvents(`/sessions/${sessionId}/events`, (e) => e.event === 'final_answer', requested.id);
+  // Resuming after the request event yields what came after it, and only that; from another API instance
+  // (a restarted API keeps nothing in memory: events come from the store and the workflow's records).
+  const restarted = await buildHttpApi(await h.newClient(), h.config, { auth: testAuth, store, eventPollMs: 200 });
+  const after = await readEvents(`/sessions/${sessionId}/events`, (e) => e.event === 'final_answer', requested.id, await restarted.listen({ port: 0, host: '127.0.0.1' })).finally(() => restarted.close());
   const kinds = after.map((e) => e.event);
   expect(kinds).not.toContain('approval_requested');
   expect(kinds).toEqual(expect.arrayContaining(['approval_decided', 'tool_result', 'final_answer']));
