@@ -270,6 +270,11 @@ export async function buildHttpApi(client: Client, config: RuntimeConfig, opts: 
   });
 
   // ---- events --------------------------------------------------------------------------------------
+  // Event streams end when the API shuts down (otherwise close() would wait for every open stream).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.get('/sessions/:id/events', { onRequest: guard('viewer'), schema: { params: SessionParams, ...doc('events', 'Server-Sent Events: steps, tool calls, approvals, final answer; resumable with Last-Event-ID') } }, async (req, reply) => {
     const sessionId = req.params.id;
     const handle = sessionHandle(client, sessionId);
@@ -287,7 +292,7 @@ export async function buildHttpApi(client: Client, config: RuntimeConfig, opts: 
     });
     const pollMs = opts.eventPollMs ?? 500;
     let lastBeat = Date.now();
-    while (open) {
+    while (open && !closing) {
       let closed = false;
       try {
         const desc = await withTimeout(`session ${sessionId}`, perSessionMs, handle.describe());

@@ -46,8 +46,11 @@ function diff(a, b) {
   return out;
 }
 
+// Browsers allow about six HTTP/1.1 connections per origin: a few live streams, so requests still get through.
+const MAX_STREAMS = 3;
 function follow(sessionId) {
   if (streams.has(sessionId)) return;
+  if (streams.size >= MAX_STREAMS) { const [oldest, es] = streams.entries().next().value; es.close(); streams.delete(oldest); }
   const es = new EventSource('/sessions/' + encodeURIComponent(sessionId) + '/events');
   streams.set(sessionId, es);
   const kinds = ['step', 'tool_call', 'approval_requested', 'approval_decided', 'tool_result', 'final_answer'];
@@ -59,7 +62,7 @@ function follow(sessionId) {
     if (status) status.textContent = kind === 'final_answer' ? 'completed: ' + d.text : kind === 'tool_result' ? 'resumed: ' + (d.tool || 'tool') + ' ran' : status.textContent;
     if (kind === 'approval_requested' || kind === 'approval_decided') refresh();
   });
-  es.addEventListener('end', (ev) => { note(sessionId + ' ended (' + JSON.parse(ev.data).status + ')'); es.close(); });
+  es.addEventListener('end', (ev) => { note(sessionId + ' ended (' + JSON.parse(ev.data).status + ')'); es.close(); streams.delete(sessionId); });
 }
 
 async function decide(a, decision, editor, comment, msg) {
@@ -72,6 +75,7 @@ async function decide(a, decision, editor, comment, msg) {
   const out = await res.json();
   if (!res.ok) { msg.textContent = res.status + ': ' + out.error; return; }
   note(a.approvalId + ' ' + out.status + ' by ' + out.approver);
+  follow(a.sessionId); // watch it resume
   refresh();
 }
 
@@ -101,7 +105,7 @@ async function refresh() {
   const shown = new Map([...rows.children].map((tr) => [tr.dataset.approval, tr]));
   rows.replaceChildren(...page.items.map((a) => shown.get(a.approvalId) || row(a)));
   document.getElementById('count').textContent = page.items.length + ' pending' + (page.unavailable.length ? ', ' + page.unavailable.length + ' sessions not listable now' : '');
-  for (const a of page.items.slice(0, 50)) follow(a.sessionId);
+  for (const a of page.items.slice(0, MAX_STREAMS)) follow(a.sessionId);
 }
 document.getElementById('logout').onclick = async () => { await fetch('/logout', { method: 'POST' }); location.reload(); };
 refresh();
