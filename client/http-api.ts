@@ -44,7 +44,7 @@ const SessionParams = z.object({ id: SessionId });
 /** An approval in a URL: its seq (the part after the last '/' of the approval id), or the whole id percent-encoded. */
 const ApprovalParams = z.object({ id: SessionId, approvalId: z.string().min(1).max(HTTP_LIMITS.approvalIdChars) });
 const ApprovalPathParams = z.object({ id: SessionId, seq: z.string().regex(/^\d{1,9}$/, 'the seq of the approval (digits)') });
-const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true, approver: true, via: true, keyId: true })
+const DecisionBody = ApprovalDecisionFields.omit({ approvalId: true, approver: true, via: true })
   .strict()
   .refine(editsOnlyWithApprove, { message: 'editedArgs only go with approve', path: ['editedArgs'] });
 const MessageBody = ChatMessageFields.extend({ agent: AgentName, userId: UserId.optional() }).strict();
@@ -344,7 +344,7 @@ export async function buildHttpApi(client: Client, config: RuntimeConfig, opts: 
     if (pending && !identity.roles.includes('admin') && !identity.groups.includes(pending.approverGroup)) {
       throw new AuthError(403, `${identity.id} is not in group '${pending.approverGroup}', which approval '${approvalId}' is asked of (member of: ${identity.groups.join(', ') || 'none'})`);
     }
-    return decideApproval(client, sessionId, { ...body, approvalId, approver: identity.id, via: 'http', keyId: identity.keyId });
+    return decideApproval(client, sessionId, { ...body, approvalId, approver: identity.id, via: 'http' });
   };
   const decideDoc = () => ({ body: DecisionBody, ...doc('approvals', 'Approve or reject a pending tool call (edit-and-approve with editedArgs)') });
   // The approval id is `<sessionId>/<seq>`, so it is usable in a URL as it is: /approvals/<sessionId>/<seq>.

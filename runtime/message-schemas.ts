@@ -29,8 +29,7 @@ export const ApprovalDecisionFields = z
     comment: z.string().max(LIMITS.commentChars).optional(),
     argsHash: z.string().regex(/^[0-9a-f]{64}$/, 'argsHash must be the 64-hex-digit hash shown with the request').optional(),
     editedArgs: EditedArgs.optional(),
-    via: z.enum(['http', 'signal', 'update', 'cli']).optional(),
-    keyId: z.string().min(1).max(LIMITS.identityChars).optional(),
+    via: z.enum(['http', 'cli', 'service']).optional(),
   })
   .strict();
 export const editsOnlyWithApprove = (d: { decision: string; editedArgs?: unknown }): boolean => d.decision === 'approve' || d.editedArgs === undefined;

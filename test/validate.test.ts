@@ -59,8 +59,7 @@ const pools: Record<string, unknown[]> = {
   addCostUsd: [0.5, 1, LIMITS.topUpCostUsd, 0, -0.1, LIMITS.topUpCostUsd + 1, Number.NaN, null],
   reason: ['done', '', long(LIMITS.endReasonChars), long(LIMITS.endReasonChars + 1), 3, null],
   by: ['ops', '', long(LIMITS.identityChars), long(LIMITS.identityChars + 1), false],
-  via: ['http', 'cli', 'signal', 'email', '', 3, null],
-  keyId: ['test-approver', 'jwt:idp', long(LIMITS.identityChars), '', long(LIMITS.identityChars + 1), 7],
+  via: ['http', 'cli', 'service', 'email', '', 3, null],
   extra: ['surprise'],
 };
 
@@ -96,7 +95,7 @@ function agree<T>(name: string, inputs: unknown[], hand: (raw: unknown) => Check
 }
 
 test.each([
-  ['approval decision', ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'via', 'keyId'], checkApprovalDecision, ApprovalDecision],
+  ['approval decision', ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'via'], checkApprovalDecision, ApprovalDecision],
   ['chat message', ['text'], checkChatMessage, ChatMessage],
   ['budget top-up', ['approver', 'addSteps', 'addTokens', 'addCostUsd', 'comment'], checkBudgetTopUp, BudgetTopUp],
   ['end request', ['reason', 'by'], checkEndRequest, EndRequest],

@@ -17,13 +17,9 @@ export interface ApprovalDecision {
   argsHash?: string;
   /** Approve with changed arguments (checked again against the tool's schema). Only with approve. */
   editedArgs?: Record<string, unknown>;
-  /** How the decision arrived, set by the front end that verified the approver (e.g. the HTTP API). */
-  via?: DecisionChannel;
-  /** The credential the approver was verified with (a key id, `jwt:<issuer>`), never the credential itself. */
-  keyId?: string;
+  /** Where the decision was made: 'http' (the API or inbox), 'cli' (agentctl), 'service' (another program). */
+  via?: 'http' | 'cli' | 'service';
 }
-
-export type DecisionChannel = 'http' | 'signal' | 'update' | 'cli';
 
 export interface ChatMessage {
   text: string;

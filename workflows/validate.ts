@@ -91,15 +91,15 @@ export function jsonShapeProblem(
   return undefined;
 }
 
-const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'via', 'keyId'] as const;
-const CHANNELS = ['http', 'signal', 'update', 'cli'];
+const DECISION_KEYS = ['approvalId', 'decision', 'approver', 'comment', 'argsHash', 'editedArgs', 'via'] as const;
+const CHANNELS = ['http', 'cli', 'service'];
 const HASH = /^[0-9a-f]{64}$/;
 
 export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
   if (!isPlainObject(raw)) return fail('a decision must be an object {approvalId, decision, approver, ...}');
   const extra = unknownKeys(raw, DECISION_KEYS);
   if (extra.length) return fail(`unknown field${extra.length > 1 ? 's' : ''} ${extra.slice(0, 3).map(shown).join(', ')}; allowed: ${DECISION_KEYS.join(', ')}`);
-  const { approvalId, decision, argsHash, editedArgs, via, keyId } = raw;
+  const { approvalId, decision, argsHash, editedArgs, via } = raw;
   if (typeof approvalId !== 'string' || approvalId.length === 0) return fail('approvalId is required');
   if (approvalId.length > LIMITS.approvalIdChars) return fail(`approvalId is ${approvalId.length} characters; at most ${LIMITS.approvalIdChars} are allowed`);
   if (decision !== 'approve' && decision !== 'reject') return fail("decision must be 'approve' or 'reject'");
@@ -112,10 +112,7 @@ export function checkApprovalDecision(raw: unknown): Checked<ApprovalDecision> {
     (editedArgs !== undefined && !isPlainObject(editedArgs) ? 'editedArgs must be an object of tool arguments' : undefined) ??
     (editedArgs !== undefined ? jsonShapeProblem(editedArgs, 'editedArgs') : undefined) ??
     (editedArgs !== undefined && decision !== 'approve' ? 'editedArgs only go with approve' : undefined) ??
-    (via !== undefined && (typeof via !== 'string' || !CHANNELS.includes(via)) ? `via must be one of ${CHANNELS.join(', ')}` : undefined) ??
-    (keyId !== undefined && (typeof keyId !== 'string' || keyId.length === 0 || keyId.length > LIMITS.identityChars)
-      ? `keyId must be a non-empty string of at most ${LIMITS.identityChars} characters`
-      : undefined);
+    (via !== undefined && (typeof via !== 'string' || !CHANNELS.includes(via)) ? `via must be one of ${CHANNELS.join(', ')}` : undefined);
   if (problem) return fail(problem);
   return { ok: true, value: raw as unknown as ApprovalDecision };
 }
