@@ -254,6 +254,13 @@ async function run(): Promise<void> {
     const { benchMemory } = (await import(memoryBench)) as { benchMemory(): Promise<BenchRow[]> };
     rows.push(...(await benchMemory()));
   }
+  const httpBench = path.join(__dirname, 'http.ts');
+  if (existsSync(httpBench) && !process.argv.includes('--core')) {
+    // Writes its own marked section (kept below by markedSections()).
+    const { benchHttp, writeHttpSection } = (await import(httpBench)) as typeof import('./http');
+    const sessions = Number(process.argv.find((a) => a.startsWith('--http-sessions='))?.slice('--http-sessions='.length) ?? (quick ? 50 : 1000));
+    writeHttpSection(await benchHttp({ sessions, resumes: Math.min(sessions, quick ? 10 : 50) }));
+  }
   const start = benchNpmStart(quick ? 1 : 3);
   rows.push(row('`npm start -- --auto-approve` wall time, warm machine (ms)', start, 'dev server start + worker + demo session + approval process'));
 

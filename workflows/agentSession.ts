@@ -44,7 +44,7 @@ export {
   UserIdKey,
 } from './search-attributes';
 
-export { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
+export { APPROVAL_NOTIFY_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
 export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
