@@ -345,7 +345,17 @@ export async function buildHttpApi(client: Client, config: RuntimeConfig, opts: 
     if (pending && !identity.roles.includes('admin') && !identity.groups.includes(pending.approverGroup)) {
       throw new AuthError(403, `${identity.id} is not in group '${pending.approverGroup}', which approval '${approvalId}' is asked of (member of: ${identity.groups.join(', ') || 'none'})`);
     }
-    return decideApproval(client, sessionId, { ...body, approvalId, approver: identity.id, via: 'http' });
+    try {
+      return await decideApproval(client, sessionId, { ...body, approvalId, approver: identity.id, via: 'http' });
+    } catch (err) {
+      // The session may close between the describe above and the Update (e.g. the decision just before this
+      // one let it finish): Temporal then answers NotFound. A closed session is a 409, not a missing one.
+      if (err instanceof WorkflowNotFoundError) {
+        const now = await sessionHandle(client, sessionId).describe().catch(() => undefined);
+        if (now && now.status.name !== 'RUNNING') throw new HttpError(409, `session ${sessionId} is ${now.status.name.toLowerCase()}: its approvals are closed`);
+      }
+      throw err;
+    }
   };
   const decideDoc = () => ({ body: DecisionBody, ...doc('approvals', 'Approve or reject a pending tool call (edit-and-approve with editedArgs)') });
   // The approval id is `<sessionId>/<seq>`, so it is usable in a URL as it is: /approvals/<sessionId>/<seq>.

@@ -11,7 +11,8 @@ function toolResults(req: ChatRequest): Map<string, unknown> {
   const results = new Map<string, unknown>();
   for (const m of req.messages) {
     if (m.role !== 'tool' || !m.tool_call_id) continue;
-    const text = messageText(m);
+    // An approver's edit is told to the model as a first line "[Note: ...]" before the tool's own result.
+    const text = messageText(m).replace(/^\[Note: [^\n]*\]\n/, '');
     let value: unknown = text;
     try {
       value = JSON.parse(text);
