@@ -1,5 +1,5 @@
-import type { MemoryStore } from '../memory';
-import type { AgentDefinition } from '../runtime/agent';
+import type { MemoryStore } from '../../memory';
+import type { AgentDefinition } from '../../runtime/agent';
 import { applicationAgent } from './application/agent';
 import { RESEARCH_AGENT_NAME, researchAgent } from './research/agent';
 

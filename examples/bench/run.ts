@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: measures the runtime on real parts (dev server, scripted model over HTTP, SQLite,
- * bubblewrap) and writes bench/RESULTS.md. Baselines are measured in the same run.
+ * bubblewrap) and writes examples/bench/RESULTS.md. Baselines are measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,15 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { applicationScript } from '../agents/application/script';
-import { decideApproval, signalApproval, startSession, waitForState } from '../client/sessions';
-import { STACK_LABEL } from '../runtime/stack';
-import { PROJECT_ROOT } from '../runtime/temporal-server';
-import { createHarness, type Harness } from '../test/support/harness';
-import { writeWorkflowBundle } from '../test/support/paths';
-import { benchBaseline } from '../workflows/baseline';
+import { decideApproval, signalApproval, startSession, waitForState } from '../../client/sessions';
+import { STACK_LABEL } from '../../runtime/stack';
+import { PROJECT_ROOT } from '../../runtime/temporal-server';
+import { createHarness, type Harness } from '../../test/support/harness';
+import { writeWorkflowBundle } from '../../test/support/paths';
+import { benchBaseline } from '../../workflows/baseline';
 import { demoAgents } from '../agents';
-import { testAgents } from '../test/support/agents';
-import { createAgentWorker } from '../workers/worker';
+import { testAgents } from '../../test/support/agents';
+import { createAgentWorker } from '../../workers/worker';
 
 export interface BenchRow {
   name: string;
