@@ -9,11 +9,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildHttpApi } from '../../client/http-api';
-import { sha256Hex } from '../../client/http-auth';
-import { startSession } from '../../client/sessions';
-import { openSessionStore } from '../../runtime/store';
-import type { ChatRequest, ScriptedTurn } from '../../runtime/scripted-model';
+import { buildHttpApi, sha256Hex, startSession } from 'agent-runtime/client';
+import type { ChatRequest, ScriptedTurn } from 'agent-runtime/testing';
+import { openSessionStore } from 'agent-runtime/worker';
 import { createHarness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
 import { percentile } from './run';

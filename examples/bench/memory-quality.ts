@@ -18,9 +18,16 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { conversationRecords } from '../../memory/conversation';
-import { startLocalEmbeddingServer, type LocalEmbeddingServer } from '../../memory/embeddings';
-import { PostgresMemoryStore, SqliteMemoryStore, type EmbedFunction, type FusionOptions, type MemoryStore } from '../../memory';
+import {
+  conversationRecords,
+  PostgresMemoryStore,
+  SqliteMemoryStore,
+  startLocalEmbeddingServer,
+  type EmbedFunction,
+  type FusionOptions,
+  type LocalEmbeddingServer,
+  type MemoryStore,
+} from 'agent-runtime/memory';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../../test/support/postgres';
 import { CACHE_DIR, fetchLongMemEval, LOCOMO_ABSENT, loadLocomo, loadLongMemEval, locomoPath, type BenchDataset, type BenchQuestion } from './memory-data';
 

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteMemoryStore, startLocalEmbeddingServer, type MemoryWriteInput } from '../../memory';
+import { SqliteMemoryStore, startLocalEmbeddingServer, type MemoryWriteInput } from 'agent-runtime/memory';
 
 export interface BenchRow {
   name: string;

@@ -5,7 +5,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
-import { defineAgent, defineTool } from '../../runtime/agent';
+import { defineAgent, defineTool } from 'agent-runtime';
 import { BENCH_INSTRUCTIONS, epochMs, type ToolLogLine } from './peers/protocol';
 
 export const benchPeerAgent = defineAgent({

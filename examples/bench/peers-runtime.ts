@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
-import { decideApproval, signalApproval, startSession, waitForState } from '../../client/sessions';
+import { decideApproval, signalApproval, startSession, waitForState } from 'agent-runtime/client';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
 import { benchTask, epochMs, type SystemDriver } from './peers/protocol';

@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runSandboxed } from '../../sandbox/sandbox';
-import { releaseWorkspaceMounts } from '../../sandbox/quota';
+import { releaseWorkspaceMounts, runSandboxed } from 'agent-runtime/sandbox';
 
 export interface BenchRow {
   name: string;

@@ -26,6 +26,8 @@ import { testAgents } from './agents';
 import { WORKFLOW_BUNDLE } from './paths';
 
 export { WORKFLOW_BUNDLE };
+/** For the bench's row labels (examples/bench imports the repository's harness, not runtime/stack). */
+export { STACK_LABEL } from '../../runtime/stack';
 
 try {
   // ERROR: tests provoke activity failures on purpose; their WARN lines would drown the test report.
