@@ -1,5 +1,5 @@
 /** `npm run http`: the HTTP interface on HTTP_PORT (default 8080), for services that are not in TypeScript. */
-import { DEMO_AGENT_NAMES } from '../agents';
+import { DEMO_AGENT_NAMES } from '../examples/agents';
 import { loadDemoConfig } from '../runtime/config';
 import { openSessionStore } from '../runtime/store';
 import { buildHttpApi } from './http-api';

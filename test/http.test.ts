@@ -5,7 +5,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { buildHttpApi } from '../client/http-api';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { agentSession, SessionStatusKey } from '../workflows/agentSession';

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { buildHttpApi } from '../client/http-api';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { createHarness, type Harness } from './support/harness';

@@ -5,7 +5,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { startSession, waitForState } from '../client/sessions';
 import { createHarness, type Harness } from './support/harness';
 

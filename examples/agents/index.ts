@@ -1,5 +1,5 @@
-import type { MemoryStore } from '../memory';
-import type { AgentDefinition } from '../runtime/agent';
+import type { MemoryStore } from 'agent-runtime/memory';
+import type { AgentDefinition } from 'agent-runtime';
 import { applicationAgent } from './application/agent';
 import { RESEARCH_AGENT_NAME, researchAgent } from './research/agent';
 

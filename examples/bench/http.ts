@@ -1,21 +1,19 @@
 /**
- * HTTP API figures (part of `npm run bench`; alone: `npx tsx bench/http.ts [--sessions=N]`):
+ * HTTP API figures (part of `npm run bench`; alone: `npx tsx examples/bench/http.ts [--sessions=N]`):
  *  - approve-to-resume over HTTP: POST /approvals/<id> sent -> the session has run the approved tool
  *    and completed (one more scripted model step), and the POST's own round trip;
  *  - GET /approvals requests/s with N sessions waiting (default 1,000), listed from visibility plus the
  *    session store, as the inbox asks for them.
- * Writes its table into bench/RESULTS.md between the `http` markers (the other benches keep their sections).
+ * Writes its table into examples/bench/RESULTS.md between the `http` markers (the other benches keep their sections).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildHttpApi } from '../client/http-api';
-import { sha256Hex } from '../client/http-auth';
-import { startSession } from '../client/sessions';
-import { openSessionStore } from '../runtime/store';
-import type { ChatRequest, ScriptedTurn } from '../runtime/scripted-model';
-import { createHarness } from '../test/support/harness';
-import { writeWorkflowBundle } from '../test/support/paths';
+import { buildHttpApi, sha256Hex, startSession } from 'agent-runtime/client';
+import type { ChatRequest, ScriptedTurn } from 'agent-runtime/testing';
+import { openSessionStore } from 'agent-runtime/worker';
+import { createHarness } from '../../test/support/harness';
+import { writeWorkflowBundle } from '../../test/support/paths';
 import { percentile } from './run';
 
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
@@ -99,7 +97,7 @@ export async function benchHttp(opts: { sessions: number; resumes: number }): Pr
       START,
       '## HTTP API',
       '',
-      `Measured by \`npm run bench\` (bench/http.ts) on ${new Date().toISOString()} (${os.cpus().length} cores, Node ${process.version}): dev server, ${opts.sessions} sessions waiting on an approval, API and worker in one process, SQLite session store, loopback HTTP.`,
+      `Measured by \`npm run bench\` (examples/bench/http.ts) on ${new Date().toISOString()} (${os.cpus().length} cores, Node ${process.version}): dev server, ${opts.sessions} sessions waiting on an approval, API and worker in one process, SQLite session store, loopback HTTP.`,
       '',
       '| measurement | n | p50 (ms) | p99 (ms) | note |',
       '|---|---:|---:|---:|---|',

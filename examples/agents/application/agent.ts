@@ -3,8 +3,8 @@
  * the side-effecting `send_decision` runs.
  */
 import { z } from 'zod';
-import { defineAgent, defineTool, type ToolContext } from '../../runtime/agent';
-import { runPythonTool, writeWorkspaceFile } from '../../sandbox';
+import { defineAgent, defineTool, type ToolContext } from 'agent-runtime';
+import { runPythonTool, writeWorkspaceFile } from 'agent-runtime/sandbox';
 import fixtures from './fixtures.json';
 import { openOutbox, sendDecision } from './outbox';
 

@@ -2,12 +2,12 @@
  * `npm run bench:peers`: the same agent workloads on this runtime, LangGraph-JS (SqliteSaver on disk) and
  * Restate (single node), in one run, rounds interleaved round robin across systems so that drift on a shared
  * machine hits all alike. All systems call the same scripted model server over HTTP through the same `openai`
- * client version; the model server is the only stand-in. Writes a section of bench/RESULTS.md between markers.
+ * client version; the model server is the only stand-in. Writes a section of examples/bench/RESULTS.md between markers.
  *
  * Where each figure comes from, the same way for every system:
  *  - agent step: gaps between consecutive model requests of one session, stamped by the model server
  *    (model call + tool call + the system's bookkeeping; survives changes of activity types). For this runtime
- *    also bench/run.ts's server-history method (callModel scheduled -> next callModel scheduled) when present;
+ *    also examples/bench/run.ts's server-history method (callModel scheduled -> next callModel scheduled) when present;
  *  - CPU: utime+stime from /proc/<pid>/stat of the server and worker processes around the step rounds;
  *  - approval -> tool started: the client stamps just before sending, the approved tool stamps on entry (tool log);
  *  - RSS: VmRSS from /proc/<pid>/status of server + worker(s) once all sessions are parked.
@@ -18,14 +18,14 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../runtime/config';
-import { messageText, type ChatRequest, type ScriptedTurn } from '../runtime/scripted-model';
+import { loadConfig } from 'agent-runtime/worker';
+import { messageText, type ChatRequest, type ScriptedTurn } from 'agent-runtime/testing';
 import { createRuntimeSystem, type RuntimeSystem } from './peers-runtime';
 import { epochMs, parseBenchTask, type DriverSetup, type IpcRequest, type IpcResponse, type SystemDriver, type ToolLogLine } from './peers/protocol';
 import { percentile } from './run';
 
 const PEERS_DIR = path.join(__dirname, 'peers');
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS = path.join(__dirname, 'RESULTS.md');
 export const PEERS_START = '<!-- peers:start -->';
 export const PEERS_END = '<!-- peers:end -->';
@@ -221,9 +221,9 @@ function verifyOnce(toolLog: string, ids: string[], completed: number): string {
 
 async function run(): Promise<void> {
   if (cfg.systems.some((s) => s !== 'runtime') && !existsSync(path.join(PEERS_DIR, 'node_modules'))) {
-    console.log('[bench:peers] installing the peers (npm ci --prefix bench/peers), one time');
+    console.log('[bench:peers] installing the peers (npm ci --prefix examples/bench/peers), one time');
     const r = spawnSync('npm', ['ci', '--prefix', PEERS_DIR, '--no-audit', '--no-fund'], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error('npm ci --prefix bench/peers failed');
+    if (r.status !== 0) throw new Error('npm ci --prefix examples/bench/peers failed');
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-peers-'));
   const toolLog = (s: string): string => path.join(dir, `${s}-tools.jsonl`);
@@ -391,7 +391,7 @@ const ms = (x: number): string => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0)
 const mib = (b: number): string => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(0)} MiB` : '-');
 const median = (xs: number[]): number => percentile(xs, 50);
 
-/** What the bench's worker process runs with: the runtime's defaults unless this environment overrides them (see bench/peers-runtime.ts). */
+/** What the bench's worker process runs with: the runtime's defaults unless this environment overrides them (see examples/bench/peers-runtime.ts). */
 const workerConfig = loadConfig({ STICKY_TIMEOUT_MS: process.env.STICKY_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS: process.env.HEARTBEAT_TIMEOUT_MS });
 
 function section(systems: string[], res: Map<string, SystemResults>, large: { n: number; wallMs: number; rss: Usage; before: Usage; verdict: string } | undefined, seconds: number): string {
@@ -429,8 +429,8 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
   add('  fresh worker started after the SIGKILL in (s)', (r) => median(r.crashRestartMs) / 1000, (x) => x.toFixed(2));
   add('  SIGKILL -> last resumed (s), fresh worker start included', (r) => median(r.crashFromKillLastMs) / 1000, (x) => x.toFixed(2));
   if (hasRuntime) {
-    add('agent step p50 (ms), server history (callModel scheduled gaps, bench/run.ts method)', (r) => percentile(r.historySteps, 50), ms, (r) => r.historySteps.length);
-    add('agent step p99 (ms), server history (callModel scheduled gaps, bench/run.ts method)', (r) => percentile(r.historySteps, 99), ms, (r) => r.historySteps.length);
+    add('agent step p50 (ms), server history (callModel scheduled gaps, examples/bench/run.ts method)', (r) => percentile(r.historySteps, 50), ms, (r) => r.historySteps.length);
+    add('agent step p99 (ms), server history (callModel scheduled gaps, examples/bench/run.ts method)', (r) => percentile(r.historySteps, 99), ms, (r) => r.historySteps.length);
   }
 
   const head = ['| workload | ' + systems.join(' | ') + (ratioCols.length ? ' | ' + ratioCols.join(' | ') : '') + ' |'];

@@ -1,4 +1,4 @@
-/** Helpers for the peers' processes (drivers, LangGraph worker, Restate service). Runs with bench/peers/node_modules. */
+/** Helpers for the peers' processes (drivers, LangGraph worker, Restate service). Runs with examples/bench/peers/node_modules. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,7 +9,7 @@ import { epochMs, type DriverSetup, type IpcRequest, type IpcResponse, type Syst
 /** Every process a driver started, so that none outlives it. */
 const started = new Set<ChildProcess>();
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MODEL = 'scripted-test-model';
 
 /** The same client settings as the runtime's worker: no client-side retries, so every attempt is the system's own. */

@@ -1,11 +1,11 @@
 /**
  * The bench agent for `npm run bench:peers`, on this runtime: the same two tools the peers implement
- * (bench/peers/protocol.ts). It lives outside bench/peers/ because module resolution from there would
+ * (examples/bench/peers/protocol.ts). It lives outside examples/bench/peers/ because module resolution from there would
  * pick the peers' own copies of zod and openai instead of the project's.
  */
 import { appendFileSync } from 'node:fs';
 import { z } from 'zod';
-import { defineAgent, defineTool } from '../runtime/agent';
+import { defineAgent, defineTool } from 'agent-runtime';
 import { BENCH_INSTRUCTIONS, epochMs, type ToolLogLine } from './peers/protocol';
 
 export const benchPeerAgent = defineAgent({

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: measures the runtime on real parts (dev server, scripted model over HTTP, SQLite,
- * bubblewrap) and writes bench/RESULTS.md. Baselines are measured in the same run.
+ * bubblewrap) and writes examples/bench/RESULTS.md. Baselines are measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,15 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { applicationScript } from '../agents/application/script';
-import { decideApproval, signalApproval, startSession, waitForState } from '../client/sessions';
-import { STACK_LABEL } from '../runtime/stack';
-import { PROJECT_ROOT } from '../runtime/temporal-server';
-import { createHarness, type Harness } from '../test/support/harness';
-import { writeWorkflowBundle } from '../test/support/paths';
-import { benchBaseline } from '../workflows/baseline';
+import { decideApproval, signalApproval, startSession, waitForState } from 'agent-runtime/client';
+import { createHarness, STACK_LABEL, type Harness } from '../../test/support/harness';
+import { writeWorkflowBundle } from '../../test/support/paths';
 import { demoAgents } from '../agents';
-import { testAgents } from '../test/support/agents';
-import { createAgentWorker } from '../workers/worker';
+import { testAgents } from '../../test/support/agents';
+import { createAgentWorker } from 'agent-runtime/worker';
+
+/** The repository root, where `npm start` runs the demo. */
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 export interface BenchRow {
   name: string;
@@ -96,7 +96,8 @@ async function benchCpu(h: Harness, agent: string, steps: number, config = h.con
 async function benchBaselineSteps(h: Harness, steps: number, runs: number): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const handle = await h.client.workflow.start(benchBaseline, { taskQueue: h.config.TASK_QUEUE, workflowId: `bench-baseline-${Date.now()}-${i}`, args: [steps] });
+    // By name: benchBaseline (workflows/baseline.ts) is in the runtime's workflow bundle but not a public export.
+    const handle = await h.client.workflow.start('benchBaseline', { taskQueue: h.config.TASK_QUEUE, workflowId: `bench-baseline-${Date.now()}-${i}`, args: [steps] });
     await handle.result();
     const events = (await handle.fetchHistory()).events ?? [];
     // One baseline step = two no-op activities; measure between the first activity of consecutive steps.

@@ -3,7 +3,7 @@
  * conversation it is sent (tool results included) and answers as a careful model would, so the
  * demo and tests exercise the real loop: parallel data gathering, a decision, an approval.
  */
-import { lastMessage, messageText, type ChatRequest, type ScriptedTurn } from '../../runtime/scripted-model';
+import { lastMessage, messageText, type ChatRequest, type ScriptedTurn } from 'agent-runtime/testing';
 
 function toolResults(req: ChatRequest): Map<string, unknown> {
   const names = new Map<string, string>();

@@ -4,12 +4,12 @@
  * but shaped like agent memories (templated facts/preferences/notes over a Zipf-distributed
  * vocabulary, ~100 records per user namespace) and generated from a fixed seed, so runs compare.
  *
- *   npx tsx bench/memory.ts            # prints a table; ~1 minute on 2 cores
+ *   npx tsx examples/bench/memory.ts            # prints a table; ~1 minute on 2 cores
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteMemoryStore, startLocalEmbeddingServer, type MemoryWriteInput } from '../memory';
+import { SqliteMemoryStore, startLocalEmbeddingServer, type MemoryWriteInput } from 'agent-runtime/memory';
 
 export interface BenchRow {
   name: string;

@@ -14,8 +14,11 @@ import {
   COMPACTION_INSTRUCTIONS,
   MEMORY_CONTEXT_HEADER,
   SESSION_SUMMARY_INSTRUCTIONS,
-} from '../../runtime/memory-prompts';
-import { messageText, type ChatRequest, type ChatRequestMessage, type ScriptedTurn } from '../../runtime/scripted-model';
+  messageText,
+  type ChatRequest,
+  type ChatRequestMessage,
+  type ScriptedTurn,
+} from 'agent-runtime/testing';
 import { publishedOf, sentences, stem, tokenize } from './corpus';
 
 /** Session 1 of the demo: needs the field trial's interim and final reports and the installer audit. */

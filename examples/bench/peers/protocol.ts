@@ -1,6 +1,6 @@
 /**
- * What the peers' bench processes share with the orchestrator (bench/peers.ts). No imports: this file is
- * type-checked by both the root tsconfig and bench/peers/tsconfig.json, which see different node_modules.
+ * What the peers' bench processes share with the orchestrator (examples/bench/peers.ts). No imports: this file is
+ * type-checked by both the root tsconfig and examples/bench/peers/tsconfig.json, which see different node_modules.
  */
 
 /** The one agent every system runs: instructions, and two tools with the same JSON schemas everywhere. */

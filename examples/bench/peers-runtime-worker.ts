@@ -1,6 +1,6 @@
 /** This runtime's worker for `npm run bench:peers`, in its own process so that its CPU and RSS are its own and SIGKILL is real. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createAgentWorker } from '../workers/worker';
+import { createAgentWorker } from 'agent-runtime/worker';
 import { benchPeerAgent } from './peers-runtime-agent';
 
 async function run(): Promise<void> {

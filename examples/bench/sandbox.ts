@@ -1,14 +1,13 @@
 /**
  * Sandbox start-up overhead: the same commands spawned directly and through runSandboxed, interleaved
- * in one run so machine load affects both sides alike. Standalone: `npx tsx bench/sandbox.ts [iterations]`.
+ * in one run so machine load affects both sides alike. Standalone: `npx tsx examples/bench/sandbox.ts [iterations]`.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runSandboxed } from '../sandbox/sandbox';
-import { releaseWorkspaceMounts } from '../sandbox/quota';
+import { releaseWorkspaceMounts, runSandboxed } from 'agent-runtime/sandbox';
 
 export interface BenchRow {
   name: string;

@@ -5,8 +5,8 @@
  * answered from memory instead of re-reading the sources.
  */
 import { z } from 'zod';
-import { defineAgent, defineTool, type AgentDefinition, type ToolContext } from '../../runtime/agent';
-import { memoryTools, type MemoryStore } from '../../memory';
+import { defineAgent, defineTool, type AgentDefinition, type ToolContext } from 'agent-runtime';
+import { memoryTools, type MemoryStore } from 'agent-runtime/memory';
 import { readSource, searchCorpus } from './corpus';
 
 export const RESEARCH_AGENT_NAME = 'research-assistant';

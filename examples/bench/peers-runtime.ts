@@ -7,9 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
-import { decideApproval, signalApproval, startSession, waitForState } from '../client/sessions';
-import { createHarness, type Harness } from '../test/support/harness';
-import { writeWorkflowBundle } from '../test/support/paths';
+import { decideApproval, signalApproval, startSession, waitForState } from 'agent-runtime/client';
+import { createHarness, type Harness } from '../../test/support/harness';
+import { writeWorkflowBundle } from '../../test/support/paths';
 import { benchTask, epochMs, type SystemDriver } from './peers/protocol';
 
 export interface RuntimeSystem extends SystemDriver {
@@ -18,7 +18,7 @@ export interface RuntimeSystem extends SystemDriver {
   prepareApprovals(ids: string[]): Promise<void>;
   /** approve() with the other way of deciding (signal or the decideApproval Update). */
   approveVia(ids: string[], concurrency: number, via: 'signal' | 'update'): Promise<Record<string, number>>;
-  /** Per-step gaps between consecutive `callModel` activity-scheduled events, when the history has them (bench/run.ts's method). */
+  /** Per-step gaps between consecutive `callModel` activity-scheduled events, when the history has them (examples/bench/run.ts's method). */
   historyStepGaps(ids: string[]): Promise<number[]>;
 }
 

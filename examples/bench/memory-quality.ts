@@ -18,10 +18,17 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { conversationRecords } from '../memory/conversation';
-import { startLocalEmbeddingServer, type LocalEmbeddingServer } from '../memory/embeddings';
-import { PostgresMemoryStore, SqliteMemoryStore, type EmbedFunction, type FusionOptions, type MemoryStore } from '../memory';
-import { postgresSkipReason, startPostgres, type PostgresServer } from '../test/support/postgres';
+import {
+  conversationRecords,
+  PostgresMemoryStore,
+  SqliteMemoryStore,
+  startLocalEmbeddingServer,
+  type EmbedFunction,
+  type FusionOptions,
+  type LocalEmbeddingServer,
+  type MemoryStore,
+} from 'agent-runtime/memory';
+import { postgresSkipReason, startPostgres, type PostgresServer } from '../../test/support/postgres';
 import { CACHE_DIR, fetchLongMemEval, LOCOMO_ABSENT, loadLocomo, loadLongMemEval, locomoPath, type BenchDataset, type BenchQuestion } from './memory-data';
 
 export const KS = [1, 5, 10, 25] as const;
@@ -357,7 +364,7 @@ export function renderMarkdown(ds: BenchDataset, note: string[], systems: System
 export const MARK_START = '<!-- memory-quality:start -->';
 export const MARK_END = '<!-- memory-quality:end -->';
 
-/** Replaces (or appends) the marked section of bench/RESULTS.md, leaving the rest to other bench writers. */
+/** Replaces (or appends) the marked section of examples/bench/RESULTS.md, leaving the rest to other bench writers. */
 export function writeResultsSection(markdown: string, file = path.join(__dirname, 'RESULTS.md')): void {
   const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
   const section = `${MARK_START}\n${markdown}\n${MARK_END}`;

@@ -1,5 +1,5 @@
 /**
- * Data for the memory retrieval benchmark (bench/memory-quality.ts). Nothing here is committed: the
+ * Data for the memory retrieval benchmark (examples/bench/memory-quality.ts). Nothing here is committed: the
  * files are fetched once into the ignored .cache/memory-bench and checked by sha256.
  *
  * - LoCoMo (Maharana et al., 2024; locomo10.json: 10 conversations, ~5,900 turns, QA with evidence
@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const CACHE_DIR = process.env.MEMORY_BENCH_CACHE || path.resolve(__dirname, '..', '.cache', 'memory-bench');
+export const CACHE_DIR = process.env.MEMORY_BENCH_CACHE || path.resolve(__dirname, '..', '..', '.cache', 'memory-bench');
 
 export interface BenchTurn {
   /** Unique within the dataset (LoCoMo: `${conv}/${dia_id}`). */
