@@ -8,3 +8,5 @@ export const LOCAL_STEPS_PATCH = 'local-steps-v1';
 export const EDITED_ARGS_PATCH = 'edited-args-told-v1';
 /** A call of a tool approved for the session runs without asking (no approval wait). */
 export const SESSION_GRANTS_PATCH = 'session-grants-v1';
+/** A session started with a fork request begins as its parent's state at the fork point (session/fork.ts). */
+export const FORK_PATCH = 'fork-v1';
