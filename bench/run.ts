@@ -17,6 +17,7 @@ import { benchBaseline } from '../workflows/baseline';
 import { demoAgents } from '../agents';
 import { testAgents } from '../test/support/agents';
 import { createAgentWorker } from '../workers/worker';
+import { benchFork, writeForkSection } from './fork';
 
 export interface BenchRow {
   name: string;
@@ -239,6 +240,8 @@ async function run(): Promise<void> {
     await h.startWorker();
     try {
       rows.push(...(await measureCore(h, quick, server === 'stack' ? ` (${STACK_LABEL})` : '')));
+      // Fork latency: its own section of RESULTS.md (bench/fork.ts), on the dev server.
+      if (server === 'dev') writeForkSection(await benchFork(h, quick ? 10 : 30));
     } finally {
       await h.close();
     }

@@ -3,7 +3,8 @@
  * workflows/session/fork.ts). The parent is never touched: its history, transcript and outbox stay as they
  * are (Temporal's reset rewrites the one workflow; this starts another one).
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { z } from 'zod';
 import { nanoid } from './ids';
 import { loadConfig, requireTaskQueue, webUiLink, type RuntimeConfig } from '../runtime/config';
@@ -14,7 +15,7 @@ import { startSearchAttributes } from '../workflows/search-attributes';
 import { SESSION_ID_MAX_LENGTH } from '../workflows/session-id';
 import { FORK_VERSION } from '../workflows/session/fork';
 import type { SessionInput } from '../workflows/types';
-import { sessionState, withStartAttributes, type StartedSession } from './sessions';
+import { withStartAttributes, type StartedSession } from './sessions';
 
 type TargetConfig = Pick<RuntimeConfig, 'TASK_QUEUE' | 'WEB_UI_URL' | 'TEMPORAL_NAMESPACE'>;
 
@@ -70,6 +71,31 @@ export async function resumeSession(client: Client, sessionId: string, config: T
   throw new Error(`session ${root} has been resumed ${MAX_RESUMES} times; fork it with an explicit id instead`);
 }
 
+const GRPC_NOT_FOUND = 5;
+
+/**
+ * The parent's agent, mode and user, from the first event of its current run (one small read; a state
+ * query would replay the whole parent on a worker, which for a long closed session takes a while).
+ */
+async function parentInput(client: Client, sessionId: string): Promise<Pick<SessionInput, 'agent' | 'mode' | 'userId'>> {
+  let started;
+  try {
+    const page = await client.workflowService.getWorkflowExecutionHistory({
+      namespace: client.options.namespace,
+      execution: { workflowId: sessionId },
+      maximumPageSize: 1,
+    });
+    started = page.history?.events?.[0]?.workflowExecutionStartedEventAttributes;
+  } catch (err) {
+    if ((err as { code?: number }).code === GRPC_NOT_FOUND) throw new WorkflowNotFoundError(`session '${sessionId}' not found`, sessionId, undefined);
+    throw err;
+  }
+  if (!started) throw new Error(`session ${sessionId}: its history has no start event to fork from`);
+  const input = await decodeFromPayloadsAtIndex<SessionInput>(client.options.loadedDataConverter, 0, started.input?.payloads);
+  if (!input || typeof input.agent !== 'string') throw new Error(`session ${sessionId} was not started as an agent session; only agent sessions can be forked`);
+  return { agent: input.agent, ...(input.mode ? { mode: input.mode } : {}), ...(input.userId ? { userId: input.userId } : {}) };
+}
+
 async function exists(client: Client, id: string): Promise<boolean> {
   try {
     await client.workflow.getHandle(id).describe();
@@ -94,8 +120,7 @@ async function startFork(
 ): Promise<ForkedSession> {
   const taskQueue = requireTaskQueue(config, 'fork');
   assertSessionId(parentSessionId);
-  // The parent's agent, mode and user (its state query answers for closed sessions too).
-  const parent = await sessionState(client, parentSessionId);
+  const parent = await parentInput(client, parentSessionId);
   const fork = { forkVersion: FORK_VERSION, parentSessionId, ...(at.atSeq !== undefined ? { atSeq: at.atSeq } : {}) };
   const input: SessionInput = {
     agent: parent.agent,

@@ -38,6 +38,18 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** Every message along a failure's cause chain (workflow failure -> activity failure -> application failure). */
+async function failureText(result: Promise<unknown>): Promise<string> {
+  try {
+    await result;
+  } catch (err) {
+    const parts: string[] = [];
+    for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message);
+    return parts.join(' <- ');
+  }
+  throw new Error('expected the session to fail');
+}
+
 const shape = (ms: StoredMessage[]) => ms.map((m) => [m.seq, m.sessionId, m.message.role]);
 const recipients = (sessionId: string) => h.sent(sessionId).map((d) => d.applicantId);
 const turnTokens = (ms: StoredMessage[]) => ms.reduce((n, m) => n + ((m.meta?.turn as { usage: { totalTokens: number } } | undefined)?.usage.totalTokens ?? 0), 0);
@@ -107,9 +119,9 @@ test('a fork starts after its fork point, shares the parent prefix, and leaves t
 
   // A fork point that does not exist is refused with the reason; a task-mode fork of an answer needs a task.
   const bad = await forkSession(h.client, parent.sessionId, { atSeq: 40 }, h.config);
-  await expect(bad.handle.result()).rejects.toMatchObject({ cause: { cause: { message: expect.stringContaining('the parent has no stored entry at seq 40 (its stored entries end at 6)') } } });
+  expect(await failureText(bad.handle.result())).toContain('the parent has no stored entry at seq 40 (its stored entries end at 6); fork at a stored seq');
   const noTask = await forkSession(h.client, parent.sessionId, { atSeq: 6 }, h.config);
-  await expect(noTask.handle.result()).rejects.toMatchObject({ cause: { message: expect.stringContaining('had already answered at seq 6: give the fork a task') } });
+  expect(await failureText(noTask.handle.result())).toContain('had already answered at seq 6: give the fork a task');
   await expect(forkSession(h.client, parent.sessionId, { atSeq: -1 }, h.config)).rejects.toThrow('fork options: atSeq: Too small: expected number to be >=0');
 });
 
@@ -168,4 +180,29 @@ test('resume: a session failed by a revoked model key continues from its last st
   expect(attrs.get(ForkedAtSeqKey)).toBe(3);
   // Only a stopped session can be resumed.
   await expect(resumeSession(h.client, resumed.sessionId, h.config)).rejects.toThrow(`session ${resumed.sessionId} is COMPLETED: only a failed, timed-out or terminated session can be resumed`);
+});
+
+test("a fork gets a copy of the parent's workspace; what either writes afterwards stays its own", async () => {
+  h.model.setScript((req) => {
+    const last = req.messages.at(-1)!;
+    const task = messageText(req.messages.filter((m) => m.role === 'user').at(-1));
+    if (last.role === 'tool') return { content: `tool said: ${messageText(last)}` };
+    if (task === 'write') return { toolCalls: [{ name: 'write_file', arguments: { path: 'notes.txt', content: 'written by the parent' } }] };
+    if (task === 'overwrite') return { toolCalls: [{ name: 'write_file', arguments: { path: 'notes.txt', content: 'written by the fork' } }] };
+    return { toolCalls: [{ name: 'read_file', arguments: { path: 'notes.txt' } }] };
+  });
+  try {
+    const parent = await startSession(h.client, { agent: 'sandboxed', task: 'write' }, h.config);
+    await parent.handle.result();
+    const fork = await forkSession(h.client, parent.sessionId, { atSeq: 3, task: 'overwrite' }, h.config);
+    await fork.handle.result();
+    expect((await sessionState(h.client, fork.sessionId)).forkedFrom?.workspace).toBe('copied');
+    // The parent still reads its own file; a fork of the fork reads the fork's.
+    const readParent = await forkSession(h.client, parent.sessionId, { atSeq: 3, task: 'read' }, h.config);
+    expect((await readParent.handle.result()).finalAnswer).toContain('written by the parent');
+    const readFork = await forkSession(h.client, fork.sessionId, { atSeq: 5, task: 'read' }, h.config);
+    expect((await readFork.handle.result()).finalAnswer).toContain('written by the fork');
+  } finally {
+    h.model.setScript(notifierModel);
+  }
 });

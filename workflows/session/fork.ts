@@ -6,7 +6,7 @@
  * that waited on an approval asks again, under this session's own approval id), the fork's task is added,
  * and the ordinary loop goes on. Nothing of the prefix is called or run again.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from './activities';
 import type { CarriedState, ForkPoint, SessionInput } from '../types';
 import { CARRY_VERSION, initialState } from './carry';
@@ -20,7 +20,9 @@ import { ForkedAtSeqKey, ParentSessionKey } from '../search-attributes';
 /** The fork request shape this code reads; a newer one is left to a newer worker. */
 export const FORK_VERSION = 1;
 
-const { forkFrom } = proxyActivities<Activities>({
+// Local: store reads and a directory copy in the worker that runs the fork (no server round trip before
+// the fork's first step); the SDK keeps the workflow task alive while a long copy runs.
+const { forkFrom } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidForkPoint'] },
 });
