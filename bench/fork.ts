@@ -51,7 +51,7 @@ export async function benchFork(h: Harness, n: number, steps = 100): Promise<Ben
       n,
       p50Ms: percentile(samples, 50),
       p99Ms: percentile(samples, 99),
-      note: 'start + link + state at the fork point + workspace',
+      note: 'start + link + parent state at the fork point (empty workspace: nothing to copy)',
     });
   }
   return rows;

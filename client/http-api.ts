@@ -12,7 +12,8 @@ import type { RuntimeConfig } from '../runtime/config';
 import { ApprovalDecisionFields, ChatMessageFields, editsOnlyWithApprove, sessionScopeOnlyWithApprove } from '../runtime/message-schemas';
 import { InvalidSessionIdError, SessionId } from '../runtime/session-id';
 import type { ApprovalRecord } from '../workflows/types';
-import { decideApproval, sendMessage, sessionState, startSession } from './sessions';
+import { decideApproval, forkSession, resumeSession, sendMessage, sessionState, startSession } from './sessions';
+import { ForkOptions } from './fork';
 
 /** Bounds of what a caller may send (the workflow bounds its own inputs again). */
 export const HTTP_LIMITS = Object.freeze({ bodyBytes: 256 * 1024, agentChars: 128, taskChars: 100_000, userIdChars: 256, approvalIdChars: 200 });
@@ -96,6 +97,18 @@ export function buildHttpApi(client: Client, config: RuntimeConfig, opts: HttpAp
   });
 
   app.get('/sessions/:id', { schema: { params: SessionParams } }, async (req) => sessionState(client, req.params.id));
+
+  /** Forks and resume (README, "Forks and resume"): a new session; the original is not changed. */
+  app.post('/sessions/:id/fork', { schema: { params: SessionParams, body: ForkOptions } }, async (req, reply) => {
+    const f = await forkSession(client, req.params.id, req.body, config);
+    return reply.status(201).send({ sessionId: f.sessionId, parentSessionId: req.params.id, atSeq: req.body.atSeq, webUi: f.webUi });
+  });
+  app.post('/sessions/:id/resume', { schema: { params: SessionParams } }, async (req, reply) => {
+    const f = await resumeSession(client, req.params.id, config).catch((err: Error) => {
+      throw /can be resumed/.test(err.message) ? new HttpError(409, err.message) : err;
+    });
+    return reply.status(201).send({ sessionId: f.sessionId, parentSessionId: req.params.id, webUi: f.webUi });
+  });
 
   /** What waits on a human, across sessions (search attributes: SessionStatus="awaiting_approval"). */
   app.get('/approvals', async () => {

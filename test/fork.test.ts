@@ -3,6 +3,7 @@
  * effect repeated, no tokens billed again), the parent is untouched, forks of forks work, a fork of a
  * step waiting on an approval waits on its own copy, and a session failed by a revoked model key resumes.
  */
+import { buildHttpApi } from '../client/http-api';
 import { decideApproval, forkSession, resumeSession, sessionState, startSession, waitForState } from '../client/sessions';
 import { messageText, type ChatRequest, type ScriptedTurn } from '../runtime/scripted-model';
 import { openSessionStore, type SessionStore, type StoredMessage } from '../runtime/store';
@@ -204,5 +205,27 @@ test("a fork gets a copy of the parent's workspace; what either writes afterward
     expect((await readFork.handle.result()).finalAnswer).toContain('written by the fork');
   } finally {
     h.model.setScript(notifierModel);
+  }
+});
+
+test('over HTTP: POST /sessions/:id/fork (checked body) and /sessions/:id/resume (only for a stopped session)', async () => {
+  const api = buildHttpApi(await h.newClient(), h.config);
+  const base = await api.listen({ port: 0, host: '127.0.0.1' });
+  const post = async (path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  try {
+    const parent = await startSession(h.client, { agent: 'notifier', task: 'notify bob' }, h.config);
+    await parent.handle.result();
+    expect((await post(`/sessions/${parent.sessionId}/fork`, { atSeq: 'three' })).status).toBe(400);
+    expect((await post(`/sessions/${parent.sessionId}/fork`, { atSeq: 3, extra: true })).status).toBe(400);
+    const made = await post(`/sessions/${parent.sessionId}/fork`, { atSeq: 3 });
+    expect(made).toMatchObject({ status: 201, body: { parentSessionId: parent.sessionId, atSeq: 3 } });
+    expect(await h.client.workflow.getHandle(String(made.body.sessionId)).result()).toMatchObject({ status: 'completed', finalAnswer: 'done bob' });
+    expect(await post(`/sessions/${parent.sessionId}/resume`)).toMatchObject({ status: 409, body: { error: expect.stringContaining('is COMPLETED: only a failed') } });
+    expect((await post('/sessions/no-such-session/fork', { atSeq: 1 })).status).toBe(404);
+  } finally {
+    await api.close();
   }
 });
