@@ -3,6 +3,8 @@
  * effect repeated, no tokens billed again), the parent is untouched, forks of forks work, a fork of a
  * step waiting on an approval waits on its own copy, and a session failed by a revoked model key resumes.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { buildHttpApi } from '../client/http-api';
 import { decideApproval, forkSession, resumeSession, sessionState, startSession, waitForState } from '../client/sessions';
 import { messageText, type ChatRequest, type ScriptedTurn } from '../runtime/scripted-model';
@@ -228,4 +230,26 @@ test('over HTTP: POST /sessions/:id/fork (checked body) and /sessions/:id/resume
   } finally {
     await api.close();
   }
+});
+
+test('agentctl fork --at and resume, as the README shows them', async () => {
+  const run = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        path.join(__dirname, '..', 'bin', 'agentctl'),
+        args,
+        { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TEMPORAL_ADDRESS: h.server.address, TASK_QUEUE: h.env.TASK_QUEUE }, timeout: 90_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+  const parent = await startSession(h.client, { agent: 'notifier', task: 'notify bob then carl' }, h.config);
+  await parent.handle.result();
+  const forked = await run(['--json', 'fork', parent.sessionId, '--at', '3', '--task', 'notify dan']);
+  expect(forked).toMatchObject({ code: 0 });
+  const out = JSON.parse(forked.stdout) as { sessionId: string; parentSessionId: string; atSeq: number };
+  expect(out).toMatchObject({ parentSessionId: parent.sessionId, atSeq: 3 });
+  expect(await h.client.workflow.getHandle(out.sessionId).result()).toMatchObject({ status: 'completed', finalAnswer: 'done dan' });
+  const refused = await run(['resume', parent.sessionId]);
+  expect(refused.code).toBe(4);
+  expect(refused.stderr).toContain('is COMPLETED: only a failed, timed-out or terminated session can be resumed');
 });
