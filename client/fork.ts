@@ -15,7 +15,7 @@ import { startSearchAttributes } from '../workflows/search-attributes';
 import { SESSION_ID_MAX_LENGTH } from '../workflows/session-id';
 import { FORK_VERSION } from '../workflows/session/fork';
 import type { SessionInput } from '../workflows/types';
-import { withStartAttributes, type StartedSession } from './sessions';
+import { isUnregisteredAttributeError, withStartAttributes, type StartedSession } from './sessions';
 
 type TargetConfig = Pick<RuntimeConfig, 'TASK_QUEUE' | 'WEB_UI_URL' | 'TEMPORAL_NAMESPACE'>;
 
@@ -130,7 +130,7 @@ async function startFork(
     fork,
   };
   const what = at.atSeq !== undefined ? `fork of ${parentSessionId} at seq ${at.atSeq}` : `resume of ${parentSessionId}`;
-  const handle = await withStartAttributes(client, (typedSearchAttributes) =>
+  const start = (attributes: 'all' | 'session' | 'none') =>
     client.workflow.start(agentSession, {
       taskQueue,
       workflowId: forkId,
@@ -138,8 +138,14 @@ async function startFork(
       args: [input],
       staticSummary: `${what}${at.task ? `: ${at.task.slice(0, 120)}` : ''}`,
       memo: { pendingApprovals: null },
-      ...(typedSearchAttributes ? { typedSearchAttributes: startSearchAttributes(input) } : {}),
-    }),
-  );
+      ...(attributes === 'all' ? { typedSearchAttributes: startSearchAttributes(input) } : {}),
+      ...(attributes === 'session' ? { typedSearchAttributes: startSearchAttributes({ ...input, fork: undefined }) } : {}),
+    });
+  // A server that does not have ParentSession/ForkedAtSeq registered yet (registered before forks existed)
+  // still starts the fork, with the session's other attributes; the client is not marked as attribute-less.
+  const handle = await start('all').catch((err: unknown) => {
+    if (!isUnregisteredAttributeError(err)) throw err;
+    return withStartAttributes(client, (withAttributes) => start(withAttributes ? 'session' : 'none'));
+  });
   return { sessionId: forkId, handle, webUi: webUiLink(config, forkId), parentSessionId, ...(at.atSeq !== undefined ? { atSeq: at.atSeq } : {}) };
 }

@@ -122,15 +122,20 @@ export async function withStartAttributes<T>(client: Client, start: (withAttribu
   try {
     return await start(true);
   } catch (err) {
-    // A ServiceError ("Failed to start Workflow") whose cause is the gRPC status and the server's reason.
-    const e = err as { code?: number; message?: string; cause?: { code?: number; message?: string } };
-    const status = e.code ?? e.cause?.code;
-    if (status === GRPC_INVALID_ARGUMENT && /search attribute/i.test(`${e.message} ${e.cause?.message}`)) {
+    if (isUnregisteredAttributeError(err)) {
       withoutStartAttributes.add(client);
       return start(false);
     }
     throw err;
   }
+}
+
+/** The server refused a start because a search attribute it was given is not registered. */
+export function isUnregisteredAttributeError(err: unknown): boolean {
+  // A ServiceError ("Failed to start Workflow") whose cause is the gRPC status and the server's reason.
+  const e = err as { code?: number; message?: string; cause?: { code?: number; message?: string } };
+  const status = e.code ?? e.cause?.code;
+  return status === GRPC_INVALID_ARGUMENT && /search attribute/i.test(`${e.message} ${e.cause?.message}`);
 }
 
 function sessionInput(input: SessionInput): SessionInput {

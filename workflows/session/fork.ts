@@ -16,6 +16,7 @@ import { publish } from './publish';
 import type { SessionRun } from './run';
 import { runToolCall } from './tool-call';
 import { ForkedAtSeqKey, ParentSessionKey } from '../search-attributes';
+import { sessionIdProblem } from '../session-id';
 
 /** The fork request shape this code reads; a newer one is left to a newer worker. */
 export const FORK_VERSION = 1;
@@ -35,6 +36,13 @@ export async function startFork(sessionId: string, input: SessionInput): Promise
   if (typeof fork.forkVersion !== 'number' || fork.forkVersion > FORK_VERSION) {
     // Not a session failure: the workflow task fails and a newer worker picks it up.
     throw new Error(`fork request version ${JSON.stringify(fork.forkVersion)} is newer than this worker understands (${FORK_VERSION}); deploy the newer worker version`);
+  }
+  // Started on Temporal directly, past the client's checks: refuse a malformed request before anything runs.
+  const badParent = sessionIdProblem(fork.parentSessionId);
+  if (badParent) throw ApplicationFailure.nonRetryable(`invalid fork request: parent ${badParent}`, 'InvalidForkPoint');
+  if (fork.parentSessionId === sessionId) throw ApplicationFailure.nonRetryable('invalid fork request: a session cannot fork itself', 'InvalidForkPoint');
+  if (fork.atSeq !== undefined && (typeof fork.atSeq !== 'number' || !Number.isInteger(fork.atSeq) || fork.atSeq < 0)) {
+    throw ApplicationFailure.nonRetryable(`invalid fork request: atSeq must be an integer >= 0, got ${JSON.stringify(fork.atSeq)}`, 'InvalidForkPoint');
   }
   const point = await forkFrom({
     sessionId,
