@@ -38,6 +38,8 @@ import type { SessionInput, SessionResult } from './types';
 export {
   AgentNameKey,
   CostUsdKey,
+  ForkedAtSeqKey,
+  ParentSessionKey,
   PendingApprovalsKey,
   SandboxModeKey,
   SessionStatusKey,
@@ -45,7 +47,7 @@ export {
   UserIdKey,
 } from './search-attributes';
 
-export { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
+export { EDITED_ARGS_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
 export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
