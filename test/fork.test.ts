@@ -253,3 +253,27 @@ test('agentctl fork --at and resume, as the README shows them', async () => {
   expect(refused.code).toBe(4);
   expect(refused.stderr).toContain('is COMPLETED: only a failed, timed-out or terminated session can be resumed');
 });
+
+test('a fork continues as new like any session: later runs carry on, the fork point is not read again', async () => {
+  h.model.setScript((req) => {
+    const n = req.messages.filter((m) => m.role === 'tool').length;
+    return n < 8 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: `counted to ${n}` };
+  });
+  try {
+    const parent = await startSession(h.client, { agent: 'long-runner', task: 'count' }, h.config);
+    await h.client.workflow.getHandle(parent.sessionId).result();
+    const before = h.model.requests.length;
+    // After the second add's result (seq 5): the fork makes 7 more model calls over several runs (a new one every 3 steps).
+    const fork = await forkSession(h.client, parent.sessionId, { atSeq: 5 }, h.config);
+    const last = h.client.workflow.getHandle(fork.sessionId);
+    expect(await last.result()).toMatchObject({ status: 'completed', finalAnswer: 'counted to 8', steps: 9 });
+    expect(h.model.requests.length - before).toBe(7);
+    expect((await last.describe()).runId).not.toBe(fork.handle.firstExecutionRunId);
+    const entries = await store.list(fork.sessionId);
+    expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: 19 }, (_, i) => i));
+    expect(entries.filter((m) => m.sessionId === parent.sessionId).map((m) => m.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect((await sessionState(h.client, fork.sessionId)).forkedFrom).toMatchObject({ sessionId: parent.sessionId, atSeq: 5 });
+  } finally {
+    h.model.setScript(notifierModel);
+  }
+});
