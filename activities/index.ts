@@ -9,6 +9,7 @@ import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { parsePriceTable, UnknownModelPriceError, type PriceTable } from '../runtime/pricing';
 import { TranscriptCache } from '../runtime/store/transcript-cache';
+import { createForkActivities } from './fork';
 import { createMemoryActivities } from './memory';
 import { callProvider, withHeartbeat } from './model';
 import type { ModelProvider } from '../runtime/model/provider';
@@ -233,9 +234,16 @@ export function createActivities(deps: ActivityDeps) {
     },
   });
 
+  const forkActivities = createForkActivities({
+    store: deps.store,
+    workspaceRoot: deps.workspaceRoot,
+    pricingOf: (agent) => cachedSpec(deps.registry.get(agent)).pricing,
+  });
+
   return {
     ...memoryActivities,
     ...createNotifyActivities(notifiers),
+    ...forkActivities,
     /** Does nothing: the bench baseline's unit of work. */
     async noop(n: number): Promise<number> {
       return n;

@@ -22,7 +22,8 @@ import { formatSse, isAfter, parseEventId, sessionEvents } from './http-events';
 import { docsPage, type OpenApiDoc } from './http-docs';
 import { inboxPage, loginPage } from './http-inbox';
 import { listPendingApprovals, listSessions, withTimeout } from './http-visibility';
-import { decideApproval, sendMessage, sessionHandle, startSession, topUpBudget, type PendingApprovalRef } from './sessions';
+import { decideApproval, forkSession, resumeSession, sendMessage, sessionHandle, startSession, topUpBudget, type PendingApprovalRef } from './sessions';
+import { ForkOptions } from './fork';
 
 /** Bounds of what a caller may send (the workflow bounds its own inputs again). */
 export const HTTP_LIMITS = Object.freeze({ bodyBytes: 256 * 1024, agentChars: 128, taskChars: 100_000, userIdChars: 256, approvalIdChars: 200, pageSize: 500 });
@@ -230,6 +231,18 @@ export async function buildHttpApi(client: Client, config: RuntimeConfig, opts: 
     checkAgent(req.body.agent);
     const s = await startSession(client, { ...req.body, userId: req.body.userId ?? req.identity!.id }, config);
     return reply.status(201).send({ sessionId: s.sessionId, webUi: s.webUi });
+  });
+
+  /** Forks and resume (README, "Forks and resume"): a new session; the original is not changed. */
+  app.post('/sessions/:id/fork', { onRequest: guard('starter'), schema: { params: SessionParams, body: ForkOptions, ...doc('sessions', 'Fork a session at a sequence number (a new session; the original is unchanged)') } }, async (req, reply) => {
+    const f = await forkSession(client, req.params.id, req.body, config);
+    return reply.status(201).send({ sessionId: f.sessionId, parentSessionId: req.params.id, atSeq: req.body.atSeq, webUi: f.webUi });
+  });
+  app.post('/sessions/:id/resume', { onRequest: guard('starter'), schema: { params: SessionParams, ...doc('sessions', 'Resume a failed session from its last complete step (a new run of its lineage)') } }, async (req, reply) => {
+    const f = await resumeSession(client, req.params.id, config).catch((err: Error) => {
+      throw /can be resumed/.test(err.message) ? new HttpError(409, err.message) : err;
+    });
+    return reply.status(201).send({ sessionId: f.sessionId, parentSessionId: req.params.id, webUi: f.webUi });
   });
 
   app.get('/sessions', { onRequest: guard('viewer'), schema: { querystring: SessionsQuery, ...doc('sessions', 'List sessions from visibility (filters are search attributes; paged)') } }, async (req) => {

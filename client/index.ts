@@ -12,8 +12,10 @@ export {
   signalApproval,
   decideApproval,
   waitForState,
+  forkSession,
+  resumeSession,
 } from './sessions';
-export type { SessionClient, SessionTarget, StartedSession, PendingApprovalRef } from './sessions';
+export type { SessionClient, SessionTarget, StartedSession, PendingApprovalRef, ForkedSession } from './sessions';
 export { connectTemporalClient, clientConnectionOptions } from '../runtime/connection';
 export { loadConfig } from '../runtime/config';
 export { agentSession } from '../workflows/agentSession';

@@ -27,6 +27,9 @@ import { startSearchAttributes } from '../workflows/search-attributes';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 import type { Identity } from '../runtime/approvers';
 import { signDecision, type SigningKey } from '../runtime/signing';
+import { forkSession, resumeSession, type ForkOptions } from './fork';
+
+export { forkSession, resumeSession, ForkOptions, type ForkedSession } from './fork';
 
 /** A Client from the configuration: TEMPORAL_ADDRESS/NAMESPACE and the envconfig profile (TLS, API key). */
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
@@ -59,6 +62,10 @@ export function createSessionClient(opts: { client: Client } & SessionTarget) {
     topUpBudget: (sessionId: string, topUp: BudgetTopUpType) => topUpBudget(client, sessionId, topUp),
     end: (sessionId: string, request?: EndRequest) => endSession(client, sessionId, request),
     state: (sessionId: string) => sessionState(client, sessionId),
+    /** A new session from this one's state after entry `atSeq` (the original is not changed). */
+    fork: (sessionId: string, options: ForkOptions) => forkSession(client, sessionId, options, target),
+    /** Continues a failed session from its last stored step, as `<id>.r<N>`. */
+    resume: (sessionId: string) => resumeSession(client, sessionId, target),
     handle: (sessionId: string) => sessionHandle(client, sessionId),
     waitForState: (sessionId: string, predicate: (s: SessionState) => boolean, o?: { timeoutMs?: number; intervalMs?: number }) =>
       waitForState(client, sessionId, predicate, o),
@@ -110,20 +117,25 @@ const withoutStartAttributes = new WeakSet<Client>();
  * session an upsert. A server without those attributes registered refuses such a start: this client then
  * starts sessions without them (the worker warns about the missing registration at its start).
  */
-async function withStartAttributes<T>(client: Client, start: (withAttributes: boolean) => Promise<T>): Promise<T> {
+export async function withStartAttributes<T>(client: Client, start: (withAttributes: boolean) => Promise<T>): Promise<T> {
   if (withoutStartAttributes.has(client)) return start(false);
   try {
     return await start(true);
   } catch (err) {
-    // A ServiceError ("Failed to start Workflow") whose cause is the gRPC status and the server's reason.
-    const e = err as { code?: number; message?: string; cause?: { code?: number; message?: string } };
-    const status = e.code ?? e.cause?.code;
-    if (status === GRPC_INVALID_ARGUMENT && /search attribute/i.test(`${e.message} ${e.cause?.message}`)) {
+    if (isUnregisteredAttributeError(err)) {
       withoutStartAttributes.add(client);
       return start(false);
     }
     throw err;
   }
+}
+
+/** The server refused a start because a search attribute it was given is not registered. */
+export function isUnregisteredAttributeError(err: unknown): boolean {
+  // A ServiceError ("Failed to start Workflow") whose cause is the gRPC status and the server's reason.
+  const e = err as { code?: number; message?: string; cause?: { code?: number; message?: string } };
+  const status = e.code ?? e.cause?.code;
+  return status === GRPC_INVALID_ARGUMENT && /search attribute/i.test(`${e.message} ${e.cause?.message}`);
 }
 
 function sessionInput(input: SessionInput): SessionInput {

@@ -28,6 +28,8 @@ export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Double' | 'T
   CostUsd: 'Double',
   UserId: 'Keyword',
   SandboxMode: 'Keyword',
+  ParentSession: 'Keyword',
+  ForkedAtSeq: 'Int',
 };
 
 export interface DevServerOptions {

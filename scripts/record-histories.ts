@@ -14,7 +14,7 @@ import { openSessionStore } from '../runtime/store';
 import { agentSession } from '../workflows/agentSession';
 import type { SessionInput, TranscriptEntry } from '../workflows/types';
 import { recordedV1Carry, storedRows } from '../test/support/recorded-carry';
-import { decideApproval, endSession, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
+import { decideApproval, endSession, forkSession, resumeSession, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
 import { createHarness } from '../test/support/harness';
 import { loadSigningKey, signDecision } from '../runtime/signing';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -185,6 +185,44 @@ async function run(): Promise<void> {
       await last.result();
       await save('session-grant-first-run', g.sessionId, g.handle.firstExecutionRunId);
       await save('session-grant-last-run', g.sessionId, (await last.describe()).runId);
+    }
+    if (wanted('fork-at-tool-result') || wanted('fork-of-fork-with-task') || wanted('fork-waiting-approval-approved') || wanted('resume-after-401')) {
+      // Forks and resume (patch fork-v1): a fork after a tool result, a fork of that fork with a new task,
+      // a fork of a step waiting on an approval (its own copy approved), and a resume after a 401.
+      let revoked = false;
+      h.model.setScript((req) => {
+        const users = req.messages.filter((m) => m.role === 'user');
+        const plan = String(users.at(-1)?.content ?? '').replace(/^notify /, '').split(' then ');
+        const done = req.messages.slice(req.messages.lastIndexOf(users.at(-1)!)).filter((m) => m.role === 'tool').length;
+        if (revoked && done > 0) return { error: { status: 401, message: 'Incorrect API key provided' } };
+        if (req.messages.at(-1)?.role === 'tool' && done >= plan.length) return { content: `done ${plan.at(-1)}` };
+        return { toolCalls: [{ name: 'send_notice', arguments: { recipient: plan[done], text: `hello ${plan[done]}` } }] };
+      });
+      const parent = await startSession(h.client, { agent: 'notifier', task: 'notify bob then carl' }, h.config);
+      await parent.handle.result();
+      const fork = await forkSession(h.client, parent.sessionId, { atSeq: 3 }, h.config);
+      await fork.handle.result();
+      await save('fork-at-tool-result', fork.sessionId);
+      const fork2 = await forkSession(h.client, fork.sessionId, { atSeq: 5, task: 'notify dan' }, h.config);
+      await fork2.handle.result();
+      await save('fork-of-fork-with-task', fork2.sessionId);
+
+      const waiting = await startSession(h.client, { agent: 'notifier', task: 'notify vip-ann' }, h.config);
+      await waitForState(h.client, waiting.sessionId, (x) => x.status === 'awaiting_approval');
+      const copy = await forkSession(h.client, waiting.sessionId, { atSeq: 2 }, h.config);
+      const cst = await waitForState(h.client, copy.sessionId, (x) => x.status === 'awaiting_approval');
+      await decideApproval(h.client, copy.sessionId, { approvalId: cst.pendingApprovals[0].approvalId, decision: 'approve', approver: 'rec' });
+      await copy.handle.result();
+      await save('fork-waiting-approval-approved', copy.sessionId);
+      await endSession(h.client, waiting.sessionId, { by: 'rec' });
+
+      revoked = true;
+      const failing = await startSession(h.client, { agent: 'notifier', task: 'notify bob then carl' }, h.config);
+      await failing.handle.result().catch(() => undefined);
+      revoked = false;
+      const resumed = await resumeSession(h.client, failing.sessionId, h.config);
+      await resumed.handle.result();
+      await save('resume-after-401', resumed.sessionId);
     }
     if (wanted('carry-v1-continued')) {
       // A run started from the carry a v1 run handed on (no carryVersion): migrated, then finished.

@@ -127,8 +127,10 @@ test('errors name the id or address they concern, with documented exit codes', a
   expect(json<{ error: string; exitCode: number }>(unreachable)).toEqual({ error: expect.stringContaining(`cannot connect to Temporal at 127.0.0.1:${port}`), exitCode: 5 });
 
   const fork = await agentctl(['fork', 'some-session']);
-  expect(fork.code).toBe(7);
-  expect(fork.stderr).toContain("cannot fork 'some-session': forking sessions is not available");
+  expect(fork.code).toBe(2);
+  expect(fork.stderr).toContain("required option '--at <seq>' not specified");
+  const forkMissing = await agentctl(['fork', 'no-such-session', '--at', '1']);
+  expect(forkMissing.code).toBe(3);
 
   expect((await agentctl(['no-such-command'])).code).toBe(2);
   const badForget = await agentctl(['memory', 'forget']);

@@ -10,6 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
 import { APPROVAL_NOTIFY_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from '../workflows/agentSession';
 import { SIGNED_APPROVALS_PATCH } from '../workflows/approval-auth';
+import { FORK_PATCH } from '../workflows/session/patches';
 
 const dir = path.join(__dirname, 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -77,4 +78,14 @@ test('sessions with approval notifications are recorded: the notify- histories c
   expect(approved).toContain('"name":"notifyApproval"');
   // Recordings from before the patch never schedule it (replay of those must not expect it).
   expect(readFileSync(path.join(dir, 'local-steps-application-approved.json'), 'utf8')).not.toContain('notifyApproval');
+});
+
+test('forks and resumes (fork-v1) are recorded: after a tool result, of a fork with a task, of a step waiting on an approval, after a 401', () => {
+  // The whole quoted id is 15 bytes (a multiple of 3), so its base64 is a stable prefix of the marker's payload.
+  const needle = Buffer.from(`{"id":"${FORK_PATCH}"`).toString('base64');
+  expect(Buffer.from(`{"id":"${FORK_PATCH}"`).length % 3).toBe(0);
+  const marked = files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle));
+  expect(marked).toEqual(
+    expect.arrayContaining(['fork-at-tool-result.json', 'fork-of-fork-with-task.json', 'fork-waiting-approval-approved.json', 'resume-after-401.json']),
+  );
 });

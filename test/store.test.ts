@@ -59,8 +59,8 @@ describe.each(backends)('session store on $name', ({ name, skip }) => {
       await raw.close();
     }
     const s = open();
-    expect((await s.get('legacy', 0))?.meta).toEqual({ storeFormat: 1 });
-    expect((await s.get('legacy', 1))?.meta).toEqual({ turn: { usage: 1 }, storeFormat: 1 });
+    expect((await s.get('legacy', 0))?.meta).toEqual({ storeFormat: STORE_FORMAT });
+    expect((await s.get('legacy', 1))?.meta).toEqual({ turn: { usage: 1 }, storeFormat: STORE_FORMAT });
     await expect(s.get('legacy', 2)).rejects.toThrow(`session legacy entry 2 has store format ${STORE_FORMAT + 1}; this worker reads formats up to ${STORE_FORMAT}`);
     await expect(s.list('legacy')).rejects.toThrow('deploy the newer worker version');
   });
@@ -80,6 +80,38 @@ describe.each(backends)('session store on $name', ({ name, skip }) => {
     expect(await s.get('s1', 1)).toMatchObject({ sessionId: 's1', seq: 1, message: { content: 'hi' }, meta: { storeFormat: STORE_FORMAT } });
     expect(await s.get('s1', 9)).toBeUndefined();
     expect(await s.list('other')).toEqual([]);
+  });
+
+  maybe('a fork reads its parent prefix through a link (no copy), then its own entries; forks of forks; the parent is untouched', async () => {
+    const s = open();
+    const msg = (seq: number, content: string) => ({ seq, message: { role: 'user', content } });
+    await s.append('p', [msg(0, 'p0'), msg(1, 'p1'), msg(2, 'p2'), msg(3, 'p3')]);
+    await s.link('f', { parentId: 'p', beforeSeq: 2 });
+    await s.link('f', { parentId: 'p', beforeSeq: 2 }); // a retried fork activity
+    await s.append('f', [msg(2, 'f2'), msg(3, 'f3')]);
+    await expect(s.append('f', [msg(1, 'no')])).rejects.toThrow('session f is a fork of p below seq 2; entry 1 cannot be written there');
+    expect((await s.list('f')).map((m) => m.message.content)).toEqual(['p0', 'p1', 'f2', 'f3']);
+    expect((await s.list('f', { fromSeq: 1, beforeSeq: 3 })).map((m) => m.message.content)).toEqual(['p1', 'f2']);
+    expect((await s.get('f', 1))?.message.content).toBe('p1');
+    expect((await s.get('f', 2))?.message.content).toBe('f2');
+    // Only the fork's own entries are stored for it (and written in the format that knows links).
+    expect((await s.stats('f')).count).toBe(2);
+    expect((await s.get('f', 2))?.sessionId).toBe('f');
+    // A fork of the fork: p0 from p, f2 from f, its own from 3 on.
+    await s.link('ff', { parentId: 'f', beforeSeq: 3 });
+    await s.append('ff', [msg(3, 'ff3')]);
+    expect((await s.list('ff')).map((m) => m.message.content)).toEqual(['p0', 'p1', 'f2', 'ff3']);
+    expect(await s.parentOf('ff')).toEqual({ parentId: 'f', beforeSeq: 3 });
+    expect(await s.parentOf('p')).toBeUndefined();
+    expect((await s.list('p')).map((m) => m.message.content)).toEqual(['p0', 'p1', 'p2', 'p3']);
+    // A different link for an existing fork, a cycle and a non-new session are refused with the reason.
+    await expect(s.link('f', { parentId: 'p', beforeSeq: 1 })).rejects.toThrow('session f is already a fork of p at seq 1; it cannot become a fork of p at 0');
+    await s.append('q', [msg(0, 'q0')]);
+    await expect(s.link('q', { parentId: 'p', beforeSeq: 1 })).rejects.toThrow('session q already has entries below seq 1');
+    await expect(s.link('p', { parentId: 'ff', beforeSeq: 1 })).rejects.toThrow('session p cannot be a fork of itself (through ff)');
+    // Another process (another worker) reads the same link from the database.
+    const other = open();
+    expect((await other.list('ff')).map((m) => m.message.content)).toEqual(['p0', 'p1', 'f2', 'ff3']);
   });
 
   maybe('writes are idempotent by (session, seq): a retried write never duplicates or overwrites', async () => {

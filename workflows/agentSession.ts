@@ -28,7 +28,8 @@ import { installHandlers, refreshBudget } from './session/handlers';
 import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
-import { LOCAL_STEPS_PATCH } from './session/patches';
+import { FORK_PATCH, LOCAL_STEPS_PATCH } from './session/patches';
+import { continueFork, startFork, type ForkStart } from './session/fork';
 import { SIGNED_APPROVALS_PATCH } from './approval-auth';
 import { publish, publishOnce } from './session/publish';
 import type { SessionRun } from './session/run';
@@ -37,6 +38,8 @@ import type { SessionInput, SessionResult } from './types';
 export {
   AgentNameKey,
   CostUsdKey,
+  ForkedAtSeqKey,
+  ParentSessionKey,
   PendingApprovalsKey,
   SandboxModeKey,
   SessionStatusKey,
@@ -44,7 +47,7 @@ export {
   UserIdKey,
 } from './search-attributes';
 
-export { APPROVAL_NOTIFY_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
+export { APPROVAL_NOTIFY_PATCH, EDITED_ARGS_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
 export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
@@ -58,7 +61,10 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   // names the session's store entries and workspace).
   const badId = sessionIdProblem(sessionId);
   if (badId) throw ApplicationFailure.nonRetryable(`invalid session id: ${badId}`, 'InvalidSessionId');
-  const s = startRun(sessionId, input, { localSteps, signedApprovals });
+  // A fork's first run starts from its parent's state at the fork point, handed over like a carry
+  // (session/fork.ts); its later runs carry on as usual (input.carry is then set).
+  const forked: ForkStart | undefined = input.fork && !input.carry && patched(FORK_PATCH) ? await startFork(sessionId, input) : undefined;
+  const s = startRun(sessionId, forked ? { ...input, carry: forked.carry } : input, { localSteps, signedApprovals });
   installHandlers(s);
   const { state, mode } = s;
 
@@ -66,10 +72,11 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
     s.spec = localSteps ? await local.describeAgent(input.agent) : await describeAgent(input.agent);
     state.sandboxMode = s.spec.sandboxMode;
     refreshBudget(s);
-    if (s.spec.searchAttributes && !s.carry) publishOnce(s);
+    if (s.spec.searchAttributes && (!s.carry || forked)) publishOnce(s);
     publish(s);
 
     let needInput = s.carry?.needInput ?? false;
+    if (forked) needInput = await continueFork(s, forked.point, input.task);
     if (!s.carry) {
       s.ledger.addMessage({ role: 'system', content: s.spec.instructions }, { role: 'system', text: s.spec.instructions }, { pinned: true });
       if (input.task) await recallAtStart(s, input.task);

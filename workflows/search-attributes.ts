@@ -11,13 +11,18 @@ export const TokensUsedKey = defineSearchAttributeKey('TokensUsed', SearchAttrib
 export const CostUsdKey = defineSearchAttributeKey('CostUsd', SearchAttributeType.DOUBLE);
 export const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const SandboxModeKey = defineSearchAttributeKey('SandboxMode', SearchAttributeType.KEYWORD);
+/** Forks: the session this one was forked (or resumed) from, and the parent's last shared seq. */
+export const ParentSessionKey = defineSearchAttributeKey('ParentSession', SearchAttributeType.KEYWORD);
+export const ForkedAtSeqKey = defineSearchAttributeKey('ForkedAtSeq', SearchAttributeType.INT);
 
 /**
  * What a client sets when it starts a session: the status the session starts in, its agent and user. The
  * session then does not upsert them itself (one history event and one visibility write fewer per session).
  */
-export function startSearchAttributes(input: { agent: string; userId?: string }): SearchAttributePair[] {
+export function startSearchAttributes(input: { agent: string; userId?: string; fork?: { parentSessionId: string; atSeq?: number } }): SearchAttributePair[] {
   return [
+    ...(input.fork ? [{ key: ParentSessionKey, value: input.fork.parentSessionId }] : []),
+    ...(input.fork?.atSeq !== undefined ? [{ key: ForkedAtSeqKey, value: input.fork.atSeq }] : []),
     { key: SessionStatusKey, value: 'running' },
     { key: PendingApprovalsKey, value: 0 },
     { key: AgentNameKey, value: input.agent },

@@ -112,6 +112,41 @@ export interface SessionInput {
   userId?: string;
   /** Set by the session itself when it continues as a new run; never by callers. */
   carry?: CarriedState;
+  /** Set by `fork`/`resume` (client/fork.ts): this session starts as the parent's state at a past step. */
+  fork?: ForkRequest;
+}
+
+/** Where a fork starts: the parent and its last shared seq. Versioned like a carry (a fork may start on an older worker). */
+export interface ForkRequest {
+  forkVersion: number;
+  parentSessionId: string;
+  /** The parent's last entry the fork shares; absent: the parent's last stored entry (resume). */
+  atSeq?: number;
+}
+
+/**
+ * The parent's state at the fork point, read from the session store by the fork's first activity
+ * (activities/fork.ts) and turned into a carry by the workflow (session/fork.ts).
+ */
+export interface ForkPoint {
+  /** The parent's last shared seq (resolved when the request left it open). */
+  atSeq: number;
+  /** The first seq of the fork's own entries. */
+  nextSeq: number;
+  /** Model turns in the prefix. */
+  steps: number;
+  /** Tokens of the model turns and compaction summaries in the prefix. */
+  usage: TokenUsage;
+  /** The newest prefix entries, as the state query shows them. */
+  transcript: TranscriptEntry[];
+  /** The last model turn's tool calls that have no result in the prefix (they run in the fork, under their seqs). */
+  openCalls: Array<{ seq: number; call: CheckedToolCall }>;
+  /** The prefix ends with the assistant's final answer (nothing is left to do without new input). */
+  answered: boolean;
+  context?: { fromSeq: number; summarySeq?: number };
+  lastPromptTokens: number;
+  /** What happened to the workspace: copied from the parent's as it is at fork time, or none to copy. */
+  workspace: 'copied' | 'none';
 }
 
 /** A message the workflow created, waiting for the next activity to store it under its seq. */
@@ -277,6 +312,8 @@ export interface SessionState {
   error?: string;
   /** Signals that were malformed or named no pending approval; kept so operators can see them. */
   rejectedMessages: Array<{ at: string; reason: string }>;
+  /** A fork (or resume): the parent session and its last shared seq. */
+  forkedFrom?: { sessionId: string; atSeq: number; workspace: 'copied' | 'none' };
 }
 
 export interface SessionResult {

@@ -16,7 +16,9 @@ import {
   connectClient,
   decideApprovalAs,
   endSession,
+  forkSession,
   pendingApprovals,
+  resumeSession,
   sendMessage,
   sessionHandle,
   sessionState,
@@ -240,10 +242,29 @@ program
 
 program
   .command('fork <sessionId>')
-  .description('fork a session (not available in this version)')
-  .action((sessionId: string) => {
-    throw new CliError(`cannot fork '${sessionId}': forking sessions is not available in this version of agent-runtime`, EXIT.notAvailable);
-  });
+  .description("a new session from this one's state after entry --at (its transcript shares the prefix; the original is unchanged)")
+  .requiredOption('--at <seq>', "the parent's last shared transcript entry (see `show`)", int('--at'))
+  .option('--task <text>', 'a new task (or chat message) for the fork')
+  .option('--id <forkId>', 'session id of the fork (default <sessionId>.f-<random>)')
+  .action((sessionId: string, o: { at: number; task?: string; id?: string }) =>
+    withClient(sessionId, async (client, s) => {
+      const f = await forkSession(client, sessionId, { atSeq: o.at, ...(o.task ? { task: o.task } : {}), ...(o.id ? { forkId: o.id } : {}) }, s.config);
+      print(s.json, { sessionId: f.sessionId, parentSessionId: sessionId, atSeq: o.at, webUi: f.webUi }, () => `fork:   ${f.sessionId} (of ${sessionId} at seq ${o.at})\nweb ui: ${f.webUi}`);
+    }),
+  );
+
+program
+  .command('resume <sessionId>')
+  .description('continue a failed session from its last stored step (as <sessionId>.r<N>), after fixing the cause')
+  .action((sessionId: string) =>
+    withClient(sessionId, async (client, s) => {
+      const f = await resumeSession(client, sessionId, s.config).catch((err: unknown) => {
+        if (err instanceof Error && err.message.includes('can be resumed')) throw new CliError(err.message, EXIT.refused);
+        throw err;
+      });
+      print(s.json, { sessionId: f.sessionId, parentSessionId: sessionId, webUi: f.webUi }, () => `resumed as ${f.sessionId}\nweb ui: ${f.webUi}`);
+    }),
+  );
 
 // ---- approvals ----------------------------------------------------------------------------------------
 function approverName(): string {

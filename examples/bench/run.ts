@@ -14,6 +14,7 @@ import { writeWorkflowBundle } from '../../test/support/paths';
 import { demoAgents } from '../agents';
 import { testAgents } from '../../test/support/agents';
 import { createAgentWorker } from 'agent-runtime/worker';
+import { benchFork, writeForkSection } from './fork';
 
 /** The repository root, where `npm start` runs the demo. */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -240,6 +241,8 @@ async function run(): Promise<void> {
     await h.startWorker();
     try {
       rows.push(...(await measureCore(h, quick, server === 'stack' ? ` (${STACK_LABEL})` : '')));
+      // Fork latency: its own section of RESULTS.md (bench/fork.ts), on the dev server.
+      if (server === 'dev') writeForkSection(await benchFork(h, quick ? 10 : 30));
     } finally {
       await h.close();
     }

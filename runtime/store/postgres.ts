@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import type { NewMessage, SessionStore, StoredMessage } from './types';
+import type { NewMessage, ParentLink, StoreEngine, StoredMessage } from './types';
 
 interface Row {
   session_id: string;
@@ -10,7 +10,7 @@ interface Row {
 }
 
 /** For deployments with workers on several machines: the same contract on PostgreSQL. */
-export class PostgresSessionStore implements SessionStore {
+export class PostgresSessionStore implements StoreEngine {
   readonly kind = 'postgres' as const;
   private readonly pool: Pool;
   private ready: Promise<void>;
@@ -28,6 +28,17 @@ export class PostgresSessionStore implements SessionStore {
           meta JSONB,
           created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
           PRIMARY KEY (session_id, seq))`,
+      )
+      // A fork's parent prefix: one row per fork, written once (runtime/store/links.ts).
+      .then(() =>
+        this.pool.query(
+          `CREATE TABLE IF NOT EXISTS session_links (
+            session_id TEXT PRIMARY KEY,
+            parent_id TEXT NOT NULL,
+            before_seq INTEGER NOT NULL,
+            format INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+        ),
       )
       .then(() => undefined);
   }
@@ -59,6 +70,24 @@ export class PostgresSessionStore implements SessionStore {
       [sessionId, range.fromSeq ?? 0, range.beforeSeq ?? 2_147_483_647],
     );
     return r.rows.map(toStored);
+  }
+
+  async writeLink(sessionId: string, link: ParentLink & { format: number }): Promise<void> {
+    await this.ready;
+    await this.pool.query(
+      'INSERT INTO session_links (session_id, parent_id, before_seq, format) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [sessionId, link.parentId, link.beforeSeq, link.format],
+    );
+  }
+
+  async readLink(sessionId: string): Promise<(ParentLink & { format: number }) | undefined> {
+    await this.ready;
+    const r = await this.pool.query<{ parent_id: string; before_seq: number; format: number }>(
+      'SELECT parent_id, before_seq, format FROM session_links WHERE session_id = $1',
+      [sessionId],
+    );
+    const row = r.rows[0];
+    return row && { parentId: row.parent_id, beforeSeq: row.before_seq, format: row.format };
   }
 
   async stats(sessionId: string): Promise<{ count: number; bytes: number }> {

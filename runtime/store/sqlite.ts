@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { NewMessage, SessionStore, StoredMessage } from './types';
+import type { NewMessage, ParentLink, StoreEngine, StoredMessage } from './types';
 
 interface Row {
   session_id: string;
@@ -22,7 +22,7 @@ function toStored(r: Row): StoredMessage {
 }
 
 /** Embedded default: one SQLite file (WAL) shared by every worker process on the machine. */
-export class SqliteSessionStore implements SessionStore {
+export class SqliteSessionStore implements StoreEngine {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
@@ -44,6 +44,14 @@ export class SqliteSessionStore implements SessionStore {
       meta TEXT,
       created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
       PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID`);
+    // A fork's parent prefix: one row per fork, written once (runtime/store/links.ts).
+    this.db.exec(`CREATE TABLE IF NOT EXISTS session_links (
+      session_id TEXT PRIMARY KEY,
+      parent_id TEXT NOT NULL,
+      before_seq INTEGER NOT NULL,
+      format INTEGER NOT NULL,
+      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
     ) WITHOUT ROWID`);
     this.insert = this.db.prepare(
       'INSERT INTO session_messages (session_id, seq, message, meta) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -68,6 +76,19 @@ export class SqliteSessionStore implements SessionStore {
   async list(sessionId: string, range: { fromSeq?: number; beforeSeq?: number } = {}): Promise<StoredMessage[]> {
     const rows = this.selectRange.all(sessionId, range.fromSeq ?? 0, range.beforeSeq ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(toStored);
+  }
+
+  async writeLink(sessionId: string, link: ParentLink & { format: number }): Promise<void> {
+    this.db
+      .prepare('INSERT INTO session_links (session_id, parent_id, before_seq, format) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(sessionId, link.parentId, link.beforeSeq, link.format);
+  }
+
+  async readLink(sessionId: string): Promise<(ParentLink & { format: number }) | undefined> {
+    const r = this.db.prepare('SELECT parent_id, before_seq, format FROM session_links WHERE session_id = ?').get(sessionId) as
+      | { parent_id: string; before_seq: number; format: number }
+      | undefined;
+    return r && { parentId: r.parent_id, beforeSeq: r.before_seq, format: r.format };
   }
 
   async stats(sessionId: string): Promise<{ count: number; bytes: number }> {

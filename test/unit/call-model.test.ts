@@ -12,6 +12,7 @@ import { createActivities } from '../../activities';
 import { AgentRegistry, defineAgent, defineTool } from '../../runtime/agent';
 import { FakeModelProvider } from '../../runtime/model';
 import { SqliteSessionStore } from '../../runtime/store/sqlite';
+import { withParentPrefix } from '../../runtime/store/links';
 import type { ModelTurn } from '../../workflows/types';
 
 const agent = defineAgent({
@@ -34,7 +35,7 @@ afterEach(async () => {
 });
 
 function activities(model: FakeModelProvider) {
-  return createActivities({ registry: new AgentRegistry([agent]), store, model, defaultModel: 'fake-model', searchAttributes: false, workspaceRoot: dir });
+  return createActivities({ registry: new AgentRegistry([agent]), store: withParentPrefix(store), model, defaultModel: 'fake-model', searchAttributes: false, workspaceRoot: dir });
 }
 
 test('legacy pending messages (carried from an older run) are stored as they came and reach the model as neutral messages', async () => {

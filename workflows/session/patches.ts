@@ -11,3 +11,5 @@ export const SESSION_GRANTS_PATCH = 'session-grants-v1';
 
 /** Patch id: an approval request also schedules the notifier activity (sessions started before it do not). */
 export const APPROVAL_NOTIFY_PATCH = 'approval-notify-v1';
+/** A session started with a fork request begins as its parent's state at the fork point (session/fork.ts). */
+export const FORK_PATCH = 'fork-v1';

@@ -1,0 +1,95 @@
+/**
+ * Fork latency: from the client's fork call until the fork's first model request arrives at the scripted
+ * model server (the fork's first activity links the store prefix, reads the parent's state at the fork
+ * point and copies its workspace; then the fork's first model call). Measured at a short prefix and at a
+ * long one (the fork point's activity reads the whole prefix). Part of `npm run bench`; alone:
+ *   npx tsx examples/bench/fork.ts [--quick]
+ * Results go to their own marked section of examples/bench/RESULTS.md (kept when the main bench rewrites the file).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { forkSession, startSession } from 'agent-runtime/client';
+import { createHarness, type Harness } from '../../test/support/harness';
+import { writeWorkflowBundle } from '../../test/support/paths';
+import type { BenchRow } from './run';
+
+const START = '<!-- fork:start -->';
+const END = '<!-- fork:end -->';
+const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+/** A parent of `steps` add-steps, then `n` forks at a short and at the longest prefix (each fork answers at once). */
+export async function benchFork(h: Harness, n: number, steps = 100): Promise<BenchRow[]> {
+  h.model.setScript((req) => {
+    const last = req.messages.at(-1);
+    if (last?.role === 'user' && last.content === 'stop here') return { content: 'stopped' };
+    const calls = req.messages.filter((m) => m.role === 'tool').length;
+    return calls < steps ? { toolCalls: [{ name: 'add', arguments: { a: calls, b: 1 } }] } : { content: `done after ${calls} steps` };
+  });
+  const parent = await startSession(h.client, { agent: 'calculator', task: 'count' }, h.config);
+  await parent.handle.result();
+  const rows: BenchRow[] = [];
+  // Transcript: 0 system, 1 user, then per step an assistant turn and its tool result (odd seqs).
+  for (const atSeq of [3, 2 * steps + 1]) {
+    const samples: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const seen = h.model.requestTimes.length;
+      const t0 = performance.now();
+      const fork = await forkSession(h.client, parent.sessionId, { atSeq, task: 'stop here' }, h.config);
+      await fork.handle.result();
+      const first = h.model.requestTimes[seen];
+      if (first === undefined) throw new Error(`fork ${fork.sessionId} made no model request`);
+      samples.push(first - t0);
+    }
+    rows.push({
+      name: `fork: client fork call -> fork's first model request, prefix of ${atSeq + 1} entries`,
+      n,
+      p50Ms: percentile(samples, 50),
+      p99Ms: percentile(samples, 99),
+      note: 'start + link + parent state at the fork point (empty workspace: nothing to copy)',
+    });
+  }
+  return rows;
+}
+
+export function writeForkSection(rows: BenchRow[], file = RESULTS_FILE): void {
+  const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
+  const md = [
+    START,
+    '### Forks',
+    '',
+    `Measured on ${new Date().toISOString()} (${os.cpus().length} cores, Node ${process.version}): real dev server, scripted model over HTTP, SQLite store; forks run one at a time.`,
+    '',
+    '| measurement | n | p50 (ms) | p99 (ms) | note |',
+    '|---|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.name} | ${r.n} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.note ?? ''} |`),
+    END,
+  ].join('\n');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const i = current.indexOf(START);
+  const j = current.indexOf(END);
+  writeFileSync(file, i >= 0 && j > i ? current.slice(0, i) + md + current.slice(j + END.length) : `${current.trimEnd()}\n\n${md}\n`);
+}
+
+if (require.main === module) {
+  (async () => {
+    await writeWorkflowBundle();
+    const h = await createHarness();
+    await h.startWorker();
+    try {
+      const rows = await benchFork(h, process.argv.includes('--quick') ? 10 : 30);
+      writeForkSection(rows);
+      console.log(rows);
+    } finally {
+      await h.close();
+    }
+  })().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
