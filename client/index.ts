@@ -12,10 +12,13 @@ export {
   signalApproval,
   decideApproval,
   waitForState,
+  sendEvent,
 } from './sessions';
+export { scheduleAgent, listAgentSchedules, pauseAgentSchedule, unpauseAgentSchedule, deleteAgentSchedule, triggerAgentSchedule } from './schedules';
+export type { AgentScheduleOptions, AgentScheduleSummary } from './schedules';
 export type { SessionClient, SessionTarget, StartedSession, PendingApprovalRef } from './sessions';
 export { connectTemporalClient, clientConnectionOptions } from '../runtime/connection';
 export { loadConfig } from '../runtime/config';
 export { agentSession } from '../workflows/agentSession';
 export * from '../workflows/messages';
-export { ApprovalDecision as ApprovalDecisionSchema, BudgetTopUp as BudgetTopUpSchema } from '../runtime/message-schemas';
+export { ApprovalDecision as ApprovalDecisionSchema, BudgetTopUp as BudgetTopUpSchema, ExternalEvent as ExternalEventSchema } from '../runtime/message-schemas';

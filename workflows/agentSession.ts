@@ -24,7 +24,8 @@ import { describeAgent, local } from './session/activities';
 import { withdrawPending } from './session/approvals';
 import { initialState, migrateCarry } from './session/carry';
 import { SessionEnded } from './session/failures';
-import { installHandlers, refreshBudget } from './session/handlers';
+import { installHandlers, refreshBudget, rejectMessage } from './session/handlers';
+import { unlistedEvents } from './session/waits';
 import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
@@ -65,6 +66,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   try {
     s.spec = localSteps ? await local.describeAgent(input.agent) : await describeAgent(input.agent);
     state.sandboxMode = s.spec.sandboxMode;
+    // Events sent before the spec was known are checked against the agent's list now.
+    for (const problem of unlistedEvents(state, s.spec.waits?.events ?? [])) rejectMessage(s, problem);
     refreshBudget(s);
     if (s.spec.searchAttributes && !s.carry) publishOnce(s);
     publish(s);
