@@ -18,7 +18,7 @@
  * parallel.ts; unit-tested without a server) and the parts that talk to Temporal (handlers.ts,
  * publish.ts, approval-wait.ts, tool-call.ts, model-call.ts, memory.ts, loop.ts).
  */
-import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, ContinueAsNew, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { sessionIdProblem } from './session-id';
 import { describeAgent, local } from './session/activities';
 import { withdrawPending } from './session/approvals';
@@ -29,7 +29,7 @@ import { unlistedEvents } from './session/waits';
 import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
-import { LOCAL_STEPS_PATCH } from './session/patches';
+import { CONTINUE_NOT_FAILED_PATCH, LOCAL_STEPS_PATCH } from './session/patches';
 import { SIGNED_APPROVALS_PATCH } from './approval-auth';
 import { publish, publishOnce } from './session/publish';
 import type { SessionRun } from './session/run';
@@ -45,7 +45,7 @@ export {
   UserIdKey,
 } from './search-attributes';
 
-export { EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
+export { CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './session/patches';
 export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
@@ -108,6 +108,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       if (shouldContinueAsNew(s) && s.inbox.length === 0) return await continueAsNewNow(s, true);
     }
   } catch (err) {
+    // The run hands over to the next one: nothing failed (older runs marked it failed; they replay as they ran).
+    if (err instanceof ContinueAsNew && patched(CONTINUE_NOT_FAILED_PATCH)) throw err;
     if (err instanceof SessionEnded) {
       const e = s.endRequested;
       return await finish(s, 'completed', `ended${e?.by ? ` by ${e.by}` : ''}${e?.reason ? `: ${e.reason}` : ''}`);
