@@ -3,6 +3,8 @@
  * gets the event sent with `sendEvent` (real worker, scripted model over HTTP); an agent schedule runs a
  * session when triggered and reflects pause/unpause. Time-skipping tests of day-long waits: test/workflow/waits.test.ts.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { createHarness, type Harness } from './support/harness';
 import { sendEvent, startSession, waitForState } from '../client/sessions';
 import { deleteAgentSchedule, listAgentSchedules, pauseAgentSchedule, scheduleAgent, triggerAgentSchedule, unpauseAgentSchedule } from '../client/schedules';
@@ -45,6 +47,32 @@ test('wait_for_event: the session waits (no activity) until sendEvent delivers t
   const localMarkers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
   expect(scheduled).toHaveLength(0);
   expect(localMarkers).toHaveLength(3); // describeAgent and the two model calls
+});
+
+test('agentctl event delivers an event; a bad name or payload is a usage error (exit 2) that sends nothing', async () => {
+  collectScript();
+  const s = await startSession(h.client, { agent: 'collector', task: 'Collect invoice 18.' }, h.config);
+  await waitForState(h.client, s.sessionId, (x) => (x.waiting?.length ?? 0) > 0);
+  const agentctl = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        path.resolve(__dirname, '..', 'bin', 'agentctl'),
+        args,
+        { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TEMPORAL_ADDRESS: h.server.address, TASK_QUEUE: h.env.TASK_QUEUE }, timeout: 90_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+  const badJson = await agentctl(['event', s.sessionId, 'payment_received', '--payload', '{amount']);
+  expect(badJson.code).toBe(2);
+  expect(badJson.stderr).toMatch(/--payload is not JSON/);
+  const badName = await agentctl(['event', s.sessionId, 'Payment!']);
+  expect(badName.code).toBe(2);
+  expect(badName.stderr).toMatch(/name must be lowercase/);
+  const sent = await agentctl(['event', s.sessionId, 'payment_received', '--payload', '{"invoice":18}', '--id', 'pay-18']);
+  expect(sent.code).toBe(0);
+  expect(sent.stdout).toMatch(/event 'payment_received' sent to /);
+  const result = await s.handle.result();
+  expect(result.finalAnswer).toMatch(/\(id pay-18\) after .*; payload: \{"invoice":18\}$/);
 });
 
 test('scheduleAgent: a triggered run starts a session with its own id; pause and unpause show in describe and list', async () => {
