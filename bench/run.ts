@@ -254,6 +254,12 @@ async function run(): Promise<void> {
     const { benchMemory } = (await import(memoryBench)) as { benchMemory(): Promise<BenchRow[]> };
     rows.push(...(await benchMemory()));
   }
+  const longBench = path.join(__dirname, 'long.ts');
+  if (existsSync(longBench) && !quick && !process.argv.includes('--core')) {
+    // The 5,000-step session (LONG_STEPS to change N): history and state per step (bench/long.ts).
+    const { benchLong } = (await import(longBench)) as { benchLong(): Promise<BenchRow[]> };
+    rows.push(...(await benchLong()));
+  }
   const start = benchNpmStart(quick ? 1 : 3);
   rows.push(row('`npm start -- --auto-approve` wall time, warm machine (ms)', start, 'dev server start + worker + demo session + approval process'));
 

@@ -20,7 +20,7 @@ beforeAll(async () => {
   h = await createHarness();
   await h.startWorker();
   r = await runMarathon(h, STEPS, (m) => process.stderr.write(`${m}\n`));
-  process.stderr.write(`${JSON.stringify({ runs: r.runs.length, wallMs: r.wallMs, maxEvents: Math.max(...r.runs.map((x) => x.events)), maxBytes: Math.max(...r.runs.map((x) => x.bytes)) })}\n`);
+  process.stderr.write(`${JSON.stringify({ runs: r.runs.length, wallMs: r.wallMs, compactions: r.compactions, maxEvents: Math.max(...r.runs.map((x) => x.events)), maxBytes: Math.max(...r.runs.map((x) => x.bytes)) })}\n`);
 });
 afterAll(async () => h?.close());
 
@@ -30,6 +30,9 @@ test(`the ${STEPS}-step session runs to completion, over many runs`, () => {
   expect(r.steps).toBe(STEPS);
   expect(r.runs.length).toBeGreaterThanOrEqual(STEPS / 100);
   expect(r.state.status).toBe('awaiting_input');
+  // The model's context was compacted along the way (what keeps a step's cost flat), and none failed.
+  expect(r.compactions).toBeGreaterThanOrEqual(turns);
+  expect(r.state.memory?.errors ?? []).toEqual([]);
 });
 
 test(`every run's history stays under ${MAX_RUN_EVENTS} events and ${MAX_RUN_BYTES} bytes; the carried state stays under ${MAX_CARRY_BYTES} bytes`, () => {

@@ -312,14 +312,16 @@ export const collectorAgent = defineAgent({
 });
 
 /**
- * The 5,000-step session (test/long/marathon.test.ts, bench/long.ts): a no-op tool, an approval when the
- * model marks a call as a checkpoint, no budget, a fresh run every 100 steps.
+ * The 5,000-step session (test/long/marathon.test.ts, bench): a no-op tool, an approval when the model
+ * marks a call as a checkpoint, no budget, a fresh run every 100 steps, and the model's context compacted
+ * when it passes 4,000 tokens (without it every call sends the whole transcript: quadratic in the steps).
  */
 export const marathonAgent = defineAgent({
   name: 'marathon',
   instructions: 'You take many small steps.',
   budget: 'unlimited',
   continueAsNewEverySteps: 100,
+  memory: { recall: 0, summarizeAtEnd: false, contextBudgetTokens: 4_000, keepRecentMessages: 20 },
   tools: [
     defineTool({
       name: 'noop',

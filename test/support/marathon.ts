@@ -19,6 +19,8 @@ export const STEPS_PER_TURN = 500;
 /** Stateless: what to do next is read off the last message (a retried model call gets the same answer). */
 export function marathonScript(stepsPerTurn = STEPS_PER_TURN): ModelScript {
   return (req) => {
+    // Context compaction (the agent's memory.contextBudgetTokens): a summary stands in for older turns.
+    if (messageText(req.messages[0]).startsWith('CONTEXT COMPACTION TASK')) return { content: 'Summary: the agent has been calling noop in numbered steps.' };
     const last = lastMessage(req);
     if (last?.role === 'tool') {
       const n = (JSON.parse(messageText(last)) as { n: number }).n;
@@ -49,6 +51,8 @@ export interface MarathonResult {
   runs: RunFigures[];
   state: SessionState;
   /** What the session store holds: by role, and the user messages and final answers in order. */
+  /** Context compactions the session did (state.memory.compactions). */
+  compactions: number;
   stored: { count: number; byRole: Record<string, number>; userTexts: string[]; answers: string[]; toolResults: number };
   /** State query answer size when the session had done about 100 steps, and at the end. */
   stateQueryBytes: { at100: number; atEnd: number };
@@ -105,7 +109,9 @@ export async function runMarathon(h: Harness, steps: number, log: (msg: string) 
 
   const store = openSessionStore(h.env.AGENT_STORE_URL);
   try {
-    const messages = await store.list(s.sessionId);
+    // Compaction summaries are stored as session messages too; they are not part of the conversation counted here.
+    const all = await store.list(s.sessionId);
+    const messages = all.filter((m) => m.meta?.kind !== 'summary');
     const byRole: Record<string, number> = {};
     for (const m of messages) byRole[String(m.message.role)] = (byRole[String(m.message.role)] ?? 0) + 1;
     return {
@@ -115,6 +121,7 @@ export async function runMarathon(h: Harness, steps: number, log: (msg: string) 
       wallMs,
       runs,
       state,
+      compactions: state.memory?.compactions ?? 0,
       stored: {
         count: messages.length,
         byRole,
