@@ -3,8 +3,12 @@
  * `npm run test:long` checks (test/support/marathon.ts; LONG_STEPS to change N), measured: wall time per
  * step, history bytes per step, the largest run, and the state handed from run to run at step ~100 and
  * at the end (flat means the worker's per-session state does not grow with the steps).
- *   npx tsx bench/long.ts     (just these rows, printed)
+ * Written as the `long` marked section of bench/RESULTS.md (kept when the rest of the file is rewritten).
+ *   npx tsx bench/long.ts     (only this section)
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createHarness } from '../test/support/harness';
 import { marathonFigures, runMarathon } from '../test/support/marathon';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -30,10 +34,35 @@ export async function benchLong(steps = Number(process.env.LONG_STEPS ?? 5000)):
   }
 }
 
+const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+
+/** Runs the long session and writes its rows as the `long` section of bench/RESULTS.md. */
+export async function updateLongSection(): Promise<string> {
+  const rows = await benchLong();
+  const fmt = (x: number): string => (Number.isFinite(x) ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : '-');
+  const section = [
+    '<!-- long:start -->',
+    '## Long session (`bench/long.ts`, the session `npm run test:long` checks)',
+    '',
+    `Measured on ${new Date().toISOString()} (${os.cpus().length} cores, shared; Node ${process.version}), dev server, scripted model, SQLite stores.`,
+    '',
+    '| measurement | steps | value | value | note |',
+    '|---|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.name} | ${r.n} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.note ?? ''} |`),
+    '<!-- long:end -->',
+  ].join('\n');
+  const current = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, 'utf8') : '# Benchmark results\n';
+  const next = /<!-- long:start -->[\s\S]*?<!-- long:end -->/.test(current)
+    ? current.replace(/<!-- long:start -->[\s\S]*?<!-- long:end -->/, section)
+    : `${current.trimEnd()}\n\n${section}\n`;
+  writeFileSync(RESULTS_FILE, next);
+  return section;
+}
+
 if (require.main === module) {
   writeWorkflowBundle()
-    .then(() => benchLong())
-    .then((rows) => console.log(JSON.stringify(rows, null, 2)))
+    .then(() => updateLongSection())
+    .then((section) => console.log(section))
     .catch((err) => {
       console.error(err);
       process.exit(1);
