@@ -19,8 +19,11 @@ import { MissingSecretError, redactDeep, redactSecrets } from '../sandbox/secret
 import { InvalidSessionIdError } from '../runtime/session-id';
 import { openSessionWorkspace, WorkspaceError } from '../runtime/workspace';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
+import { createNotifyActivities, notifierConfigFromEnv, type NotifierConfig } from './notify';
 
 export interface ActivityDeps {
+  /** Approval notifiers (default: from NOTIFY_* environment variables). */
+  notifiers?: NotifierConfig;
   registry: AgentRegistry;
   store: SessionStore;
   /** The model's wire protocol (Chat Completions, Responses, or a fake in unit tests). */
@@ -204,6 +207,7 @@ export function contextMessages(all: readonly StoredMessage[], context?: CallMod
 
 export function createActivities(deps: ActivityDeps) {
   const prices = deps.prices ?? parsePriceTable(process.env.MODEL_PRICES_JSON);
+  const notifiers = deps.notifiers ?? notifierConfigFromEnv();
   // Fail closed at worker start: an agent whose model has no price would count every call as $0.
   for (const name of deps.registry.names()) agentSpec(deps.registry.get(name), deps.defaultModel, prices);
   // JSON schemas are derived from zod once per tool set, not on every model call.
@@ -231,6 +235,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...memoryActivities,
+    ...createNotifyActivities(notifiers),
     /** Does nothing: the bench baseline's unit of work. */
     async noop(n: number): Promise<number> {
       return n;
@@ -256,6 +261,8 @@ export function createActivities(deps: ActivityDeps) {
         searchAttributes: deps.searchAttributes,
         heartbeatTimeoutMs: deps.heartbeatTimeoutMs ?? 20_000,
         sandboxMode: deps.sandboxMode ?? 'bubblewrap',
+        // Sessions schedule the notifier activity only when there is somewhere to deliver to.
+        notify: notifiers.webhookUrl !== undefined,
       };
     },
 

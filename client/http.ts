@@ -1,7 +1,9 @@
 /** `npm run http`: the HTTP interface on HTTP_PORT (default 8080), for services that are not in TypeScript. */
-import { DEMO_AGENT_NAMES } from '../agents';
+import { DEMO_AGENT_NAMES } from '../examples/agents';
 import { loadDemoConfig } from '../runtime/config';
+import { openSessionStore } from '../runtime/store';
 import { buildHttpApi } from './http-api';
+import { authFromEnv } from './http-auth';
 import { connectClient } from './sessions';
 
 async function run(): Promise<void> {
@@ -10,10 +12,14 @@ async function run(): Promise<void> {
   // AGENTS=a,b overrides the demo agents; AGENTS=* turns the check off (workers with other agents).
   const listed = process.env.AGENTS?.split(',').map((a) => a.trim()).filter(Boolean);
   const agents = listed?.includes('*') ? undefined : (listed ?? DEMO_AGENT_NAMES);
-  const app = buildHttpApi(await connectClient(config), config, agents ? { agents } : {});
+  const store = openSessionStore(config.AGENT_STORE_URL);
+  const app = await buildHttpApi(await connectClient(config), config, { auth: authFromEnv(), store, ...(agents ? { agents } : {}) });
+  app.addHook('onClose', () => store.close());
   const port = Number(process.env.HTTP_PORT ?? 8080);
-  await app.listen({ port, host: process.env.HTTP_HOST ?? '127.0.0.1' });
-  console.log(`agent-runtime HTTP API on http://${process.env.HTTP_HOST ?? '127.0.0.1'}:${port}`);
+  const host = process.env.HTTP_HOST ?? '127.0.0.1';
+  await app.listen({ port, host });
+  console.log(`agent-runtime HTTP API on http://${host}:${port}  (docs: http://${host}:${port}/docs, inbox: http://${host}:${port}/inbox)`);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void app.close().then(() => process.exit(0)));
 }
 
 run().catch((err) => {

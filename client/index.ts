@@ -22,3 +22,7 @@ export { loadConfig } from '../runtime/config';
 export { agentSession } from '../workflows/agentSession';
 export * from '../workflows/messages';
 export { ApprovalDecision as ApprovalDecisionSchema, BudgetTopUp as BudgetTopUpSchema, ExternalEvent as ExternalEventSchema } from '../runtime/message-schemas';
+/** The HTTP API as a Fastify instance (serve it yourself, or through `npm run http`); API keys are stored as sha256Hex digests. */
+export { buildHttpApi } from './http-api';
+export type { HttpApiOptions } from './http-api';
+export { sha256Hex } from './http-auth';

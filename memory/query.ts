@@ -127,13 +127,13 @@ export const RRF_K = 60;
 /**
  * Weight of a record's search context (neighbouring turns, dates) relative to its own text (1.0) in
  * lexical ranking: context separates records the text alone cannot, without outranking a record whose
- * own text matches. Chosen on the tuning half of bench/memory-quality.ts: R@5 72.7 (SQLite) / 70.2
+ * own text matches. Chosen on the tuning half of examples/bench/memory-quality.ts: R@5 72.7 (SQLite) / 70.2
  * (PostgreSQL) at 0.5, against 59.4 / 50.0 at 0 and no gain above 0.5 for SQLite.
  */
 export const CONTEXT_WEIGHT = 0.5;
 
 /**
- * Hybrid fusion defaults, chosen on the tuning half of bench/memory-quality.ts (reported on the other
+ * Hybrid fusion defaults, chosen on the tuning half of examples/bench/memory-quality.ts (reported on the other
  * half): the vector ranking at half the lexical one's weight. all-MiniLM-L6-v2 reads only the first 256
  * tokens of a record and is a small model, so on its own it ranks worse than bm25 with context; at half
  * weight it still promotes paraphrases bm25 misses. R@5 on the tuning half: 76.3 (SQLite) / 73.8

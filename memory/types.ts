@@ -117,7 +117,7 @@ export type EmbedFunction = (texts: string[]) => Promise<number[][]>;
 /**
  * Hybrid ranking: weighted reciprocal-rank fusion, score = lexicalWeight / (k + lexical rank) +
  * vectorWeight / (k + vector rank). Defaults (DEFAULT_FUSION) were tuned on the tuning half of the
- * retrieval benchmark (bench/memory-quality.ts --tune).
+ * retrieval benchmark (examples/bench/memory-quality.ts --tune).
  */
 export interface FusionOptions {
   lexicalWeight?: number;

@@ -41,7 +41,7 @@ export interface DevServerOptions {
   /**
    * SQLite pragmas for the server's database file; default {@link DEFAULT_SQLITE_PRAGMAS} (or the
    * comma-separated TEMPORAL_SQLITE_PRAGMAS). The CLI's own default, a rollback journal, costs several fsyncs
-   * per commit: a signal's workflow task took ~3x longer to reach the worker (bench/RESULTS.md).
+   * per commit: a signal's workflow task took ~3x longer to reach the worker (examples/bench/RESULTS.md).
    */
   sqlitePragmas?: string[];
   /** Register the session's search attributes (default true; false only to test clients against a bare server). */

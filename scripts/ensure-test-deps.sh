@@ -7,11 +7,13 @@ npx tsx "$(dirname "$0")/test-server.ts" >/dev/null || echo "[test setup] no tim
 missing=()
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null || missing+=(postgresql)
+# The approvals inbox test drives Debian's chromium (headless, through playwright-core).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "[test setup] installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "[test setup] missing: ${missing[*]}. Install them (e.g. sudo apt-get install ${missing[*]}); sandbox tests need bubblewrap, the PostgreSQL suites need the server binaries." >&2
+  echo "[test setup] missing: ${missing[*]}. Install them (e.g. sudo apt-get install ${missing[*]}); sandbox tests need bubblewrap, the PostgreSQL suites need the server binaries, the inbox test /usr/bin/chromium." >&2
 fi

@@ -7,8 +7,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { applicationScript } from '../agents/application/script';
-import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
+import { applicationScript } from '../examples/agents/application/script';
+import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../examples/agents/research/script';
 import { COMPACTION_INSTRUCTIONS, SESSION_SUMMARY_INSTRUCTIONS } from '../runtime/memory-prompts';
 import { openSessionStore } from '../runtime/store';
 import { agentSession } from '../workflows/agentSession';

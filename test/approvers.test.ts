@@ -50,7 +50,7 @@ test('a missing file names its path; a hook is validated too', () => {
 
 test("an agent's spec carries the policy; separation of duties can be turned off", () => {
   const agent = defineAgent({ name: 'x', instructions: 'i', tools: [], approvals: { group: 'managers', auth: { directory: TEST_APPROVERS, separationOfDuties: false } } });
-  const policy = agentSpec(agent, 'm').approvals.auth!;
+  const policy = agentSpec(agent, 'gpt-4.1-mini').approvals.auth!;
   expect(policy).toMatchObject({ requireSignature: false, separationOfDuties: false });
   const record = { approvalId: 's/1', approverGroup: 'managers', argsHash: KEY } as ApprovalRecord;
   const decide = (approver: string, sessionUserId?: string) =>

@@ -3,7 +3,7 @@
  * Temporal dev server is stopped and started again on the same database file. `npm run test:stack`
  * runs the same tests on the production stack (server v1.32.2 restarted on its PostgreSQL).
  */
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { openMemoryStore } from '../memory';
 import { openSessionStore } from '../runtime/store';

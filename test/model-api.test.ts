@@ -3,11 +3,11 @@
  * calls the scripted model server's /v1/responses over HTTP through the `openai` client, and a session
  * with an approval completes. Plus the worker's fail-closed start on an unpriced model.
  */
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { decideApproval, startSession, waitForState } from '../client/sessions';
 import { openSessionStore } from '../runtime/store';
 import { createAgentWorker } from '../workers/worker';
-import { demoAgents } from '../agents';
+import { demoAgents } from '../examples/agents';
 import { createHarness, type Harness } from './support/harness';
 
 let h: Harness;

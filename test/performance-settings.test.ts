@@ -1,5 +1,5 @@
 /**
- * Settings chosen for speed (bench/RESULTS.md) that must not change behaviour:
+ * Settings chosen for speed (examples/bench/RESULTS.md) that must not change behaviour:
  * - agent workers run workflow activations inline (workers/workflow-executor.ts) by default; the SDK's threaded
  *   executor stays available. Both must run the same session to the same history shape, approvals included.
  * - the embedded dev server keeps its SQLite database in WAL mode with a full sync per commit.
@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { DEFAULT_SQLITE_PRAGMAS, sqlitePragmasFromEnv, startDevServer } from '../runtime/temporal-server';
 import { AgentNameKey, SandboxModeKey, SessionStatusKey, UserIdKey } from '../workflows/search-attributes';
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { decideApproval, startSession, waitForState } from '../client/sessions';
 import { loadConfig } from '../runtime/config';
 import { workflowWorkerClass } from '../workers/workflow-executor';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
-import { CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from '../workflows/agentSession';
+import { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from '../workflows/agentSession';
 import { SIGNED_APPROVALS_PATCH } from '../workflows/approval-auth';
 
 const dir = path.join(__dirname, 'replay', 'histories');
@@ -63,6 +63,20 @@ test('sessions with authenticated approvals (signed-approvals-v1) are recorded n
   const marked = files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle));
   expect(marked.length).toBeGreaterThanOrEqual(10);
   expect(marked).toEqual(expect.arrayContaining(['signed-approval-refused-then-approved.json', 'group-approval-escalated-decided.json']));
+});
+
+test('sessions with approval notifications are recorded: the notify- histories carry the patch and the activity', () => {
+  const needle = Buffer.from(`{"id":"${APPROVAL_NOTIFY_PATCH}`).subarray(0, 21).toString('base64');
+  const notify = files.filter((f) => f.startsWith('notify-'));
+  expect(notify.length).toBeGreaterThanOrEqual(10);
+  // Only sessions that asked for an approval reach the patch (chat and research recordings do not).
+  const asked = notify.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes('"name":"notifyApproval"'));
+  expect(asked.length).toBeGreaterThanOrEqual(4);
+  for (const f of asked) expect(readFileSync(path.join(dir, f), 'utf8')).toContain(needle);
+  const approved = readFileSync(path.join(dir, 'notify-application-approved.json'), 'utf8');
+  expect(approved).toContain('"name":"notifyApproval"');
+  // Recordings from before the patch never schedule it (replay of those must not expect it).
+  expect(readFileSync(path.join(dir, 'local-steps-application-approved.json'), 'utf8')).not.toContain('notifyApproval');
 });
 
 test.each([

@@ -4,7 +4,7 @@
  * notes are embedded when written, and session 2's automatic recall finds them through the fused
  * lexical + vector ranking and answers without re-reading the sources.
  */
-import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
+import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../examples/agents/research/script';
 import { LOCAL_EMBEDDING_MODEL, startLocalEmbeddingServer, type LocalEmbeddingServer } from '../memory';
 import { sessionState, startSession } from '../client/sessions';
 import { createHarness, type Harness } from './support/harness';

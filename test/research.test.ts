@@ -2,7 +2,7 @@
  * The research demo across sessions: session 1 studies a question with the sources and notes findings;
  * session 2, for the same user, answers the follow-up from recalled memory without re-reading them.
  */
-import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../agents/research/script';
+import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../examples/agents/research/script';
 import { openMemoryStore } from '../memory';
 import { sessionState, startSession } from '../client/sessions';
 import { openSessionStore } from '../runtime/store';

@@ -3,7 +3,7 @@
  * and running tools unsandboxed (SANDBOX=none) is flagged on the session.
  */
 import { temporal } from '@temporalio/proto';
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { openSessionStore } from '../runtime/store';
 import { activityCalls } from './support/history';

@@ -1,7 +1,7 @@
 /**
  * The agent session on a real Temporal dev server, with the scripted model server behind the openai client.
  */
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { decideApproval, sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { messageText } from '../runtime/scripted-model';
 import { openSessionStore } from '../runtime/store';

@@ -3,7 +3,7 @@
  * mounts behind (the data folder can be deleted), and its sessions go on on the next worker.
  */
 import { readFileSync } from 'node:fs';
-import { applicationScript } from '../agents/application/script';
+import { applicationScript } from '../examples/agents/application/script';
 import { signalApproval, startSession, waitForState } from '../client/sessions';
 import { createHarness, type Harness } from './support/harness';
 

@@ -2,6 +2,8 @@
 export { AgentRuntimePlugin, AGENT_WORKFLOWS_PATH } from './plugin';
 export type { AgentRuntimePluginOptions, AgentSource, ModelOptions } from './plugin';
 export { createAgentWorker } from './worker';
+export { workflowWorkerClass } from './workflow-executor';
+export type { WorkflowExecutor } from './workflow-executor';
 export type { AgentWorker, AgentWorkerOptions } from './worker';
 export { checkDeclaredSecrets } from './secrets-check';
 export { agentSpanInterceptor, MODEL_SPAN, TOOL_SPAN } from './tracing';

@@ -1,5 +1,5 @@
 /** `npm run worker`: runs agent sessions for the bundled agents until SIGINT/SIGTERM. */
-import { demoAgents } from '../agents';
+import { demoAgents } from '../examples/agents';
 import { loadDemoConfig } from '../runtime/config';
 import { createAgentWorker } from './worker';
 

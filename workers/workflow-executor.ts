@@ -5,7 +5,7 @@
  * timeout; Node implements that timeout by starting and joining a watchdog thread on every call, and a
  * process-wide promise hook records a stack for every promise the workflow creates (for the Web UI's
  * "Stack Trace" tab). For a session step (two activations, a handful of calls into the VM each) those
- * three costs were most of the worker's CPU and about half of the step's latency (bench/RESULTS.md).
+ * three costs were most of the worker's CPU and about half of the step's latency (examples/bench/RESULTS.md).
  *
  * 'inline' (the default for agent workers) runs the same reusable V8 context on the worker's main thread
  * with no per-call watchdog and no promise hook. The isolation between workflows is unchanged (it is the

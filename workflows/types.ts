@@ -120,6 +120,8 @@ export interface RunSpec extends AgentSpec {
   searchAttributes: boolean;
   heartbeatTimeoutMs: number;
   sandboxMode: string;
+  /** A notifier (webhook) is configured on the worker: approval requests schedule `notifyApproval`. Absent in specs recorded before it (then: notify). */
+  notify?: boolean;
 }
 
 export type SessionStatus =

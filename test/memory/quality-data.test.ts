@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadLocomo } from '../../bench/memory-data';
-import { metrics, PlainBm25 } from '../../bench/memory-quality';
+import { loadLocomo } from '../../examples/bench/memory-data';
+import { metrics, PlainBm25 } from '../../examples/bench/memory-quality';
 
 const sample = (id: string) => ({
   sample_id: id,

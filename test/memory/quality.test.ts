@@ -5,7 +5,7 @@
  * hybrid too with MEMORY_QUALITY_HYBRID=1 (the model costs minutes of CPU on a first run). The full
  * run with hybrid is `npm run bench:memory-quality`.
  */
-import { metrics, runMemoryQuality, type QualityReport } from '../../bench/memory-quality';
+import { metrics, runMemoryQuality, type QualityReport } from '../../examples/bench/memory-quality';
 
 let report: QualityReport | { absent: string[] };
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
-import { openOutbox, sendDecision } from '../../agents/application/outbox';
+import { openOutbox, sendDecision } from '../../examples/agents/application/outbox';
 import { fetchWithSecret, sandboxTools, writeWorkspaceFile } from '../../sandbox';
 import { memoryTools, type MemoryStore } from '../../memory';
 

@@ -15,8 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { demoAgents } from '../../agents';
-import { openOutbox, sentDecisions, type SentDecision } from '../../agents/application/outbox';
+import { demoAgents } from '../../examples/agents';
+import { openOutbox, sentDecisions, type SentDecision } from '../../examples/agents/application/outbox';
 import { loadConfig, type RuntimeConfig } from '../../runtime/config';
 import { startScriptedModelServer, type ModelScript, type ScriptedModelServer } from '../../runtime/scripted-model';
 import { freeStackPorts, startStack, type Stack } from '../../runtime/stack';
@@ -26,6 +26,8 @@ import { testAgents } from './agents';
 import { WORKFLOW_BUNDLE } from './paths';
 
 export { WORKFLOW_BUNDLE };
+/** For the bench's row labels (examples/bench imports the repository's harness, not runtime/stack). */
+export { STACK_LABEL } from '../../runtime/stack';
 
 try {
   // ERROR: tests provoke activity failures on purpose; their WARN lines would drown the test report.

@@ -1,6 +1,6 @@
 /** A worker in its own process, so crash tests can SIGKILL a real worker. Configured through env. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { demoAgents } from '../../agents';
+import { demoAgents } from '../../examples/agents';
 import { createAgentWorker } from '../../workers/worker';
 import { testAgents } from './agents';
 

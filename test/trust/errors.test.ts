@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { WorkflowFailedError } from '@temporalio/client';
 import { buildHttpApi } from '../../client/http-api';
+import { openSessionStore, type SessionStore } from '../../runtime/store';
+import { bearer, testAuth } from '../support/http-keys';
 import { connectClient, startSession, waitForState } from '../../client/sessions';
 import { activityCalls } from '../support/history';
 import { createAgentWorker } from '../../workers/worker';
@@ -123,14 +125,19 @@ describe('TEMPORAL_ADDRESS', () => {
 describe('HTTP', () => {
   let api: FastifyInstance;
   let base = '';
+  let store: SessionStore;
   beforeAll(async () => {
-    api = buildHttpApi(await h.newClient(), h.config, { agents: ['calculator', 'notifier'] });
+    store = openSessionStore(h.env.AGENT_STORE_URL);
+    api = await buildHttpApi(await h.newClient(), h.config, { agents: ['calculator', 'notifier'], auth: testAuth, store });
     base = await api.listen({ port: 0, host: '127.0.0.1' });
   });
-  afterAll(async () => api?.close());
+  afterAll(async () => {
+    await api?.close();
+    await store?.close();
+  });
 
   const post = async (p: string, body: unknown): Promise<{ status: number; json: { error?: string } }> => {
-    const res = await fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('approver') }, body: typeof body === 'string' ? body : JSON.stringify(body) });
     return { status: res.status, json: (await res.json()) as { error?: string } };
   };
 

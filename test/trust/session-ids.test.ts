@@ -12,6 +12,8 @@ import { InvalidSessionIdError, SessionId } from '../../runtime/session-id';
 import { openSessionWorkspace, workspacePath, WorkspaceError } from '../../runtime/workspace';
 import { sendMessage, sessionState, startSession } from '../../client/sessions';
 import { buildHttpApi } from '../../client/http-api';
+import { openSessionStore } from '../../runtime/store';
+import { bearer, testAuth } from '../support/http-keys';
 import { SANDBOX_UID } from '../../sandbox/sandbox';
 import { createHarness, type Harness } from '../support/harness';
 
@@ -102,19 +104,21 @@ describe('entry points', () => {
   });
 
   test('HTTP refuses a bad id with 400 and the grammar', async () => {
-    const api = buildHttpApi(await h.newClient(), h.config);
+    const store = openSessionStore(h.env.AGENT_STORE_URL);
+    const api = await buildHttpApi(await h.newClient(), h.config, { auth: testAuth, store });
     try {
       const base = await api.listen({ port: 0, host: '127.0.0.1' });
       const res = await fetch(`${base}/sessions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...bearer('starter') },
         body: JSON.stringify({ agent: 'calculator', task: 'x', sessionId: '..' }),
       });
       expect(res.status).toBe(400);
       expect(JSON.stringify(await res.json())).toMatch(/letters, digits/);
-      expect((await fetch(`${base}/sessions/a%3Fb`)).status).toBe(400);
+      expect((await fetch(`${base}/sessions/a%3Fb`, { headers: bearer('viewer') })).status).toBe(400);
     } finally {
       await api.close();
+      await store.close();
     }
   });
 

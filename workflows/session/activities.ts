@@ -31,3 +31,10 @@ export const MODEL_ACTIVITY = {
 export const { callModel } = proxyActivities<Activities>(MODEL_ACTIVITY);
 /** Per-tool timeouts and retries are given at each call (executeWithOptions), from the agent's spec. */
 export const { runTool } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
+
+/** Webhooks may be down for a while: retried with backoff for about a quarter of an hour, then given up (logged). */
+export const NOTIFY_ACTIVITY = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12 },
+} as const;
+export const { notifyApproval } = proxyActivities<Activities>(NOTIFY_ACTIVITY);

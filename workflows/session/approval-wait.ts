@@ -2,7 +2,9 @@
  * Waiting for a human: a request goes to the first group with a durable deadline, escalates to the next
  * group when it passes, and is denied by default after the last one (or withdrawn when the session ends).
  */
-import { condition } from '@temporalio/workflow';
+import { condition, log, patched } from '@temporalio/workflow';
+import { notifyApproval, NOTIFY_ACTIVITY } from './activities';
+import { APPROVAL_NOTIFY_PATCH } from './patches';
 import type { ApprovalRecord, CheckedToolCall, SessionGrant } from '../types';
 import { approvalLevels, escalate, grantedRecord, newApprovalRecord } from './approvals';
 import { publish } from './publish';
@@ -13,6 +15,7 @@ export async function awaitApproval(s: SessionRun, call: CheckedToolCall, seq: n
   const record = newApprovalRecord(s.sessionId, seq, call, routing, new Date());
   s.approvals.set(record.approvalId, record);
   publish(s);
+  notify(s, record, call);
   const levels = approvalLevels(routing);
   for (let level = 0; level < levels.length; level++) {
     const { group, timeoutMs } = levels[level];
@@ -40,4 +43,30 @@ export function approveByGrant(s: SessionRun, call: CheckedToolCall, seq: number
   s.approvals.set(record.approvalId, record);
   publish(s);
   return record;
+}
+
+/**
+ * Tells the worker's notifiers (workflows/../activities/notify.ts) about a new request, when it has any
+ * (`spec.notify`; specs recorded before that field notify). Not awaited: the approval never waits for a
+ * notification, and one that fails for good is only logged.
+ */
+function notify(s: SessionRun, record: ApprovalRecord, call: CheckedToolCall): void {
+  log.info('approval requested', { approvalId: record.approvalId, tool: record.tool, group: record.approverGroup, deadline: record.deadline });
+  if (s.spec!.notify === false || !patched(APPROVAL_NOTIFY_PATCH)) return;
+  notifyApproval
+    .executeWithOptions({ ...NOTIFY_ACTIVITY, summary: `notify ${record.approverGroup} of ${call.summary}` }, [
+      {
+        sessionId: s.sessionId,
+        approvalId: record.approvalId,
+        agent: s.state.agent,
+        tool: record.tool,
+        args: record.args,
+        argsHash: record.argsHash,
+        reason: record.reason,
+        approverGroup: record.approverGroup,
+        deadline: record.deadline,
+        ...(s.state.userId ? { userId: s.state.userId } : {}),
+      },
+    ])
+    .catch((err) => log.warn('approval notification not delivered', { approvalId: record.approvalId, error: String(err) }));
 }

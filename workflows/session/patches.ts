@@ -8,6 +8,9 @@ export const LOCAL_STEPS_PATCH = 'local-steps-v1';
 export const EDITED_ARGS_PATCH = 'edited-args-told-v1';
 /** A call of a tool approved for the session runs without asking (no approval wait). */
 export const SESSION_GRANTS_PATCH = 'session-grants-v1';
+
+/** Patch id: an approval request also schedules the notifier activity (sessions started before it do not). */
+export const APPROVAL_NOTIFY_PATCH = 'approval-notify-v1';
 /** Built-in `wait` / `wait_for_event` tools run in the workflow (a durable timer or a condition), no activity. */
 export const WAITS_PATCH = 'waits-v1';
 /**
