@@ -15,6 +15,7 @@ import {
   approvalSignal,
   decideApprovalUpdate,
   endSignal,
+  eventSignal,
   sendMessageUpdate,
   stateQuery,
   topUpBudgetUpdate,
@@ -22,7 +23,7 @@ import {
   type BudgetTopUp as BudgetTopUpType,
   type EndRequest,
 } from '../workflows/messages';
-import { ApprovalDecision, BudgetTopUp } from '../runtime/message-schemas';
+import { ApprovalDecision, BudgetTopUp, ExternalEvent } from '../runtime/message-schemas';
 import { startSearchAttributes } from '../workflows/search-attributes';
 import type { ApprovalRecord, Budget, ChatReply, SessionInput, SessionState } from '../workflows/types';
 import type { Identity } from '../runtime/approvers';
@@ -61,6 +62,7 @@ export function createSessionClient(opts: { client: Client } & SessionTarget) {
     signalApproval: (sessionId: string, decision: ApprovalDecisionType) => signalApproval(client, sessionId, decision),
     topUpBudget: (sessionId: string, topUp: BudgetTopUpType) => topUpBudget(client, sessionId, topUp),
     end: (sessionId: string, request?: EndRequest) => endSession(client, sessionId, request),
+    sendEvent: (sessionId: string, name: string, payload?: unknown, opts?: { id?: string }) => sendEvent(client, sessionId, name, payload, opts),
     state: (sessionId: string) => sessionState(client, sessionId),
     /** A new session from this one's state after entry `atSeq` (the original is not changed). */
     fork: (sessionId: string, options: ForkOptions) => forkSession(client, sessionId, options, target),
@@ -188,6 +190,17 @@ export async function topUpBudget(client: Client, sessionId: string, topUp: Budg
 
 export async function endSession(client: Client, sessionId: string, request: EndRequest = {}): Promise<void> {
   await sessionHandle(client, sessionId).signal(endSignal, request);
+}
+
+/**
+ * Delivers an external event ("payment_received") to a session, for its `wait_for_event` tool. Checked
+ * here (name grammar, payload at most 16 KiB of JSON); the session refuses names its agent does not list
+ * (see `rejectedMessages` in its state). With `id`, a re-sent event is taken once.
+ */
+export async function sendEvent(client: Client, sessionId: string, name: string, payload?: unknown, opts: { id?: string } = {}): Promise<void> {
+  const parsed = ExternalEvent.safeParse({ name, ...(payload !== undefined ? { payload } : {}), ...(opts.id !== undefined ? { id: opts.id } : {}) });
+  if (!parsed.success) throw new Error(`sendEvent: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`);
+  await sessionHandle(client, sessionId).signal(eventSignal, parsed.data);
 }
 
 export function sessionHandle(client: Client, sessionId: string): WorkflowHandle<typeof agentSession> {

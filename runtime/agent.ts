@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { AgentSpec, ToolSpec } from '../workflows/types';
 import { modelPrice, type PriceTable } from './pricing';
 import { approvalAuthPolicy, resolveDirectory, type DirectorySource } from './approvers';
+import { waitPolicy, waitTools, type AgentWaits } from './waits';
 
 /** Returns a reason string when the call needs a human approval, or a falsy value when it does not. */
 export type ApprovalFunction<A> = (args: A) => string | false | null | undefined;
@@ -74,6 +75,8 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
    * exactly-once in the same way: a result recorded in the session store is never re-run.
    */
   runAs?: 'local' | 'activity';
+  /** Set on the runtime's built-in tools (runtime/waits.ts): the session workflow carries them out, not an activity. */
+  builtin?: 'wait' | 'wait_for_event';
   run(args: z.infer<S>, ctx: ToolContext): Promise<unknown> | unknown;
 }
 
@@ -159,6 +162,12 @@ export interface AgentDefinition {
    * under one agent's policy never matches another's.
    */
   toolApprovals?: Record<string, ToolApprovalOverride>;
+  /**
+   * Built-in waits: a `wait` tool (a durable timer, "check again tomorrow") and, with `events`, a
+   * `wait_for_event` tool (waits for `sendEvent(client, sessionId, name, payload)`), each wait at most
+   * `maxWaitMs` (default 7 days). defineAgent adds the tools.
+   */
+  waits?: AgentWaits;
 }
 
 /** An agent's own approval policy for one of its tools (see `AgentDefinition.toolApprovals`). */
@@ -185,8 +194,11 @@ export function defineTool<S extends z.ZodType>(def: ToolDefinition<S>): ToolDef
   return def;
 }
 
-export function defineAgent(def: AgentDefinition): AgentDefinition {
-  effectiveBudget(def.budget); // a bad budget fails at definition, not in the middle of a session
+export function defineAgent(input: AgentDefinition): AgentDefinition {
+  effectiveBudget(input.budget); // a bad budget fails at definition, not in the middle of a session
+  // The built-in wait tools join the agent's tools (once: defining a defined agent again adds nothing).
+  const own = input.tools.filter((t) => !t.builtin);
+  const def: AgentDefinition = input.waits ? { ...input, tools: [...own, ...waitTools(waitPolicy(input.name, input.waits))] } : input;
   const seen = new Set<string>();
   for (const t of def.tools) {
     if (seen.has(t.name)) throw new Error(`agent '${def.name}' has two tools named '${t.name}'`);
@@ -215,6 +227,7 @@ export function toolSpecIn(tool: ToolDefinition, override: ToolApprovalOverride 
   const effects = tool.effects ?? 'none';
   const timeoutMs = tool.timeoutMs ?? 60_000;
   return {
+    ...(tool.builtin ? { builtin: tool.builtin } : {}),
     name: tool.name,
     description: tool.description,
     parameters: z.toJSONSchema(tool.input, { target: 'draft-7', io: 'input' }) as Record<string, unknown>,
@@ -259,6 +272,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string, prices?:
     localModelTimeoutMs: agent.localModelTimeoutMs ?? 60_000,
     maxParallelToolCalls: agent.maxParallelToolCalls ?? 8,
     ...(agent.continueAsNewEverySteps ? { continueAsNewEverySteps: agent.continueAsNewEverySteps } : {}),
+    ...(agent.waits ? { waits: waitPolicy(agent.name, agent.waits) } : {}),
     ...(agent.memory
       ? {
           memory: {

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { LIMITS } from '../workflows/limits';
-import { DECISION_VIA, jsonShapeProblem, signingFieldsProblem } from '../workflows/validate';
-import type { ApprovalDecision as ApprovalDecisionType, BudgetTopUp as BudgetTopUpType, ChatMessage as ChatMessageType, EndRequest as EndRequestType } from '../workflows/messages';
+import { DECISION_VIA, EVENT_NAME, EVENT_PAYLOAD_LIMITS, jsonShapeProblem, signingFieldsProblem } from '../workflows/validate';
+import type { ApprovalDecision as ApprovalDecisionType, BudgetTopUp as BudgetTopUpType, ChatMessage as ChatMessageType, EndRequest as EndRequestType, ExternalEvent as ExternalEventType } from '../workflows/messages';
 
 const identity = (field: string) =>
   z
@@ -78,3 +78,22 @@ export const EndRequest: z.ZodType<EndRequestType> = z.preprocess(
   (v) => v ?? {},
   z.object({ reason: z.string().max(LIMITS.endReasonChars).optional(), by: z.string().max(LIMITS.identityChars).optional() }).strict(),
 ) as unknown as z.ZodType<EndRequestType>;
+
+/** An external event for `wait_for_event` (`sendEvent`, `agentctl event`). */
+export const ExternalEvent: z.ZodType<ExternalEventType> = z
+  .object({
+    name: z
+      .string({ error: 'name is required (e.g. payment_received)' })
+      .min(1, 'name is required (e.g. payment_received)')
+      .max(LIMITS.eventNameChars)
+      .regex(EVENT_NAME, 'name must be lowercase a-z 0-9 _ . - starting with a letter or digit (e.g. payment_received)'),
+    payload: z
+      .unknown()
+      .superRefine((v, ctx) => {
+        const problem = jsonShapeProblem(v, 'payload', EVENT_PAYLOAD_LIMITS);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+    id: z.string().min(1, 'id must be a non-empty string').max(LIMITS.eventIdChars).optional(),
+  })
+  .strict() as unknown as z.ZodType<ExternalEventType>;

@@ -14,7 +14,8 @@ import { openSessionStore } from '../runtime/store';
 import { agentSession } from '../workflows/agentSession';
 import type { SessionInput, TranscriptEntry } from '../workflows/types';
 import { recordedV1Carry, storedRows } from '../test/support/recorded-carry';
-import { decideApproval, endSession, forkSession, resumeSession, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
+import { decideApproval, endSession, forkSession, resumeSession, sendEvent, sendMessage, signalApproval, startSession, topUpBudget, waitForState } from '../client/sessions';
+import { deleteAgentSchedule, scheduleAgent, triggerAgentSchedule } from '../client/schedules';
 import { createHarness } from '../test/support/harness';
 import { loadSigningKey, signDecision } from '../runtime/signing';
 import { writeWorkflowBundle } from '../test/support/paths';
@@ -238,6 +239,59 @@ async function run(): Promise<void> {
       const c = await h.client.workflow.start(agentSession, { taskQueue: h.config.TASK_QUEUE, workflowId: id, args: [input as unknown as SessionInput] });
       await c.result();
       await save('carry-v1-continued', id);
+    }
+    // Built-in waits (patch waits-v1): a timer, an event that arrives, an event wait that times out.
+    if (wanted('wait-timer')) {
+      h.model.setScript((req) =>
+        req.messages.some((m) => m.role === 'tool') ? { content: 'checked again' } : { toolCalls: [{ name: 'wait', arguments: { seconds: 1, reason: 'check again later' } }] },
+      );
+      const w = await startSession(h.client, { agent: 'collector', task: 'check later' }, h.config);
+      await w.handle.result();
+      await save('wait-timer', w.sessionId);
+    }
+    if (wanted('wait-for-event-received') || wanted('wait-for-event-timed-out')) {
+      const waitFor = (timeoutSeconds: number) =>
+        h.model.setScript((req) =>
+          req.messages.some((m) => m.role === 'tool')
+            ? { content: 'done' }
+            : { toolCalls: [{ name: 'wait_for_event', arguments: { event: 'payment_received', timeoutSeconds } }] },
+        );
+      waitFor(600);
+      const e = await startSession(h.client, { agent: 'collector', task: 'collect' }, h.config);
+      await waitForState(h.client, e.sessionId, (x) => (x.waiting?.length ?? 0) > 0);
+      await sendEvent(h.client, e.sessionId, 'refund_sent', { amount: 1 }); // refused: not listed
+      await sendEvent(h.client, e.sessionId, 'payment_received', { amount: 42 }, { id: 'pay-rec' });
+      await e.handle.result();
+      await save('wait-for-event-received', e.sessionId);
+      waitFor(1);
+      const t = await startSession(h.client, { agent: 'collector', task: 'collect' }, h.config);
+      await t.handle.result();
+      await save('wait-for-event-timed-out', t.sessionId);
+    }
+    // A session started by a schedule (scheduleAgent, triggered): its start event has the schedule's attributes.
+    if (wanted('scheduled-run')) {
+      h.model.setScript([{ content: 'daily report: all good' }]);
+      const scheduleId = `rec-schedule-${Date.now().toString(36)}`;
+      const sched = await scheduleAgent(h.client, { agent: 'calculator', task: 'Write the daily report.', every: '1 day', scheduleId, taskQueue: h.config.TASK_QUEUE, paused: true });
+      await triggerAgentSchedule(h.client, scheduleId);
+      let sessionId: string | undefined;
+      while (!sessionId) {
+        sessionId = (await sched.describe()).info.recentActions[0]?.action.workflow.workflowId;
+        if (!sessionId) await new Promise((r) => setTimeout(r, 100));
+      }
+      await h.client.workflow.getHandle(sessionId).result();
+      await deleteAgentSchedule(h.client, scheduleId);
+      await save('scheduled-run', sessionId);
+    }
+    // Continue-as-new under continue-not-failed-v1: the closing run is not marked failed.
+    if (wanted('continued-as-new-not-failed-first-run')) {
+      h.model.setScript((req) => {
+        const n = req.messages.filter((m) => m.role === 'tool').length;
+        return n < 4 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: `counted to ${n}` };
+      });
+      const long = await startSession(h.client, { agent: 'long-runner', task: 'count' }, h.config);
+      await h.client.workflow.getHandle(long.sessionId).result();
+      await save('continued-as-new-not-failed-first-run', long.sessionId, long.handle.firstExecutionRunId);
     }
   } finally {
     await h.close();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
-import { APPROVAL_NOTIFY_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from '../workflows/agentSession';
+import { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from '../workflows/agentSession';
 import { SIGNED_APPROVALS_PATCH } from '../workflows/approval-auth';
 import { FORK_PATCH } from '../workflows/session/patches';
 
@@ -33,7 +33,7 @@ test('both step shapes are recorded: sessions from before the local-steps patch 
   expect(files.length - marked.length).toBeGreaterThanOrEqual(10);
 });
 
-test.each([EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH])('behaviour behind %s is recorded, so later changes must keep it replaying', (patch) => {
+test.each([EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH, CONTINUE_NOT_FAILED_PATCH])('behaviour behind %s is recorded, so later changes must keep it replaying', (patch) => {
   const needle = Buffer.from(`{"id":"${patch}`).subarray(0, 21).toString('base64');
   expect(files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle)).length).toBeGreaterThanOrEqual(1);
 });
@@ -88,4 +88,37 @@ test('forks and resumes (fork-v1) are recorded: after a tool result, of a fork w
   expect(marked).toEqual(
     expect.arrayContaining(['fork-at-tool-result.json', 'fork-of-fork-with-task.json', 'fork-waiting-approval-approved.json', 'resume-after-401.json']),
   );
+});
+
+test.each([
+  ['wait-timer.json', WAITS_PATCH],
+  ['wait-for-event-received.json', WAITS_PATCH],
+  ['wait-for-event-timed-out.json', WAITS_PATCH],
+  ['continued-as-new-not-failed-first-run.json', CONTINUE_NOT_FAILED_PATCH],
+])('%s carries the %s marker (built-in waits and continue-as-new are recorded under their patches)', (file, patch) => {
+  const needle = Buffer.from(`{"id":"${patch}`).subarray(0, 21).toString('base64');
+  expect(readFileSync(path.join(dir, file), 'utf8')).toContain(needle);
+});
+
+test('a session started by a schedule (scheduleAgent) is recorded: its start event names the schedule', () => {
+  const recorded = JSON.parse(readFileSync(path.join(dir, 'scheduled-run.json'), 'utf8')) as {
+    workflowId: string;
+    history: { events: Array<{ workflowExecutionStartedEventAttributes?: { searchAttributes?: { indexedFields?: Record<string, unknown> } } }> };
+  };
+  expect(Object.keys(recorded.history.events[0].workflowExecutionStartedEventAttributes?.searchAttributes?.indexedFields ?? {})).toContain('TemporalScheduledById');
+  expect(recorded.workflowId).toMatch(/^rec-schedule-[a-z0-9]+-\d{4}-\d{2}-\d{2}T/);
+});
+
+test('under continue-not-failed-v1 the closing run is not marked failed; before it, it was', () => {
+  const statuses = (file: string): string[] => {
+    const recorded = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+      history: { events: Array<{ upsertWorkflowSearchAttributesEventAttributes?: { searchAttributes: { indexedFields: Record<string, { data: string }> } } }> };
+    };
+    return recorded.history.events
+      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes.indexedFields.SessionStatus?.data)
+      .filter((d): d is string => d !== undefined)
+      .map((d) => JSON.parse(Buffer.from(d, 'base64').toString('utf8')) as string);
+  };
+  expect(statuses('signed-approvals-continued-as-new-first-run.json')).toContain('failed');
+  expect(statuses('continued-as-new-not-failed-first-run.json')).not.toContain('failed');
 });

@@ -18,17 +18,18 @@
  * parallel.ts; unit-tested without a server) and the parts that talk to Temporal (handlers.ts,
  * publish.ts, approval-wait.ts, tool-call.ts, model-call.ts, memory.ts, loop.ts).
  */
-import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, ContinueAsNew, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { sessionIdProblem } from './session-id';
 import { describeAgent, local } from './session/activities';
 import { withdrawPending } from './session/approvals';
 import { initialState, migrateCarry } from './session/carry';
 import { SessionEnded } from './session/failures';
-import { installHandlers, refreshBudget } from './session/handlers';
+import { installHandlers, refreshBudget, rejectMessage } from './session/handlers';
+import { unlistedEvents } from './session/waits';
 import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
-import { FORK_PATCH, LOCAL_STEPS_PATCH } from './session/patches';
+import { CONTINUE_NOT_FAILED_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH } from './session/patches';
 import { continueFork, startFork, type ForkStart } from './session/fork';
 import { SIGNED_APPROVALS_PATCH } from './approval-auth';
 import { publish, publishOnce } from './session/publish';
@@ -47,7 +48,7 @@ export {
   UserIdKey,
 } from './search-attributes';
 
-export { APPROVAL_NOTIFY_PATCH, EDITED_ARGS_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH } from './session/patches';
+export { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './session/patches';
 export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
@@ -71,6 +72,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   try {
     s.spec = localSteps ? await local.describeAgent(input.agent) : await describeAgent(input.agent);
     state.sandboxMode = s.spec.sandboxMode;
+    // Events sent before the spec was known are checked against the agent's list now.
+    for (const problem of unlistedEvents(state, s.spec.waits?.events ?? [])) rejectMessage(s, problem);
     refreshBudget(s);
     if (s.spec.searchAttributes && (!s.carry || forked)) publishOnce(s);
     publish(s);
@@ -112,6 +115,8 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       if (shouldContinueAsNew(s) && s.inbox.length === 0) return await continueAsNewNow(s, true);
     }
   } catch (err) {
+    // The run hands over to the next one: nothing failed (older runs marked it failed; they replay as they ran).
+    if (err instanceof ContinueAsNew && patched(CONTINUE_NOT_FAILED_PATCH)) throw err;
     if (err instanceof SessionEnded) {
       const e = s.endRequested;
       return await finish(s, 'completed', `ended${e?.by ? ` by ${e.by}` : ''}${e?.reason ? `: ${e.reason}` : ''}`);

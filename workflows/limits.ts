@@ -31,4 +31,13 @@ export const LIMITS = {
   /** The state query answers with at most this many transcript entries and about this many bytes of them. */
   stateTranscriptEntries: 200,
   stateTranscriptBytes: 512 * 1024,
+  /** External events (`wait_for_event`): name grammar length, payload size and shape, unconsumed events kept. */
+  eventNameChars: 64,
+  eventIdChars: 200,
+  eventPayloadBytes: 16 * 1024,
+  eventPayloadDepth: 8,
+  eventPayloadNodes: 1_000,
+  bufferedEvents: 20,
+  /** The longest `wait` / `wait_for_event` any agent may allow (its own `waits.maxWaitMs` is at most this). */
+  maxWaitMs: 366 * 24 * 3600_000,
 } as const;

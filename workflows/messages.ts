@@ -50,6 +50,19 @@ export interface EndRequest {
   by?: string;
 }
 
+/**
+ * Something that happened outside the session (a payment arrived, a document was signed), for a
+ * `wait_for_event` call of the model. Names the agent allows (`waits.events`); others are refused.
+ */
+export interface ExternalEvent {
+  /** 1-64 characters of a-z 0-9 _ . - (as listed in the agent's `waits.events`). */
+  name: string;
+  /** Any JSON, at most LIMITS.eventPayloadBytes; given to the model as the tool result. */
+  payload?: unknown;
+  /** The sender's id for the event (deduplication: an id seen before is ignored). */
+  id?: string;
+}
+
 /** Paging of the transcript in the state query (the answer must stay far below gRPC's 4 MB). */
 export interface StateQueryOptions {
   /** Entries with seq below this (default: the newest). */
@@ -68,5 +81,7 @@ export const sendMessageUpdate = defineUpdate<ChatReply, [ChatMessage]>('sendMes
 export const topUpBudgetUpdate = defineUpdate<SessionState['budget'], [BudgetTopUp]>('topUpBudget');
 /** Ends the session after the current step (chat sessions, or a session paused on its budget). */
 export const endSignal = defineSignal<[EndRequest]>('end');
+/** An external event for `wait_for_event` (fire and forget; refused ones are in state.rejectedMessages). */
+export const eventSignal = defineSignal<[ExternalEvent]>('event');
 /** The session's state; the transcript is paged (newest entries first kept) so the answer stays small. */
 export const stateQuery = defineQuery<SessionState, [StateQueryOptions?]>('state');

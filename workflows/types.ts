@@ -12,6 +12,35 @@ export interface ToolSpec {
   maxAttempts: number;
   /** 'local': a local activity in the session's worker; 'activity': a regular activity. Absent in specs of older workers: regular. */
   runAs?: 'local' | 'activity';
+  /** Built-in tools the workflow itself carries out (no activity): a durable timer, a wait for an external event. */
+  builtin?: 'wait' | 'wait_for_event';
+}
+
+/** What an agent may wait for (`defineAgent({ waits })`), as the workflow enforces it. */
+export interface WaitPolicy {
+  /** The longest single wait, in milliseconds. */
+  maxWaitMs: number;
+  /** External events the model may wait for and senders may send. */
+  events: string[];
+}
+
+/** An external event the session accepted and no `wait_for_event` has taken yet. */
+export interface ReceivedEvent {
+  name: string;
+  payload?: unknown;
+  id?: string;
+  receivedAt: string;
+}
+
+/** A `wait` or `wait_for_event` call in progress (state query, Web UI current details). */
+export interface ActiveWait {
+  seq: number;
+  tool: 'wait' | 'wait_for_event';
+  /** The event waited for (wait_for_event). */
+  event?: string;
+  since: string;
+  until: string;
+  reason?: string;
 }
 
 export interface Budget {
@@ -82,6 +111,8 @@ export interface AgentSpec {
   /** Start a fresh run (continue-as-new) after this many model steps, besides when Temporal suggests it. */
   continueAsNewEverySteps?: number;
   memory?: { recallK: number; summarizeAtEnd: boolean; keepRecentMessages: number; contextBudgetTokens?: number };
+  /** Present when the agent has the built-in `wait` / `wait_for_event` tools. */
+  waits?: WaitPolicy;
 }
 
 /** What the worker adds to the agent's spec at the start of a run. */
@@ -310,6 +341,12 @@ export interface SessionState {
   finalAnswer?: string;
   endReason?: string;
   error?: string;
+  /** External events received and not yet taken by a `wait_for_event` (at most LIMITS.bufferedEvents). */
+  events?: ReceivedEvent[];
+  /** Ids of the last events taken or buffered (a re-sent event with a known id is ignored). */
+  eventIds?: string[];
+  /** Waits in progress (`wait`, `wait_for_event`). */
+  waiting?: ActiveWait[];
   /** Signals that were malformed or named no pending approval; kept so operators can see them. */
   rejectedMessages: Array<{ at: string; reason: string }>;
   /** A fork (or resume): the parent session and its last shared seq. */

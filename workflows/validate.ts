@@ -8,7 +8,7 @@
  * hostile payload (megabytes, thousands of levels) costs little and never throws outside these functions.
  */
 import { LIMITS } from './limits';
-import type { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest } from './messages';
+import type { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest, ExternalEvent } from './messages';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -186,6 +186,31 @@ export function checkEndRequest(raw: unknown): Checked<EndRequest> {
   const problem = optionalString(raw, 'reason', LIMITS.endReasonChars) ?? optionalString(raw, 'by', LIMITS.identityChars);
   if (problem) return fail(problem);
   return { ok: true, value: raw as EndRequest };
+}
+
+/** Event names: what `waits.events` lists and `eventSignal` carries. */
+export const EVENT_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+export const EVENT_PAYLOAD_LIMITS = { depth: LIMITS.eventPayloadDepth, nodes: LIMITS.eventPayloadNodes, bytes: LIMITS.eventPayloadBytes, keyChars: 200 } as const;
+
+/** Why an event name is not allowed, or undefined. */
+export function eventNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || name.length === 0) return 'name is required (e.g. payment_received)';
+  if (name.length > LIMITS.eventNameChars) return `name is ${name.length} characters; at most ${LIMITS.eventNameChars} are allowed`;
+  if (!EVENT_NAME.test(name)) return 'name must be lowercase a-z 0-9 _ . - starting with a letter or digit (e.g. payment_received)';
+  return undefined;
+}
+
+export function checkExternalEvent(raw: unknown): Checked<ExternalEvent> {
+  if (!isPlainObject(raw)) return fail('an event must be an object {name, payload?, id?}');
+  const extra = unknownKeys(raw, ['name', 'payload', 'id']);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}; allowed: name, payload, id`);
+  const problem =
+    eventNameProblem(raw.name) ??
+    (raw.id !== undefined && (typeof raw.id !== 'string' || raw.id.length === 0) ? 'id must be a non-empty string' : undefined) ??
+    optionalString(raw, 'id', LIMITS.eventIdChars) ??
+    (raw.payload !== undefined ? jsonShapeProblem(raw.payload, 'payload', EVENT_PAYLOAD_LIMITS) : undefined);
+  if (problem) return fail(problem);
+  return { ok: true, value: raw as unknown as ExternalEvent };
 }
 
 /** Keeps caller-derived text (rejection reasons, comments echoed in summaries) within a bound. */

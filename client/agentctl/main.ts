@@ -19,6 +19,7 @@ import {
   forkSession,
   pendingApprovals,
   resumeSession,
+  sendEvent,
   sendMessage,
   sessionHandle,
   sessionState,
@@ -213,6 +214,28 @@ program
     withClient(sessionId, async (client, s) => {
       await endSession(client, sessionId, { by: approverName(), ...(o.reason ? { reason: o.reason } : {}) });
       print(s.json, { sessionId, ended: true }, () => `end requested for ${sessionId}`);
+    }),
+  );
+
+program
+  .command('event <sessionId> <name>')
+  .description("deliver an external event (e.g. payment_received) to a session's wait_for_event")
+  .option('--payload <json>', 'the event payload, JSON (at most 16 KiB)')
+  .option('--id <id>', 'the sender\'s event id (a re-send with the same id is taken once)')
+  .action((sessionId: string, name: string, o: { payload?: string; id?: string }) =>
+    withClient(sessionId, async (client, s) => {
+      let payload: unknown;
+      if (o.payload !== undefined) {
+        try {
+          payload = JSON.parse(o.payload);
+        } catch (err) {
+          throw new CliError(`--payload is not JSON: ${(err as Error).message}`, EXIT.usage);
+        }
+      }
+      await sendEvent(client, sessionId, name, payload, o.id ? { id: o.id } : {}).catch((err: unknown) => {
+        throw new CliError(err instanceof Error ? err.message : String(err), /^sendEvent:/.test(String((err as Error)?.message)) ? EXIT.usage : EXIT.refused);
+      });
+      print(s.json, { sessionId, event: name, sent: true }, () => `event '${name}' sent to ${sessionId} (refused events show in \`agentctl show\`)`);
     }),
   );
 

@@ -265,6 +265,13 @@ async function run(): Promise<void> {
     const sessions = Number(process.argv.find((a) => a.startsWith('--http-sessions='))?.slice('--http-sessions='.length) ?? (quick ? 50 : 1000));
     writeHttpSection(await benchHttp({ sessions, resumes: Math.min(sessions, quick ? 10 : 50) }));
   }
+  const longBench = path.join(__dirname, 'long.ts');
+  if (existsSync(longBench) && !quick && !process.argv.includes('--core')) {
+    // The 5,000-step session (LONG_STEPS to change N): history and state per step, written as the
+    // file's `long` section (examples/bench/long.ts), which the rewrite below keeps.
+    const { updateLongSection } = (await import(longBench)) as { updateLongSection(): Promise<string> };
+    await updateLongSection();
+  }
   const start = benchNpmStart(quick ? 1 : 3);
   rows.push(row('`npm start -- --auto-approve` wall time, warm machine (ms)', start, 'dev server start + worker + demo session + approval process'));
 

@@ -303,6 +303,36 @@ export const cappedAgent = defineAgent({
   ],
 });
 
+/** Waits for a payment with the built-in `wait_for_event` (and may `wait`): test/waits.test.ts, recordings. */
+export const collectorAgent = defineAgent({
+  name: 'collector',
+  instructions: 'You collect payments: wait for payment_received, then confirm.',
+  tools: [],
+  waits: { maxWaitMs: 24 * 3600_000, events: ['payment_received'] },
+});
+
+/**
+ * The 5,000-step session (test/long/marathon.test.ts, bench): a no-op tool, an approval when the model
+ * marks a call as a checkpoint, no budget, a fresh run every 100 steps, and the model's context compacted
+ * when it passes 4,000 tokens (without it every call sends the whole transcript: quadratic in the steps).
+ */
+export const marathonAgent = defineAgent({
+  name: 'marathon',
+  instructions: 'You take many small steps.',
+  budget: 'unlimited',
+  continueAsNewEverySteps: 100,
+  memory: { recall: 0, summarizeAtEnd: false, contextBudgetTokens: 4_000, keepRecentMessages: 20 },
+  tools: [
+    defineTool({
+      name: 'noop',
+      description: 'Does nothing; a checkpoint call needs approval.',
+      input: z.object({ n: z.number().int(), checkpoint: z.boolean().default(false) }),
+      approval: (args) => (args.checkpoint ? `checkpoint at step ${args.n}` : false),
+      run: ({ n }) => ({ n }),
+    }),
+  ],
+});
+
 export function testAgents(deps: { memory: MemoryStore }) {
   return [
     calculatorAgent,
@@ -325,5 +355,7 @@ export function testAgents(deps: { memory: MemoryStore }) {
     sandboxedAgent,
     leakyAgent,
     memoryAgent(deps.memory),
+    collectorAgent,
+    marathonAgent,
   ];
 }

@@ -4,9 +4,9 @@
  * Pure unit tests: no server.
  */
 import type { z } from 'zod';
-import { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest } from '../../runtime/message-schemas';
+import { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest, ExternalEvent } from '../../runtime/message-schemas';
 import { LIMITS } from '../../workflows/limits';
-import { checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest, jsonShapeProblem, type Checked } from '../../workflows/validate';
+import { checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest, checkExternalEvent, jsonShapeProblem, type Checked } from '../../workflows/validate';
 
 /** Small deterministic PRNG (mulberry32), so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -64,6 +64,19 @@ const pools: Record<string, unknown[]> = {
   addCostUsd: [0.5, 1, LIMITS.topUpCostUsd, 0, -0.1, LIMITS.topUpCostUsd + 1, Number.NaN, null],
   reason: ['done', '', long(LIMITS.endReasonChars), long(LIMITS.endReasonChars + 1), 3, null],
   by: ['ops', '', long(LIMITS.identityChars), long(LIMITS.identityChars + 1), false],
+  name: ['payment_received', 'doc.signed-2', 'a', long(LIMITS.eventNameChars), '', long(LIMITS.eventNameChars + 1), 'Payment', 'has space', '-x', 'é', 4, null],
+  payload: [
+    { amount: 120, currency: 'EUR' },
+    'paid',
+    42,
+    null,
+    [1, 2],
+    { big: long(LIMITS.eventPayloadBytes) },
+    deep(LIMITS.eventPayloadDepth + 2),
+    { many: Array.from({ length: LIMITS.eventPayloadNodes + 5 }, (_, i) => i) },
+    { bad: Number.NaN },
+  ],
+  id: ['pay-1', long(LIMITS.eventIdChars), '', long(LIMITS.eventIdChars + 1), 7, null],
   extra: ['surprise'],
 };
 
@@ -104,6 +117,7 @@ test.each([
   ['chat message', ['text'], checkChatMessage, ChatMessage],
   ['budget top-up', ['approver', 'addSteps', 'addTokens', 'addCostUsd', 'comment'], checkBudgetTopUp, BudgetTopUp],
   ['end request', ['reason', 'by'], checkEndRequest, EndRequest],
+  ['external event', ['name', 'payload', 'id'], checkExternalEvent, ExternalEvent],
 ] as const)('%s: the workflow check and the zod schema agree', (name, fields, hand, schema) => {
   // Signed decisions need eight fields right at once: a bigger corpus so enough of them are valid.
   const inputs = generate(rng(name.length * 7919), [...fields], name.startsWith('signed') ? 8000 : 1500);

@@ -9,13 +9,14 @@ import {
   approvalSignal,
   decideApprovalUpdate,
   endSignal,
+  eventSignal,
   sendMessageUpdate,
   stateQuery,
   topUpBudgetUpdate,
 } from '../messages';
 import { LIMITS } from '../limits';
 import { pageTranscript } from '../transcript';
-import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest } from '../validate';
+import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest, checkExternalEvent } from '../validate';
 import type { ApprovalRecord, ChatReply, DecisionProvenance } from '../types';
 import { authorizeDecision } from '../approval-auth';
 import { checkToolArgs, local } from './activities';
@@ -24,6 +25,7 @@ import { addTopUp, limitsInForce } from './budget';
 import { publish } from './publish';
 import type { SessionRun } from './run';
 import { isClosed } from './status';
+import { acceptEvent } from './waits';
 
 /** Chat messages accepted and not yet answered, per session. */
 export const MAX_QUEUED_MESSAGES = 20;
@@ -169,5 +171,16 @@ export function installHandlers(s: SessionRun): void {
       s.endRequested = parsed.value;
     },
     { description: 'End the session after the current step: {reason?, by?}. Pending approvals are withdrawn.' },
+  );
+  setHandler(
+    eventSignal,
+    (raw) => {
+      const parsed = checkExternalEvent(raw);
+      if (!parsed.ok) return rejectMessage(s, `malformed event: ${parsed.problem}`);
+      if (closed()) return rejectMessage(s, `event '${parsed.value.name}' arrived after the session was ${state.status}`);
+      const problem = acceptEvent(state, s.spec ? (s.spec.waits?.events ?? []) : undefined, parsed.value, new Date());
+      if (problem) return rejectMessage(s, problem);
+    },
+    { description: "An external event for wait_for_event: {name, payload?, id?} (name as listed in the agent's waits.events, payload JSON up to 16 KiB). Refused events are in the state query (rejectedMessages)." },
   );
 }

@@ -13,3 +13,10 @@ export const SESSION_GRANTS_PATCH = 'session-grants-v1';
 export const APPROVAL_NOTIFY_PATCH = 'approval-notify-v1';
 /** A session started with a fork request begins as its parent's state at the fork point (session/fork.ts). */
 export const FORK_PATCH = 'fork-v1';
+/** Built-in `wait` / `wait_for_event` tools run in the workflow (a durable timer or a condition), no activity. */
+export const WAITS_PATCH = 'waits-v1';
+/**
+ * Continuing as new is not a failure: before this, the catch-all in agentSession marked the closing run
+ * 'failed' (search attribute, current details, its final state) just before every continue-as-new.
+ */
+export const CONTINUE_NOT_FAILED_PATCH = 'continue-not-failed-v1';

@@ -2,7 +2,7 @@
  * What a session shows about itself: the status after a change, the Web UI "current details" line and
  * the memo of pending approvals. Pure (the publisher in publish.ts sends them to Temporal).
  */
-import type { ApprovalRecord, SessionState, SessionStatus } from '../types';
+import type { ActiveWait, ApprovalRecord, SessionState, SessionStatus } from '../types';
 
 export const CLOSED_STATUSES: readonly SessionStatus[] = ['completed', 'failed', 'cancelled'];
 
@@ -27,6 +27,7 @@ export function statusDetails(state: SessionState, open: readonly ApprovalRecord
     case 'budget_exhausted':
       return `Paused: budget exhausted (${state.budgetExhausted}); waiting for a top-up or end`;
     case 'running':
+      if (state.waiting?.length) return waitingDetails(state.waiting);
       return `Running: ${state.steps} model steps, ${state.usage.totalTokens} tokens, $${state.costUsd.toFixed(4)}`;
     case 'completed':
       return `Completed${state.endReason ? ` (${state.endReason})` : ''}`;
@@ -35,6 +36,14 @@ export function statusDetails(state: SessionState, open: readonly ApprovalRecord
     case 'cancelled':
       return 'Cancelled';
   }
+}
+
+/** The Web UI's line about waits in progress (appended to the current details). */
+export function waitingDetails(waiting: readonly ActiveWait[] | undefined): string {
+  if (!waiting?.length) return '';
+  return waiting
+    .map((w) => `Waiting ${w.tool === 'wait' ? 'on a timer' : `for event '${w.event}'`} until ${w.until}${w.reason ? ` (${w.reason})` : ''}`)
+    .join('; ');
 }
 
 export interface PendingApprovalMemo {
