@@ -42,7 +42,7 @@ export async function updateLongSection(): Promise<string> {
   const fmt = (x: number): string => (Number.isFinite(x) ? (Number.isInteger(x) ? String(x) : x.toFixed(2)) : '-');
   const section = [
     '<!-- long:start -->',
-    '## Long session (`bench/long.ts`, the session `npm run test:long` checks)',
+    '## Long session (`examples/bench/long.ts`, the session `npm run test:long` checks)',
     '',
     `Measured on ${new Date().toISOString()} (${os.cpus().length} cores, shared; Node ${process.version}), dev server, scripted model, SQLite stores.`,
     '',

@@ -241,7 +241,7 @@ async function run(): Promise<void> {
     await h.startWorker();
     try {
       rows.push(...(await measureCore(h, quick, server === 'stack' ? ` (${STACK_LABEL})` : '')));
-      // Fork latency: its own section of RESULTS.md (bench/fork.ts), on the dev server.
+      // Fork latency: its own section of RESULTS.md (examples/bench/fork.ts), on the dev server.
       if (server === 'dev') writeForkSection(await benchFork(h, quick ? 10 : 30));
     } finally {
       await h.close();

@@ -136,7 +136,7 @@ export async function runMarathon(h: Harness, steps: number, log: (msg: string) 
   }
 }
 
-/** Figures for bench/RESULTS.md: history and state per step. */
+/** Figures for examples/bench/RESULTS.md: history and state per step. */
 export function marathonFigures(r: MarathonResult): Record<string, number> {
   const total = r.runs.reduce((n, x) => n + x.bytes, 0);
   const near = (step: number) => r.runs.reduce((best, x) => (Math.abs(x.stepsAtStart - step) < Math.abs(best.stepsAtStart - step) ? x : best), r.runs[1] ?? r.runs[0]);
