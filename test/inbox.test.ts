@@ -63,6 +63,8 @@ test('an outsider cannot approve; an approver edits, approves and sees the sessi
   await row.locator('button[name=approve]').click();
   await row.locator('.err', { hasText: /^403: mallory is not in group 'approvers'/ }).waitFor();
   await page.click('#logout');
+  // Logging out reloads the page: wait for the login form, or the next navigation races the reload.
+  await page.waitForSelector('#key');
 
   // Alice (group approvers) edits the reason, sees the diff, approves with a comment.
   await logIn(page, TEST_KEYS.approver);
