@@ -24,6 +24,7 @@ const CONSUMER_DEPS = ['@temporalio/client', '@temporalio/worker', '@temporalio/
 
 let h: Harness;
 let project: string;
+let packDir: string;
 let worker: ChildProcess | undefined;
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -73,7 +74,7 @@ function installTarball(tarball: string): void {
 }
 
 beforeAll(async () => {
-  const out = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-pack-'));
+  const out = (packDir = mkdtempSync(path.join(os.tmpdir(), 'agent-runtime-pack-')));
   run('npm', ['run', 'build'], ROOT);
   const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], ROOT)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const tarball = path.join(out, packed[0].filename);
@@ -101,6 +102,7 @@ afterAll(async () => {
   }
   await h?.close();
   if (project) rmSync(project, { recursive: true, force: true });
+  if (packDir) rmSync(packDir, { recursive: true, force: true });
 });
 
 test("the README's quickstart is examples/quickstart, verbatim", () => {
