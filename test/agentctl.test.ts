@@ -5,10 +5,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { createServer, type Server } from 'node:net';
-import { messageText, type ChatRequest } from '../runtime/scripted-model';
 import { verifyDecisionSignature } from '../workflows/approval-auth';
 import { waitForState } from '../client/sessions';
-import { TEST_APPROVERS } from './support/agents';
+import { oneNoticeScript, TEST_APPROVERS } from './support/agents';
 import { killAndWait } from '../runtime/temporal-server';
 import { createHarness, freePort, type Harness } from './support/harness';
 
@@ -19,11 +18,7 @@ let h: Harness;
 beforeAll(async () => {
   h = await createHarness();
   await h.startWorker();
-  h.model.setScript((req: ChatRequest) =>
-    req.messages.some((m) => m.role === 'tool')
-      ? { content: `done: ${messageText(req.messages[req.messages.length - 1])}` }
-      : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-eve', text: 'Welcome aboard' } }] },
-  );
+  h.model.setScript(oneNoticeScript('vip-eve', 'Welcome aboard'));
 });
 afterAll(async () => h?.close());
 

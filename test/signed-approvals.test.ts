@@ -7,12 +7,11 @@
 import path from 'node:path';
 import { decideApproval, decideApprovalAs, sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { identityOf, loadApproverDirectory } from '../runtime/approvers';
-import { messageText, type ChatRequest } from '../runtime/scripted-model';
 import { loadSigningKey, signDecision } from '../runtime/signing';
 import { verifyDecisionSignature } from '../workflows/approval-auth';
 import type { ApprovalDecision } from '../workflows/messages';
 import type { SessionState } from '../workflows/types';
-import { TEST_APPROVERS } from './support/agents';
+import { oneNoticeScript, TEST_APPROVERS } from './support/agents';
 import { createHarness, type Harness } from './support/harness';
 import { pythonSign } from './support/python-signer';
 
@@ -25,11 +24,7 @@ let h: Harness;
 beforeAll(async () => {
   h = await createHarness();
   await h.startWorker();
-  h.model.setScript((req: ChatRequest) =>
-    req.messages.some((m) => m.role === 'tool')
-      ? { content: `done: ${messageText(req.messages[req.messages.length - 1])}` }
-      : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-dee', text: 'Your card is on its way' } }] },
-  );
+  h.model.setScript(oneNoticeScript('vip-dee', 'Your card is on its way'));
 });
 afterAll(async () => h?.close());
 

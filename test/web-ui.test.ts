@@ -6,7 +6,7 @@
  */
 import { chromium, type Browser } from 'playwright-core';
 import { startSession, waitForState } from '../client/sessions';
-import { messageText, type ChatRequest } from '../runtime/scripted-model';
+import { oneNoticeScript } from './support/agents';
 import { createHarness, type Harness } from './support/harness';
 
 let h: Harness;
@@ -14,11 +14,7 @@ let browser: Browser | undefined;
 beforeAll(async () => {
   h = await createHarness([], {}, { webUi: true });
   await h.startWorker();
-  h.model.setScript((req: ChatRequest) =>
-    req.messages.some((m) => m.role === 'tool')
-      ? { content: `done: ${messageText(req.messages[req.messages.length - 1])}` }
-      : { toolCalls: [{ name: 'send_notice', arguments: { recipient: 'vip-fay', text: 'Your loan is approved' } }] },
-  );
+  h.model.setScript(oneNoticeScript('vip-fay', 'Your loan is approved'));
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 });
 afterAll(async () => {

@@ -49,13 +49,12 @@ function loadInternals(): { vm: ReusableVmInternals; shared: GlobalHandlerIntern
 
 type CreatorArgs = Parameters<(typeof Worker)['createWorkflowCreator']>;
 
-let inlineClass: typeof Worker | undefined;
-
 function inlineWorkerClass(stackTraces: boolean): typeof Worker | undefined {
   const internals = loadInternals();
   if (!internals) return undefined;
   const { vm, shared } = internals;
-  inlineClass ??= class InlineWorkflowWorker extends Worker {
+  // A class per call: it closes over this call's `stackTraces` (a cached class would keep the first caller's).
+  return class InlineWorkflowWorker extends Worker {
     protected static override async createWorkflowCreator(bundle: CreatorArgs[0], options: CreatorArgs[1], logger: Logger) {
       // A patch-activation callback needs the SDK's own plumbing: keep its executor for such workers.
       if (options.patchActivationCallback) return super.createWorkflowCreator(bundle, options, logger);
@@ -74,7 +73,6 @@ function inlineWorkerClass(stackTraces: boolean): typeof Worker | undefined {
       return creator as Awaited<ReturnType<(typeof Worker)['createWorkflowCreator']>>;
     }
   };
-  return inlineClass;
 }
 
 /** The Worker class to create a worker with, for the chosen executor. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineAgent, defineTool } from '../../runtime/agent';
+import { messageText, type ChatRequest, type ScriptedTurn } from '../../runtime/scripted-model';
 import { openOutbox, sendDecision } from '../../examples/agents/application/outbox';
 import { fetchWithSecret, sandboxTools, writeWorkspaceFile } from '../../sandbox';
 import { memoryTools, type MemoryStore } from '../../memory';
@@ -358,4 +359,12 @@ export function testAgents(deps: { memory: MemoryStore }) {
     collectorAgent,
     marathonAgent,
   ];
+}
+
+/** A scripted model for the notifier agents: one send_notice call, then an answer quoting the tool's result. */
+export function oneNoticeScript(recipient: string, text: string): (req: ChatRequest) => ScriptedTurn {
+  return (req) =>
+    req.messages.some((m) => m.role === 'tool')
+      ? { content: `done: ${messageText(req.messages[req.messages.length - 1])}` }
+      : { toolCalls: [{ name: 'send_notice', arguments: { recipient, text } }] };
 }
