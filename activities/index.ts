@@ -63,6 +63,16 @@ export interface CallModelInput {
   context?: { fromSeq: number; summarySeq?: number };
   /** The tools of the agent version this run started with: a redeploy mid-run never changes them mid-step. */
   toolNames?: string[];
+  /**
+   * Tools this call may run itself when the model asks for them and no approval is needed (the workflow names
+   * its short, read-only, in-worker tools). Saves the tool's own local activity: one pass through the workflow
+   * task per step instead of two. Results are stored under seq + 1 + index, where the workflow's ledger puts them.
+   */
+  eagerTools?: string[];
+  /** Passed to eagerly run tools (their ctx.userId). */
+  userId?: string;
+  /** Eager tools of one turn running at the same time (the agent's maxParallelToolCalls). */
+  maxParallelToolCalls?: number;
 }
 
 export interface RunToolInput {
@@ -312,64 +322,106 @@ export function createActivities(deps: ActivityDeps) {
       };
       const assistant: AssistantMessage = { role: 'assistant', content: reply.content, ...(reply.toolCalls.length ? { toolCalls: reply.toolCalls } : {}) };
       await store.append(input.sessionId, [{ seq: input.seq, message: assistant, meta: { turn } }]);
-      return turn;
+      const eager = await runEagerTools(input, turn);
+      return eager ? { ...turn, eager } : turn;
     },
 
-    async runTool(input: RunToolInput): Promise<ToolRunResult> {
-      const { store } = deps;
-      // Exactly once: a result recorded by an earlier attempt is returned, never re-run.
-      const done = await store.get(input.sessionId, input.seq);
-      if (done) {
-        const content = String(done.message.content ?? '');
-        return { ok: done.meta?.ok !== false, preview: content.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(content) };
-      }
-      const agent = deps.registry.get(input.agent);
-      const tool = findTool(agent, input.name);
-      if (!tool) throw ApplicationFailure.nonRetryable(`unknown tool '${input.name}'`, 'UnknownTool');
-      const parsed = tool.input.safeParse(input.args);
-      if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
-      }
-      const actx = Context.current();
-      const workspaceDir = nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir);
-      const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
-      // Redaction covers every secret any tool of this agent resolves, not only this tool's: a value one
-      // tool wrote to the workspace can come back through another (read_file, a later shell call).
-      const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
-      const redact = (text: string): string => redactSecrets(text, redactWith);
-      const result = await withHeartbeat(
-        Promise.resolve().then(() => tool.run(parsed.data, {
-            sessionId: input.sessionId,
-            agent: input.agent,
-            ...(input.userId ? { userId: input.userId } : {}),
-            seq: input.seq,
-            step: input.seq,
-            attempt: actx.info.attempt,
-            toolCallId: input.toolCallId,
-            idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
-            workspaceDir,
-            secrets,
-            // Logs and heartbeat details leave the activity too (worker log, Temporal server): redacted.
-            logger: redactingLogger(actx.log, redactWith),
-            heartbeat: (d?: unknown) => actx.heartbeat(redactDeep(d, redactWith)),
-            signal: actx.cancellationSignal,
-          })),
-      ).catch((err: unknown) => {
-        // Cancellation must stay cancellation (the SDK recognises CancelledFailure/AbortError once the
-        // signal is aborted); their messages come from the SDK or the abort, not from the tool's data.
-        if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
-        // The error message becomes a failure in history, the transcript and the next model request.
-        throw redactedFailure(err, redactWith);
-      });
-      // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
-      const clean = redactDeep(result ?? null, redactWith);
-      let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
-      text = capText(redact(text), maxToolOutput);
-      if (input.resultNote) text = `${input.resultNote}\n${text}`;
-      await store.append(input.sessionId, [
-        { seq: input.seq, message: { role: 'tool', toolCallId: input.toolCallId, content: text } satisfies ToolResultMessage, meta: { ok: true, tool: input.name } },
-      ]);
-      return { ok: true, preview: text.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(text) };
-    },
+    runTool: (input: RunToolInput): Promise<ToolRunResult> => executeTool(input),
   };
+
+  /**
+   * The eager part of a model call: the calls of this turn to tools the workflow named in `eagerTools`, valid and
+   * needing no approval, run here (at most maxParallelToolCalls at a time). One that throws is left to the
+   * workflow (null), which runs it as usual with its retry policy: these tools are read-only, so running one
+   * again is safe, and a result stored here is never run twice (executeTool returns it).
+   * A retried model call returns its stored turn without eager results: the workflow then runs every call itself.
+   */
+  async function runEagerTools(input: CallModelInput, turn: ModelTurn): Promise<Array<ToolRunResult | null> | undefined> {
+    const names = input.eagerTools;
+    if (!names?.length || turn.toolCalls.length === 0) return undefined;
+    const eligible = turn.toolCalls.map((c) => !c.error && !c.approval && names.includes(c.name));
+    if (!eligible.some(Boolean)) return undefined;
+    const results: Array<ToolRunResult | null> = turn.toolCalls.map(() => null);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < turn.toolCalls.length) {
+        const i = next++;
+        if (!eligible[i]) continue;
+        const call = turn.toolCalls[i];
+        results[i] = await executeTool({
+          sessionId: input.sessionId,
+          agent: input.agent,
+          ...(input.userId ? { userId: input.userId } : {}),
+          seq: input.seq + 1 + i,
+          toolCallId: call.id,
+          name: call.name,
+          args: call.args,
+        }).catch(() => null);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(input.maxParallelToolCalls ?? 8, turn.toolCalls.length)) }, lane));
+    return results;
+  }
+
+  async function executeTool(input: RunToolInput): Promise<ToolRunResult> {
+    const { store } = deps;
+    // Exactly once: a result recorded by an earlier attempt is returned, never re-run.
+    const done = await store.get(input.sessionId, input.seq);
+    if (done) {
+      const content = String(done.message.content ?? '');
+      return { ok: done.meta?.ok !== false, preview: content.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(content) };
+    }
+    const agent = deps.registry.get(input.agent);
+    const tool = findTool(agent, input.name);
+    if (!tool) throw ApplicationFailure.nonRetryable(`unknown tool '${input.name}'`, 'UnknownTool');
+    const parsed = tool.input.safeParse(input.args);
+    if (!parsed.success) {
+      throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
+    }
+    const actx = Context.current();
+    // Opened when the tool first reads ctx.workspaceDir: most in-process tools never do, and opening it checks
+    // the root and the folder with half a dozen syscalls on every call.
+    let workspaceDir: string | undefined;
+    const workspace = (): string => (workspaceDir ??= nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir));
+    const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
+    // Redaction covers every secret any tool of this agent resolves, not only this tool's: a value one
+    // tool wrote to the workspace can come back through another (read_file, a later shell call).
+    const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
+    const redact = (text: string): string => redactSecrets(text, redactWith);
+    const result = await withHeartbeat(
+      Promise.resolve().then(() => tool.run(parsed.data, {
+          sessionId: input.sessionId,
+          agent: input.agent,
+          ...(input.userId ? { userId: input.userId } : {}),
+          seq: input.seq,
+          step: input.seq,
+          attempt: actx.info.attempt,
+          toolCallId: input.toolCallId,
+          idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
+          get workspaceDir(): string {
+            return workspace();
+          },
+          secrets,
+          // Logs and heartbeat details leave the activity too (worker log, Temporal server): redacted.
+          logger: redactingLogger(actx.log, redactWith),
+          heartbeat: (d?: unknown) => actx.heartbeat(redactDeep(d, redactWith)),
+          signal: actx.cancellationSignal,
+        })),
+    ).catch((err: unknown) => {
+      // Cancellation must stay cancellation (the SDK recognises CancelledFailure/AbortError once the
+      // signal is aborted); their messages come from the SDK or the abort, not from the tool's data.
+      if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
+      // The error message becomes a failure in history, the transcript and the next model request.
+      throw redactedFailure(err, redactWith);
+    });
+    // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
+    const clean = redactDeep(result ?? null, redactWith);
+    let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
+    text = capText(redact(text), maxToolOutput);
+    if (input.resultNote) text = `${input.resultNote}\n${text}`;
+    await store.append(input.sessionId, [
+      { seq: input.seq, message: { role: 'tool', toolCallId: input.toolCallId, content: text } satisfies ToolResultMessage, meta: { ok: true, tool: input.name } },
+    ]);
+    return { ok: true, preview: text.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(text) };
+  }
 }

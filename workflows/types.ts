@@ -245,6 +245,11 @@ export interface ModelTurn {
   toolCalls: CheckedToolCall[];
   usage: TokenUsage;
   model: string;
+  /**
+   * Results of the calls the model activity ran itself, by index in `toolCalls` (null: not run there), under
+   * seq `seq + 1 + index`: short read-only tools named in the call's `eagerTools` (see activities, callModel).
+   */
+  eager?: Array<ToolRunResult | null>;
 }
 
 export interface ToolRunResult {

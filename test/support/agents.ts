@@ -334,9 +334,32 @@ export const marathonAgent = defineAgent({
   ],
 });
 
+/** Calls of `fetch_once` so far, by tool call id (the first call of each throws). */
+export const flakyCalls = new Map<string, number>();
+/** A short read-only tool whose first call fails: the model call runs it eagerly, the workflow runs it again. */
+export const flakyAgent = defineAgent({
+  name: 'flaky',
+  instructions: 'You fetch things.',
+  tools: [
+    defineTool({
+      name: 'fetch_once',
+      description: 'Fetches an item; the first try fails.',
+      input: z.object({ item: z.string() }),
+      effects: 'read',
+      run: ({ item }, ctx) => {
+        const n = (flakyCalls.get(ctx.toolCallId) ?? 0) + 1;
+        flakyCalls.set(ctx.toolCallId, n);
+        if (n === 1) throw new Error('upstream hiccup');
+        return { item, try: n };
+      },
+    }),
+  ],
+});
+
 export function testAgents(deps: { memory: MemoryStore }) {
   return [
     calculatorAgent,
+    flakyAgent,
     calculatorActivitiesAgent,
     rendezvousAgent,
     cappedAgent,

@@ -4,7 +4,7 @@
  * grows. Also how a run ends: finish (completed/ended) or continue-as-new.
  */
 import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
-import type { SessionResult, SessionStatus } from '../types';
+import type { SessionResult, SessionStatus, ToolRunResult } from '../types';
 import type { ModelTurnResult } from './activities';
 import { withdrawPending } from './approvals';
 import { budgetProblem, addUsage } from './budget';
@@ -75,6 +75,28 @@ export async function finish(s: SessionRun, status: SessionStatus, endReason?: s
   };
 }
 
+/**
+ * Tools the model call may run itself (activities, callModel): short, in-worker, read-only tools. Only on the local
+ * step shape; whether a result came back that way is read from the recorded turn, so replay takes the same path.
+ */
+function eagerToolsInput(s: SessionRun): { eagerTools?: string[]; userId?: string; maxParallelToolCalls?: number } {
+  if (!s.localSteps) return {};
+  const spec = s.spec!;
+  const eagerTools = spec.tools.filter((t) => t.runAs === 'local' && !t.builtin && t.effects !== 'write').map((t) => t.name);
+  if (eagerTools.length === 0) return {};
+  return {
+    eagerTools,
+    ...(s.state.userId ? { userId: s.state.userId } : {}),
+    maxParallelToolCalls: spec.maxParallelToolCalls ?? DEFAULT_MAX_PARALLEL_TOOL_CALLS,
+  };
+}
+
+/** The result the model call already produced for call `i`, if it ran it under the seq the ledger gave that call. */
+function eagerResult(turn: ModelTurnResult, i: number, seq: number): ToolRunResult | undefined {
+  const result = turn.eager?.[i];
+  return result && seq === turn.seq + 1 + i ? result : undefined;
+}
+
 /** One model turn, repeated until the assistant answers without tool calls; returns the answer. */
 export async function runUntilAnswer(s: SessionRun): Promise<string> {
   const { state } = s;
@@ -102,6 +124,7 @@ export async function runUntilAnswer(s: SessionRun): Promise<string> {
           pending: s.ledger.flush(),
           toolNames: spec.tools.map((t) => t.name),
           ...(s.context ? { context: s.context } : {}),
+          ...eagerToolsInput(s),
         },
         `model ${spec.model} (step ${state.steps + 1})`,
       );
@@ -128,7 +151,7 @@ export async function runUntilAnswer(s: SessionRun): Promise<string> {
 
     // Independent calls of one turn run in parallel; each waits for its own approval if it needs one.
     const seqs = turn.toolCalls.map(() => s.ledger.take());
-    const calls = turn.toolCalls.map((call, i) => () => runToolCall(s, call, seqs[i]));
+    const calls = turn.toolCalls.map((call, i) => () => runToolCall(s, call, seqs[i], eagerResult(turn, i, seqs[i])));
     // At most maxParallelToolCalls at a time: one turn cannot take every process slot or sandbox run.
     if (s.localSteps) await inParallel(calls, spec.maxParallelToolCalls ?? DEFAULT_MAX_PARALLEL_TOOL_CALLS);
     else await Promise.all(calls.map((run) => run()));

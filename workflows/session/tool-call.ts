@@ -4,7 +4,7 @@
  */
 import { ActivityCancellationType, isCancellation, patched } from '@temporalio/workflow';
 import type { LocalActivityOptions } from '@temporalio/common';
-import type { CheckedToolCall, TranscriptEntry } from '../types';
+import type { CheckedToolCall, ToolRunResult, TranscriptEntry } from '../types';
 import { local, runTool } from './activities';
 import { approveByGrant, awaitApproval } from './approval-wait';
 import { editedArgsNote, grantFor, notRunText, transcriptApproval } from './approvals';
@@ -13,11 +13,16 @@ import { runBuiltinWait } from './waits';
 import { activityError } from './failures';
 import type { SessionRun } from './run';
 
-export async function runToolCall(s: SessionRun, call: CheckedToolCall, seq: number): Promise<void> {
+export async function runToolCall(s: SessionRun, call: CheckedToolCall, seq: number, eager?: ToolRunResult): Promise<void> {
   const { state } = s;
   const spec = s.spec!;
   const note = (text: string, extra: Partial<TranscriptEntry> = {}): void => s.ledger.toolNote(seq, call, text, extra);
   if (call.error) return note(`Error: ${call.error}`);
+  // Already run by the model call (a short read-only tool, no approval needed): only the transcript is left.
+  if (eager && !call.approval) {
+    state.transcript.push({ seq, role: 'tool', toolCallId: call.id, tool: call.name, text: eager.preview, ok: eager.ok });
+    return;
+  }
 
   let args = call.args;
   let approvalEntry: TranscriptEntry['approval'];
