@@ -283,6 +283,21 @@ async function run(): Promise<void> {
       await deleteAgentSchedule(h.client, scheduleId);
       await save('scheduled-run', sessionId);
     }
+    // The model call runs short read-only tools itself (turn.eager); one that throws is run again by the workflow.
+    if (wanted('eager-tools-parallel') || wanted('eager-tool-failed-rerun')) {
+      h.model.setScript((req) =>
+        req.messages.some((m) => m.role === 'tool')
+          ? { content: 'done' }
+          : { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }, { name: 'add', arguments: { a: 2, b: 2 } }, { name: 'lookup_fact', arguments: { topic: 'owls' } }] },
+      );
+      const eager = await startSession(h.client, { agent: 'calculator', task: 'parallel' }, h.config);
+      await eager.handle.result();
+      await save('eager-tools-parallel', eager.sessionId);
+      h.model.setScript((req) => (req.messages.some((m) => m.role === 'tool') ? { content: 'fetched' } : { toolCalls: [{ name: 'fetch_once', arguments: { item: 'report' } }] }));
+      const flaky = await startSession(h.client, { agent: 'flaky', task: 'fetch' }, h.config);
+      await flaky.handle.result();
+      await save('eager-tool-failed-rerun', flaky.sessionId);
+    }
     // Continue-as-new under continue-not-failed-v1: the closing run is not marked failed.
     if (wanted('continued-as-new-not-failed-first-run')) {
       h.model.setScript((req) => {
