@@ -42,6 +42,8 @@ export interface ActivityDeps {
   heartbeatTimeoutMs?: number;
   /** Resolves a tool's declared secrets on the worker. */
   resolveSecrets?: (names: string[]) => Record<string, string>;
+  /** Around each tool the model call runs itself (the plugin's tracing); tools run as activities get the activity interceptor. */
+  traceEagerTool?: ToolTracer;
   /** 'bubblewrap', or 'none' when the operator explicitly runs tools unsandboxed (flagged on every session). */
   sandboxMode?: string;
   /** Long-term memory (automatic recall, summaries, compaction). */
@@ -74,6 +76,9 @@ export interface CallModelInput {
   /** Eager tools of one turn running at the same time (the agent's maxParallelToolCalls). */
   maxParallelToolCalls?: number;
 }
+
+/** Wraps a tool run the model call does itself (eager tools), e.g. in a tracing span (workers/tracing.ts). */
+export type ToolTracer = (input: RunToolInput, run: () => Promise<ToolRunResult>) => Promise<ToolRunResult>;
 
 export interface RunToolInput {
   sessionId: string;
@@ -348,7 +353,7 @@ export function createActivities(deps: ActivityDeps) {
         const i = next++;
         if (!eligible[i]) continue;
         const call = turn.toolCalls[i];
-        results[i] = await executeTool({
+        const toolInput: RunToolInput = {
           sessionId: input.sessionId,
           agent: input.agent,
           ...(input.userId ? { userId: input.userId } : {}),
@@ -356,7 +361,9 @@ export function createActivities(deps: ActivityDeps) {
           toolCallId: call.id,
           name: call.name,
           args: call.args,
-        }).catch(() => null);
+        };
+        const run = (): Promise<ToolRunResult> => executeTool(toolInput);
+        results[i] = await (deps.traceEagerTool ? deps.traceEagerTool(toolInput, run) : run()).catch(() => null);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(input.maxParallelToolCalls ?? 8, turn.toolCalls.length)) }, lane));
