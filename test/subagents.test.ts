@@ -117,6 +117,30 @@ test('a child approval decided in the child itself: the parent shows it, then it
   expect(child.approvals[0].decidedBy?.forwardedBy).toBeUndefined();
 });
 
+test("a grandchild's approval shows at the top and is decided there by signal: forwarded down two levels, checked where it was asked", async () => {
+  delegatorScript([{ name: 'delegate_to_relay', task: 'notify cy' }], (req) => {
+    if (!systemOf(req).startsWith('You pass tasks on')) return noticeChild(req);
+    const results = toolResults(req);
+    return results.length ? { content: `relayed: ${results[0].split('\n').at(-1)}` } : { toolCalls: [{ name: 'delegate_to_strict-notifier', arguments: { task: taskOf(req) } }] };
+  });
+  const root = await startSession(h.client, { agent: 'delegator', task: 'Get cy notified.' }, h.config);
+  const relayId = `${root.sessionId}.d3`;
+  const leafId = `${relayId}.d3`;
+  const st = await waitForState(h.client, root.sessionId, (x) => x.pendingApprovals.length > 0);
+  expect(st.pendingApprovals).toEqual([expect.objectContaining({ approvalId: `${leafId}/3`, sessionId: leafId })]);
+  expect((await sessionState(h.client, relayId)).pendingApprovals).toEqual([expect.objectContaining({ approvalId: `${leafId}/3`, sessionId: leafId })]);
+  // A decision about other arguments is refused at the top, where the arguments are seen (signal: in rejectedMessages).
+  await signalApproval(h.client, root.sessionId, { approvalId: `${leafId}/3`, decision: 'approve', approver: 'ops', argsHash: '0'.repeat(64) });
+  await waitForState(h.client, root.sessionId, (x) => x.rejectedMessages.some((m) => /argsHash does not match/.test(m.reason)));
+  await signalApproval(h.client, root.sessionId, { approvalId: `${leafId}/3`, decision: 'approve', approver: 'ops' });
+  const result = await root.handle.result();
+  expect(result.finalAnswer).toMatch(/^parent done: Answer from sub-agent 'relay' .*\nrelayed: sent: /);
+  const leaf = await sessionState(h.client, leafId);
+  expect(leaf.approvals[0]).toMatchObject({ status: 'approved', approver: 'ops', decidedBy: { channel: 'signal', forwardedBy: relayId } });
+  expect(result.delegated?.children).toBe(1);
+  expect((await sessionState(h.client, relayId)).delegation?.children[0]).toMatchObject({ sessionId: leafId, status: 'completed' });
+});
+
 test('two children of one turn run at the same time and join: both wait for their events before either gets one', async () => {
   delegatorScript(
     [

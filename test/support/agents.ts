@@ -348,7 +348,16 @@ export const delegatorAgent = defineAgent({
     'strict-notifier',
     { agent: 'signed-notifier', budgetShare: 0.25 },
     { agent: 'collector', budgetShare: 0.25 },
+    { agent: 'relay', budgetShare: 0.25 },
   ],
+});
+
+/** A middle layer: hands every task on to the strict notifier (whose notices need approval). */
+export const relayAgent = defineAgent({
+  name: 'relay',
+  instructions: 'You pass tasks on.',
+  tools: [],
+  delegates: ['strict-notifier'],
 });
 
 /** USD 2^-10 per prompt token and 2^-9 per completion token: every cost is a binary fraction, so sums are exact. */
@@ -398,6 +407,7 @@ export function testAgents(deps: { memory: MemoryStore }) {
     collectorAgent,
     marathonAgent,
     delegatorAgent,
+    relayAgent,
     pricedDelegatorAgent,
     pricedHelperAgent,
   ];

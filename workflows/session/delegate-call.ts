@@ -53,6 +53,7 @@ export async function runDelegation(s: SessionRun, call: CheckedToolCall, seq: n
   // Checked on the worker already (zod); again here, where the bound is enforced whatever sent the call.
   const args = checkDelegateArgs(call.args);
   if (!args.ok) return result(`Error: invalid arguments for '${call.name}': ${args.problem}`, false);
+  if (s.endRequested) return result('Error: not delegated: this session is ending', false);
   const refused = delegationRefusal(state, s.turnDelegations);
   if (refused) return result(`Error: ${refused}`, false);
   const given = childBudget(state, policy.budgetShare);
