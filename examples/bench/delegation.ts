@@ -17,7 +17,7 @@ import path from 'node:path';
 import { startSession } from 'agent-runtime/client';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
-import type { ChatRequest } from '../../runtime/scripted-model';
+import type { ChatRequest } from 'agent-runtime/testing';
 import type { BenchRow } from './run';
 
 const START = '<!-- delegation:start -->';
