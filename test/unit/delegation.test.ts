@@ -148,8 +148,13 @@ test("what a child reports: its pending approvals tagged with its id (a grandchi
   expect(reported[2]).toMatchObject({ argsElided: true, args: expect.stringContaining('see session child-1') });
   expect(own.sessionId).toBeUndefined(); // the child's own records are not changed
   expect(reportedApprovals('c', Array.from({ length: LIMITS.subAgentApprovalsShown + 5 }, (_, i) => record(`c/${i}`)))).toHaveLength(LIMITS.subAgentApprovalsShown);
-  // Every report a child can send passes the parent's check.
+  // Every report a child can send passes the parent's check, however long its texts or arguments.
   expect(checkSubAgentReport({ sessionId: 'child-1', version: 1, pendingApprovals: reported })).toMatchObject({ ok: true });
+  const wordy = record('child-1/5', { reason: 'r'.repeat(50_000), policyVersion: 'v'.repeat(5000), approverGroup: 'g'.repeat(5000), args: { deep: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) } });
+  const decided = record('child-1/6', { status: 'approved', comment: 'c'.repeat(50_000), originalArgs: { body: 'x'.repeat(100_000) } });
+  const [w, d] = reportedApprovals('child-1', [wordy, decided]);
+  expect(w.argsElided).toBe(true);
+  expect(checkSubAgentReport({ sessionId: 'child-1', version: 2, pendingApprovals: [w], outcome: { ref: 'r', ok: true, record: d } })).toMatchObject({ ok: true });
 });
 
 test("the parent's view: the newest report of each running child; a late older report changes nothing; decisions go to the child that has the approval", () => {

@@ -8,7 +8,7 @@
 import { LIMITS } from '../limits';
 import { SESSION_ID_MAX_LENGTH } from '../session-id';
 import type { ApprovalRecord, Budget, ChildSession, DelegatedTotals, SessionResult, SessionState, ToolSpec } from '../types';
-import { jsonShapeProblem } from '../validate';
+import { bounded, jsonShapeProblem } from '../validate';
 
 /** The delegation request shape this code writes and reads. */
 export const DELEGATION_VERSION = 1;
@@ -194,18 +194,25 @@ export function delegatedOfState(state: Pick<SessionState, 'delegation'>): Sessi
 }
 
 /**
- * The pending approvals a sub-agent reports to its parent: each tagged with the session that asked (a
- * grandchild's keep theirs), arguments too large to pass on replaced by a note (the asking session has
- * them), at most LIMITS.subAgentApprovalsShown.
+ * The approvals a sub-agent reports to its parent: each tagged with the session that asked (a grandchild's
+ * keep theirs), arguments too large to pass on replaced by a note (the asking session has them) and texts
+ * cut to the bounds the parent checks (checkSubAgentReport), at most LIMITS.subAgentApprovalsShown: a
+ * report this builds is always one the parent takes.
  */
 export function reportedApprovals(sessionId: string, open: readonly ApprovalRecord[]): ApprovalRecord[] {
   const limits = { depth: LIMITS.editedArgsDepth, nodes: LIMITS.editedArgsNodes, bytes: LIMITS.subAgentArgsBytes, keyChars: LIMITS.editedArgsKeyChars };
+  const elided = (asker: string | undefined) => `[arguments too large to show here: see session ${asker}]`;
   return open.slice(0, LIMITS.subAgentApprovalsShown).map((a) => {
     const tagged: ApprovalRecord = a.sessionId ? { ...a } : { ...a, sessionId };
     if (tagged.args !== undefined && jsonShapeProblem(tagged.args, 'args', limits)) {
-      tagged.args = `[arguments too large to show here: see session ${tagged.sessionId}]`;
+      tagged.args = elided(tagged.sessionId);
       tagged.argsElided = true;
     }
+    if (tagged.originalArgs !== undefined && jsonShapeProblem(tagged.originalArgs, 'originalArgs', limits)) tagged.originalArgs = elided(tagged.sessionId);
+    tagged.reason = bounded(tagged.reason, LIMITS.commentChars - 40);
+    tagged.policyVersion = bounded(tagged.policyVersion, 160);
+    tagged.approverGroup = bounded(tagged.approverGroup, LIMITS.identityChars - 40);
+    if (tagged.comment !== undefined) tagged.comment = bounded(tagged.comment, LIMITS.commentChars - 40);
     return tagged;
   });
 }
