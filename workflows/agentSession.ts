@@ -15,8 +15,9 @@
  * started before the patch keep the old shape (every call a regular activity) until they continue as new.
  *
  * The parts live in `session/`: pure rules (budget.ts, ledger.ts, approvals.ts, status.ts, carry.ts,
- * parallel.ts; unit-tested without a server) and the parts that talk to Temporal (handlers.ts,
- * publish.ts, approval-wait.ts, tool-call.ts, model-call.ts, memory.ts, loop.ts).
+ * parallel.ts, delegation.ts; unit-tested without a server) and the parts that talk to Temporal (handlers.ts,
+ * publish.ts, approval-wait.ts, tool-call.ts, model-call.ts, memory.ts, loop.ts, fork.ts, waits.ts, and for
+ * sub-agents delegate-call.ts and parent-report.ts).
  */
 import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, ContinueAsNew, isCancellation, patched, TemporalFailure, workflowInfo } from '@temporalio/workflow';
 import { sessionIdProblem } from './session-id';

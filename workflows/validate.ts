@@ -1,7 +1,7 @@
 /**
  * Hand-written checks for every message a session accepts. They run inside the workflow (validators and
  * signal handlers), where zod would cost ~1 MiB per cached session, so they are plain code with no
- * imports beyond the shared bounds. `test/validate.test.ts` holds them to the zod schemas the edges use
+ * imports beyond the shared bounds and the session id grammar. `test/validate.test.ts` holds them to the zod schemas the edges use
  * (`runtime/message-schemas.ts`): both must accept and refuse the same inputs.
  *
  * Every check is bounded before it looks deeper: sizes first, then depth with an explicit stack, so a
