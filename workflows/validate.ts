@@ -1,8 +1,10 @@
 /**
  * Hand-written checks for every message a session accepts. They run inside the workflow (validators and
  * signal handlers), where zod would cost ~1 MiB per cached session, so they are plain code with no
- * imports beyond the shared bounds and the session id grammar. `test/validate.test.ts` holds them to the zod schemas the edges use
- * (`runtime/message-schemas.ts`): both must accept and refuse the same inputs.
+ * imports beyond the shared bounds and the session id grammar. `test/validate.test.ts` holds them to the
+ * zod schemas the edges use (`runtime/message-schemas.ts`, `runtime/delegates.ts`): both must accept and
+ * refuse the same inputs. Messages only sessions send each other (sub-agent reports, forwarded decisions)
+ * have no edge schema; they are checked all the same.
  *
  * Every check is bounded before it looks deeper: sizes first, then depth with an explicit stack, so a
  * hostile payload (megabytes, thousands of levels) costs little and never throws outside these functions.
