@@ -5,6 +5,7 @@
  * ending the parent cancels the children; usage rolls up exactly; children of one turn run at the same time
  * and join; a child's failure reaches the parent's model as a tool error; delegation depth is bounded.
  */
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { createHarness, type Harness } from './support/harness';
 import type { AgentWorker } from '../workers/worker';
@@ -105,6 +106,24 @@ test('a child approval decided in the child itself: the parent shows it, then it
   const parent = await startSession(h.client, { agent: 'delegator', task: 'Get ann notified.' }, h.config);
   const childId = `${parent.sessionId}.d3`;
   const st = await waitForState(h.client, parent.sessionId, (x) => x.pendingApprovals.length > 0);
+  // `agentctl approvals` (every waiting session, from visibility and memos): one row, for the child that asked.
+  // Visibility is eventually consistent: wait until both the parent and the child are listed as waiting.
+  const agentctl = (args: string[]) =>
+    new Promise<string>((resolve, reject) =>
+      execFile(path.resolve(__dirname, '..', 'bin', 'agentctl'), args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TEMPORAL_ADDRESS: h.server.address, TASK_QUEUE: h.env.TASK_QUEUE }, timeout: 90_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${String(err)}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+  const waiting = async (query: string): Promise<number> => {
+    let n = 0;
+    for await (const _ of h.client.workflow.list({ query })) n++;
+    return n;
+  };
+  for (let i = 0; i < 100 && (await waiting(`WorkflowId IN ("${parent.sessionId}", "${childId}") AND SessionStatus="awaiting_approval"`)) < 2; i++) await new Promise((r) => setTimeout(r, 200));
+  const rows = (JSON.parse(await agentctl(['--json', 'approvals'])) as Array<{ approvalId: string; sessionId: string }>).filter((a) => a.approvalId === st.pendingApprovals[0].approvalId);
+  expect(rows).toEqual([expect.objectContaining({ sessionId: childId })]);
+  // Asked about the parent: the child's approval, to be decided through the parent.
+  expect(JSON.parse(await agentctl(['--json', 'approvals', parent.sessionId]))).toEqual([expect.objectContaining({ approvalId: st.pendingApprovals[0].approvalId, sessionId: parent.sessionId, askedBy: childId })]);
   await signalApproval(h.client, childId, { approvalId: st.pendingApprovals[0].approvalId, decision: 'approve', approver: 'ops' });
   const result = await parent.handle.result();
   expect(result.finalAnswer).toMatch(/^parent done: Answer from sub-agent 'strict-notifier'/);
