@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { agentSpec, approvalHash, approvalPolicyFor, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
+import { checkDelegates } from '../runtime/delegates';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { parsePriceTable, UnknownModelPriceError, type PriceTable } from '../runtime/pricing';
@@ -226,6 +227,8 @@ export function createActivities(deps: ActivityDeps) {
   const notifiers = deps.notifiers ?? notifierConfigFromEnv();
   // Fail closed at worker start: an agent whose model has no price would count every call as $0.
   for (const name of deps.registry.names()) agentSpec(deps.registry.get(name), deps.defaultModel, prices);
+  // Every agent an agent delegates to must be here too (its children run on this task queue).
+  checkDelegates(deps.registry.names().map((name) => deps.registry.get(name)));
   // JSON schemas are derived from zod once per tool set, not on every model call.
   const specs = new Map<string, AgentSpec>();
   const cachedSpec = (agent: AgentDefinition): AgentSpec => {

@@ -1,7 +1,8 @@
 /**
- * The replay suite is a real guard: the recorded waits replay under today's code (test/replay.test.ts),
- * and a deliberately non-deterministic edit of the wait (two timers instead of one, no patch) makes the
- * same recording fail to replay. No server: the histories are replayed in the worker.
+ * The replay suite is a real guard: the recorded waits and delegations replay under today's code
+ * (test/replay.test.ts), and a deliberately non-deterministic edit (a wait in two timers instead of one; a
+ * child started after a timer the recording never had; no patch either time) makes the same recording fail
+ * to replay. No server: the histories are replayed in the worker.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -55,3 +56,15 @@ test('a step that ignores the tool results the model call produced fails the rep
   const code = await bundleWithSwap(session('loop.ts'), './tool-call', fixture('tool-call.ts'));
   await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history, workflowId)).rejects.toThrow(/[Nn]ondetermin/);
 }, 120_000);
+
+test('a delegation changed without a patch (a timer before the child starts) fails the replay of recorded delegations; today\'s code replays them', async () => {
+  const code = await bundleWithSwap(session('tool-call.ts'), './delegate-call', fixture('delegate-call.ts'));
+  for (const file of ['delegation-two-children-joined.json', 'delegation-approved-through-parent.json']) {
+    const { workflowId, history } = recording(file);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, history, workflowId);
+    await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history, workflowId)).rejects.toThrow(/[Nn]ondetermin/);
+  }
+  // A recording without a delegation replays under the edited bundle: the guard bites on what changed, not on everything.
+  const { workflowId, history } = recording('wait-timer.json');
+  await Worker.runReplayHistory({ workflowBundle: { code } }, history, workflowId);
+}, 180_000);

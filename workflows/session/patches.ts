@@ -20,3 +20,9 @@ export const WAITS_PATCH = 'waits-v1';
  * 'failed' (search attribute, current details, its final state) just before every continue-as-new.
  */
 export const CONTINUE_NOT_FAILED_PATCH = 'continue-not-failed-v1';
+/**
+ * Sub-agents: a `delegate_to_<agent>` call starts a child session (a child workflow) and waits for it; a child
+ * reports its approvals and its end to its parent; decisions for a child's approvals sent to the parent are
+ * forwarded (session/delegate-call.ts).
+ */
+export const DELEGATION_PATCH = 'delegation-v1';

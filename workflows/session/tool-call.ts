@@ -8,8 +8,9 @@ import type { CheckedToolCall, ToolRunResult, TranscriptEntry } from '../types';
 import { local, runTool } from './activities';
 import { approveByGrant, awaitApproval } from './approval-wait';
 import { editedArgsNote, grantFor, notRunText, transcriptApproval } from './approvals';
-import { EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './patches';
+import { DELEGATION_PATCH, EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './patches';
 import { runBuiltinWait } from './waits';
+import { runDelegation } from './delegate-call';
 import { activityError } from './failures';
 import type { SessionRun } from './run';
 
@@ -40,6 +41,11 @@ export async function runToolCall(s: SessionRun, call: CheckedToolCall, seq: num
 
   const tool = spec.tools.find((t) => t.name === call.name);
   if (!tool) return note(`Error: tool '${call.name}' is not part of this agent version`, approvalEntry ? { approval: approvalEntry } : {});
+  // A task for another agent: a child session (child workflow), carried out by the workflow.
+  if (tool.builtin === 'delegate') {
+    if (patched(DELEGATION_PATCH)) return runDelegation(s, call, seq, approvalEntry ? { approval: approvalEntry } : {});
+    return note(`Error: tool '${call.name}' is not part of this agent version`, approvalEntry ? { approval: approvalEntry } : {});
+  }
   // Built-in waits are carried out here, by the workflow (a timer or a condition), not by an activity.
   if (tool.builtin && patched(WAITS_PATCH)) return runBuiltinWait(s, call, seq, tool.builtin, approvalEntry ? { approval: approvalEntry } : {});
   try {
