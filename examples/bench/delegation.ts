@@ -18,18 +18,13 @@ import { startSession } from 'agent-runtime/client';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
 import type { ChatRequest } from 'agent-runtime/testing';
-import type { BenchRow } from './run';
+import { row, type BenchRow } from './stats';
 
 const START = '<!-- delegation:start -->';
 const END = '<!-- delegation:end -->';
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
 
-const row = (name: string, samples: number[], note?: string): BenchRow => ({ name, n: samples.length, p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99), ...(note ? { note } : {}) });
 const text = (m: { content?: unknown } | undefined): string => (typeof m?.content === 'string' ? m.content : '');
 const taskOf = (req: ChatRequest): string => text(req.messages.find((m) => m.role === 'user'));
 

@@ -12,16 +12,12 @@ import path from 'node:path';
 import { forkSession, startSession } from 'agent-runtime/client';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
-import type { BenchRow } from './run';
+import { percentile, type BenchRow } from './stats';
 
 const START = '<!-- fork:start -->';
 const END = '<!-- fork:end -->';
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
 
 /** A parent of `steps` add-steps, then `n` forks at a short and at the longest prefix (each fork answers at once). */
 export async function benchFork(h: Harness, n: number, steps = 100): Promise<BenchRow[]> {

@@ -16,28 +16,13 @@ import { testAgents } from '../../test/support/agents';
 import { createAgentWorker } from 'agent-runtime/worker';
 import { benchFork, writeForkSection } from './fork';
 import { benchDelegation, runDelegationBench, writeDelegationSection } from './delegation';
+import { percentile, row, type BenchRow } from './stats';
+
+// peers.ts and older callers import these from here.
+export { percentile, row, type BenchRow };
 
 /** The repository root, where `npm start` runs the demo. */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
-
-export interface BenchRow {
-  name: string;
-  n: number;
-  p50Ms: number;
-  p99Ms: number;
-  note?: string;
-}
-
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx];
-}
-
-export function row(name: string, samples: number[], note?: string): BenchRow {
-  return { name, n: samples.length, p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99), ...(note ? { note } : {}) };
-}
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
