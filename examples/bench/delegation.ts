@@ -11,14 +11,13 @@
  * Part of `npm run bench`; alone: `npm run bench -- --delegation [--quick]` or `npx tsx examples/bench/delegation.ts [--quick]`.
  * Results go to their own marked section of examples/bench/RESULTS.md (kept when the main bench rewrites the file).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startSession } from 'agent-runtime/client';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
 import type { ChatRequest } from 'agent-runtime/testing';
-import { row, type BenchRow } from './stats';
+import { row, type BenchRow, replaceSection, rowsTable } from './stats';
 
 const START = '<!-- delegation:start -->';
 const END = '<!-- delegation:end -->';
@@ -94,7 +93,6 @@ export async function benchDelegation(h: Harness, opts: { rounds: number; steps:
 }
 
 export function writeDelegationSection(bench: DelegationBench, file = RESULTS_FILE): void {
-  const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
   const md = [
     START,
     '### Sub-agents: delegation overhead per child',
@@ -103,15 +101,10 @@ export function writeDelegationSection(bench: DelegationBench, file = RESULTS_FI
     `Machine load (1-min average) ${bench.load[0].toFixed(2)} before, ${bench.load[1].toFixed(2)} after; the machine is shared with other work, so absolute figures vary between runs, the interleaved comparison less.`,
     'A step is the gap between the parent session\'s consecutive model requests; the child\'s own work is one scripted model call, so the overhead is what a child session costs beyond the work it does.',
     '',
-    '| measurement | n | p50 (ms) | p99 (ms) | note |',
-    '|---|---:|---:|---:|---|',
-    ...bench.rows.map((r) => `| ${r.name} | ${r.n} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.note ?? ''} |`),
+    ...rowsTable(bench.rows),
     END,
   ].join('\n');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const i = current.indexOf(START);
-  const j = current.indexOf(END);
-  writeFileSync(file, i >= 0 && j > i ? current.slice(0, i) + md + current.slice(j + END.length) : `${current.trimEnd()}\n\n${md}\n`);
+  replaceSection(file, START, END, md);
 }
 
 /** Its own harness (dev server, worker), the workload, the section written. */

@@ -6,13 +6,12 @@
  *   npx tsx examples/bench/fork.ts [--quick]
  * Results go to their own marked section of examples/bench/RESULTS.md (kept when the main bench rewrites the file).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { forkSession, startSession } from 'agent-runtime/client';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
-import { percentile, type BenchRow } from './stats';
+import { percentile, type BenchRow, replaceSection, rowsTable } from './stats';
 
 const START = '<!-- fork:start -->';
 const END = '<!-- fork:end -->';
@@ -54,22 +53,16 @@ export async function benchFork(h: Harness, n: number, steps = 100): Promise<Ben
 }
 
 export function writeForkSection(rows: BenchRow[], file = RESULTS_FILE): void {
-  const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
   const md = [
     START,
     '### Forks',
     '',
     `Measured on ${new Date().toISOString()} (${os.cpus().length} cores, Node ${process.version}): real dev server, scripted model over HTTP, SQLite store; forks run one at a time.`,
     '',
-    '| measurement | n | p50 (ms) | p99 (ms) | note |',
-    '|---|---:|---:|---:|---|',
-    ...rows.map((r) => `| ${r.name} | ${r.n} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.note ?? ''} |`),
+    ...rowsTable(rows),
     END,
   ].join('\n');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const i = current.indexOf(START);
-  const j = current.indexOf(END);
-  writeFileSync(file, i >= 0 && j > i ? current.slice(0, i) + md + current.slice(j + END.length) : `${current.trimEnd()}\n\n${md}\n`);
+  replaceSection(file, START, END, md);
 }
 
 if (require.main === module) {
