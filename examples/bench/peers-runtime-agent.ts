@@ -21,6 +21,18 @@ export const benchPeerAgent = defineAgent({
       run: ({ i }) => ({ ok: true, i }),
     }),
     defineTool({
+      name: 'approved_lookup',
+      description: 'A read-only lookup that needs a human approval first (runs as a local activity).',
+      input: z.object({ item: z.string() }),
+      effects: 'read',
+      approval: 'always',
+      run: (_args, ctx) => {
+        const line: ToolLogLine = { sessionId: ctx.sessionId, tool: 'approved_lookup', t: epochMs(), pid: process.pid };
+        appendFileSync(process.env.BENCH_TOOL_LOG!, JSON.stringify(line) + '\n');
+        return { found: true };
+      },
+    }),
+    defineTool({
       name: 'approved_action',
       description: 'A write-effect action that needs a human approval first.',
       input: z.object({ item: z.string() }),

@@ -86,7 +86,8 @@ function benchScript(req: ChatRequest): ScriptedTurn {
   const done = req.messages.filter((m) => m.role === 'tool').length;
   let turn: ScriptedTurn;
   if (done < task.steps) turn = { toolCalls: [{ name: 'noop', arguments: { i: done } }] };
-  else if (task.approval && done === task.steps) turn = { toolCalls: [{ name: 'approved_action', arguments: { item: task.sessionId } }] };
+  // Runtime-only sessions ('-apprlocal'): the approved tool is read-only, so it runs as a local activity.
+  else if (task.approval && done === task.steps) turn = { toolCalls: [{ name: task.sessionId.includes('-apprlocal') ? 'approved_lookup' : 'approved_action', arguments: { item: task.sessionId } }] };
   else turn = { content: `done after ${done} tool calls` };
   const calls = modelCalls.get(task.sessionId) ?? [];
   calls.push({ t, noop: turn.toolCalls?.[0]?.name === 'noop' });
@@ -187,6 +188,8 @@ interface SystemResults {
   approval: number[];
   /** This runtime only: the same with the other approval path (signal vs decideApproval Update). */
   approvalOther: number[];
+  /** This runtime only: Update approval of a read-only tool (a local activity). */
+  approvalLocal: number[];
   parkedWallMs: number[];
   parkedRss: Usage[];
   /** RSS before the sessions were started, for the growth per parked session. */
@@ -246,7 +249,7 @@ async function run(): Promise<void> {
         drivers.set(s, bounded(await peerDriver(s, { modelBaseUrl, toolLog: toolLog(s), dir: sysDir, variant: s === 'langgraph-full' ? 'full' : undefined })));
       }
       results.set(s, {
-        steps: [], historySteps: [], sessionMsPerStep: [], cpu: { server: 0, workers: 0 }, stepCount: 0, approval: [], approvalOther: [],
+        steps: [], historySteps: [], sessionMsPerStep: [], cpu: { server: 0, workers: 0 }, stepCount: 0, approval: [], approvalOther: [], approvalLocal: [],
         parkedWallMs: [], parkedRss: [], parkedRssBefore: [], parkedCompleted: [], crashFirstMs: [], crashLastMs: [], crashFromKillLastMs: [], crashRestartMs: [], crashCompleted: [], errors: [],
         hasServer: (await drivers.get(s)!.pids()).server !== undefined,
       });
@@ -312,9 +315,22 @@ async function run(): Promise<void> {
             if ((await d.waitDone([id], 60_000)) !== 1) results.get(s)!.errors.push(`approval: ${id} did not complete`);
           }
         }
+        // And approves a read-only tool the same way (by Update): it runs as a local activity, in the workflow
+        // task that takes the decision, where a write tool is scheduled as a regular activity.
+        const local = s === 'runtime' ? ids.map((_, i) => `${s}-apprlocal${r}-${i}`) : [];
+        const sentLocal: Record<string, number> = {};
+        if (local.length) {
+          await d.startParked(local, cfg.concurrency);
+          await rt!.prepareApprovals(local);
+          for (const id of local) {
+            Object.assign(sentLocal, await rt!.approveVia([id], 1, 'update'));
+            if ((await d.waitDone([id], 60_000)) !== 1) results.get(s)!.errors.push(`approval: ${id} did not complete`);
+          }
+        }
         const started = new Map(readToolLog(toolLog(s)).map((l) => [l.sessionId, l.t]));
         for (const id of ids) if (started.has(id)) results.get(s)!.approval.push(started.get(id)! - sent[id]);
         for (const id of other) if (started.has(id)) results.get(s)!.approvalOther.push(started.get(id)! - sentOther[id]);
+        for (const id of local) if (started.has(id)) results.get(s)!.approvalLocal.push(started.get(id)! - sentLocal[id]);
       });
       log(`approval round ${r + 1}/${cfg.approvalRounds}`);
     }
@@ -415,6 +431,8 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     const via = cfg.runtimeApproval === 'signal' ? 'decideApproval Update' : 'approval signal';
     add(`approval -> tool started p50 (ms), this runtime by ${via}`, (r) => percentile(r.approvalOther, 50), ms, (r) => r.approvalOther.length);
     add(`approval -> tool started p99 (ms), this runtime by ${via}`, (r) => percentile(r.approvalOther, 99), ms, (r) => r.approvalOther.length);
+    add('approval -> read-only (local) tool started p50 (ms), this runtime by Update', (r) => percentile(r.approvalLocal, 50), ms, (r) => r.approvalLocal.length);
+    add('approval -> read-only (local) tool started p99 (ms), this runtime by Update', (r) => percentile(r.approvalLocal, 99), ms, (r) => r.approvalLocal.length);
   }
   add(`${cfg.parked} sessions: start until all parked on approval (s)`, (r) => median(r.parkedWallMs) / 1000, (x) => x.toFixed(2));
   add(`RSS with ${cfg.parked} parked, server + worker`, (r) => median(r.parkedRss.map((u) => u.server + u.workers)), mib);
