@@ -2,13 +2,14 @@
  * Settings chosen for speed (examples/bench/RESULTS.md) that must not change behaviour:
  * - agent workers run workflow activations inline (workers/workflow-executor.ts) by default; the SDK's threaded
  *   executor stays available. Both must run the same session to the same history shape, approvals included.
- * - the embedded dev server keeps its SQLite database in WAL mode with a full sync per commit.
+ * - the embedded dev server keeps its SQLite database in WAL mode with a full sync per commit, and gives each task
+ *   queue one partition.
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { DEFAULT_SQLITE_PRAGMAS, sqlitePragmasFromEnv, startDevServer } from '../runtime/temporal-server';
+import { DEFAULT_DYNAMIC_CONFIG, DEFAULT_SQLITE_PRAGMAS, dynamicConfigFromEnv, sqlitePragmasFromEnv, startDevServer } from '../runtime/temporal-server';
 import { AgentNameKey, SandboxModeKey, SessionStatusKey, UserIdKey } from '../workflows/search-attributes';
 import { applicationScript } from '../examples/agents/application/script';
 import { decideApproval, startSession, waitForState } from '../client/sessions';
@@ -79,6 +80,28 @@ test('TEMPORAL_SQLITE_PRAGMAS: default, override, and a typo named with the sett
   expect(DEFAULT_SQLITE_PRAGMAS).toEqual(['journal_mode=wal', 'synchronous=full']);
   expect(sqlitePragmasFromEnv('journal_mode=delete, synchronous=full')).toEqual(['journal_mode=delete', 'synchronous=full']);
   expect(() => sqlitePragmasFromEnv('cache_size=1000')).toThrow(/TEMPORAL_SQLITE_PRAGMAS.*cache_size/);
+});
+
+test('TEMPORAL_DYNAMIC_CONFIG: one partition per task queue by default, overrides and additions, a bad entry named', () => {
+  expect(dynamicConfigFromEnv(undefined)).toEqual(DEFAULT_DYNAMIC_CONFIG);
+  expect(DEFAULT_DYNAMIC_CONFIG).toEqual({ 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 });
+  expect(dynamicConfigFromEnv('matching.numTaskqueueReadPartitions=4, matching.stickyPollerUnavailableWindow=2s, system.enableEagerWorkflowStart=true')).toEqual({
+    'matching.numTaskqueueReadPartitions': 4,
+    'matching.numTaskqueueWritePartitions': 1,
+    'matching.stickyPollerUnavailableWindow': '2s',
+    'system.enableEagerWorkflowStart': true,
+  });
+  expect(() => dynamicConfigFromEnv('partitions')).toThrow(/TEMPORAL_DYNAMIC_CONFIG.*'partitions'/);
+  expect(() => dynamicConfigFromEnv('matching.x={"a":1}')).toThrow(/TEMPORAL_DYNAMIC_CONFIG.*matching\.x/);
+});
+
+test("the dev server's task queues have one partition (the server's own answer)", async () => {
+  const { activityTaskQueuePartitions, workflowTaskQueuePartitions } = await h.client.workflowService.listTaskQueuePartitions({
+    namespace: h.client.options.namespace,
+    taskQueue: { name: h.config.TASK_QUEUE! },
+  });
+  expect(workflowTaskQueuePartitions).toHaveLength(1);
+  expect(activityTaskQueuePartitions).toHaveLength(1);
 });
 
 test('sessions start with their first search attributes (no upsert of them), and without them on a server that lacks them', async () => {
