@@ -34,6 +34,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { mountExistingWorkspaceFs } from '../sandbox/quota';
+import type { ToolDefinition } from './agent';
 import { SNAPSHOTS_DIR, workspaceFolderName, workspacePath } from './workspace';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -106,6 +107,8 @@ export type SnapshotChoice =
   | { kind: 'unavailable'; session: string; notes: string[] };
 
 export interface RestoreOutcome {
+  /** Everything restored: files, directories and symlinks. */
+  entries: number;
   files: number;
   bytes: number;
 }
@@ -138,6 +141,15 @@ const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoExceptio
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const HEX64 = /^[0-9a-f]{64}$/;
 const isRoot = (): boolean => process.getuid?.() === 0;
+
+/**
+ * Whether a call of this tool is followed by a snapshot: every tool the runtime runs as an activity except
+ * those declared `effects: 'read'` (their calls must not change the workspace). Tools declared 'none' are
+ * included: the sandbox tools (`shell`, `write_file`...) change only the workspace, and that is the point.
+ */
+export function snapshotsFollow(tool: Pick<ToolDefinition, 'effects' | 'builtin'>): boolean {
+  return tool.effects !== 'read' && !tool.builtin;
+}
 
 /** Checks limits (from configuration or options); the error names the setting and what it must be. */
 export function snapshotLimits(partial: Partial<SnapshotLimits> = {}): SnapshotLimits {
@@ -256,7 +268,7 @@ export class WorkspaceSnapshots {
         const id = writeManifest(target, empty);
         appendLog(target, { seq: atSeq, m: id, from: { session: choice.session, seq: null }, ...(inexact ? { inexact } : {}) });
       });
-      return { files: 0, bytes: 0 };
+      return { entries: 0, files: 0, bytes: 0 };
     }
     const source = this.storeDir(choice.session);
     return this.locked(source, async () => {
@@ -756,7 +768,7 @@ async function materialize(manifest: Manifest, store: string, targetDir: string)
   }
   // Modes last, deepest first: a read-only directory is filled before it becomes read-only.
   for (const [dir, mode] of dirModes.reverse()) fs.chmodSync(dir, mode);
-  return { files, bytes };
+  return { entries: manifest.entries.length, files, bytes };
 }
 
 /** Empties a directory (a retried restore starts over); never leaves its filesystem. */

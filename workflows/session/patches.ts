@@ -20,3 +20,8 @@ export const WAITS_PATCH = 'waits-v1';
  * 'failed' (search attribute, current details, its final state) just before every continue-as-new.
  */
 export const CONTINUE_NOT_FAILED_PATCH = 'continue-not-failed-v1';
+/**
+ * A fork starts with its parent's approve-for-session grants and budget top-ups as of the fork point
+ * (read by the fork's first activity); forks started before it start with none.
+ */
+export const FORK_STATE_PATCH = 'fork-state-v1';
