@@ -15,7 +15,8 @@
  *     stats.json           bytes the blobs hold
  *
  * A tool call that changed nothing adds one log line (its tree hashes to a manifest that exists); a file
- * whose inode, size, mtime and ctime are those of the last walk is not read again (per-process cache).
+ * whose inode, size, mtime and ctime are those of the last walk is not read again (per-process cache; a
+ * file changed within ~100 ms of being read is read again, see racyNs).
  * Bounded per session (SnapshotLimits): at most `maxSnapshots` distinct trees and `maxBytes` of content;
  * past either, the trees whose newest use is oldest are evicted (down to 90%, so eviction runs rarely)
  * and blobs no kept tree uses are deleted. The newest tree is never evicted. A workspace with more than
@@ -59,8 +60,13 @@ const SMALL_FILE = 256 * 1024;
 const LOCK_WAIT_MS = 60_000;
 /** Sessions whose last walk is remembered in this process (stat cache). */
 const STAT_CACHE_SESSIONS = 64;
-/** A file changed this recently may change again within the same timestamp tick: never trusted from the cache. */
-const RACY_NS = 1_000_000_000n;
+/**
+ * A file whose ctime is this close to the moment it was read may change again within the same timestamp
+ * tick (ext4, XFS, btrfs and tmpfs stamp with the kernel's coarse clock: a few ms), so the cache does not
+ * vouch for it: it is read again next time. A ctime of a whole second suggests a filesystem with 1-2 s
+ * timestamps: 2 s then.
+ */
+const racyNs = (ctimeNs: bigint): bigint => (ctimeNs % 1_000_000_000n === 0n ? 2_000_000_000n : 100_000_000n);
 /** Eviction goes down to this fraction of a limit, so it does not run again on the next snapshot. */
 const EVICT_TO = 0.9;
 const NOTE_SEQS = 5;
@@ -341,11 +347,12 @@ export class WorkspaceSnapshots {
           seen.set(f.entry.p, hit);
           continue;
         }
+        const readAt = BigInt(Date.now()) * 1_000_000n;
         const stored = await storeFile(store, rootFd!, f.parts);
         if (!stored) continue; // gone or swapped for something else since the walk: as if it were not there
         Object.assign(f.entry, { h: stored.hash, s: stored.size, mt: Number(stored.st.mtimeNs / 1_000_000n), m: Number(stored.st.mode & 0o1777n) });
         newBytes += stored.added;
-        if (stored.stable && stored.st.ctimeNs < BigInt(Date.now()) * 1_000_000n - RACY_NS) {
+        if (stored.stable && stored.st.ctimeNs < readAt - racyNs(stored.st.ctimeNs)) {
           seen.set(f.entry.p, { ino: stored.st.ino, size: stored.st.size, mtimeNs: stored.st.mtimeNs, ctimeNs: stored.st.ctimeNs, hash: stored.hash });
         }
       }
