@@ -15,4 +15,4 @@ export { nativeConnectionOptions, clientConnectionOptions, temporalProfile } fro
 export { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 export { WorkspaceSnapshots, DEFAULT_SNAPSHOT_LIMITS, snapshotsFollow } from '../runtime/workspace-snapshots';
 export type { SnapshotLimits } from '../runtime/workspace-snapshots';
-export { removeSessionWorkspace } from '../runtime/workspace';
+export { openSessionWorkspace, removeSessionWorkspace, workspacePath } from '../runtime/workspace';

@@ -13,9 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { startSession } from 'agent-runtime/client';
-import { createAgentWorker } from 'agent-runtime/worker';
-import { openSessionWorkspace } from '../../runtime/workspace';
-import { WorkspaceSnapshots } from '../../runtime/workspace-snapshots';
+import { createAgentWorker, openSessionWorkspace, WorkspaceSnapshots } from 'agent-runtime/worker';
 import { createHarness, type Harness } from '../../test/support/harness';
 import { testAgents } from '../../test/support/agents';
 import { writeWorkflowBundle } from '../../test/support/paths';
