@@ -1,7 +1,8 @@
 /**
  * Fork latency: from the client's fork call until the fork's first model request arrives at the scripted
  * model server (the fork's first activity links the store prefix, reads the parent's state at the fork
- * point and copies its workspace; then the fork's first model call). Measured at a short prefix and at a
+ * point, queries the parent for its grants and top-ups, and restores its workspace snapshot; then the
+ * fork's first model call). Measured at a short prefix and at a
  * long one (the fork point's activity reads the whole prefix). Part of `npm run bench`; alone:
  *   npx tsx examples/bench/fork.ts [--quick]
  * Results go to their own marked section of examples/bench/RESULTS.md (kept when the main bench rewrites the file).
@@ -51,7 +52,7 @@ export async function benchFork(h: Harness, n: number, steps = 100): Promise<Ben
       n,
       p50Ms: percentile(samples, 50),
       p99Ms: percentile(samples, 99),
-      note: 'start + link + parent state at the fork point (empty workspace: nothing to copy)',
+      note: 'start + link + parent state at the fork point + the parent\'s state query (grants, top-ups; a closed parent is replayed) + workspace restore (an empty tree)',
     });
   }
   return rows;
