@@ -515,7 +515,14 @@ export class WorkspaceSnapshots {
   /** One snapshot operation per store at a time: in this process (a queue) and across processes (a lock file). */
   private async locked<T>(store: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(store) ?? Promise.resolve();
-    const run = prev.then(() => withLockFile(path.join(store, 'lock'), fn));
+    const run = prev.then(() =>
+      withLockFile(path.join(store, 'lock'), async () => {
+        // Every write to tmp/ happens under this lock: what is there now was left by a process that died.
+        const tmp = path.join(store, 'tmp');
+        for (const name of fs.existsSync(tmp) ? fs.readdirSync(tmp) : []) fs.rmSync(path.join(tmp, name), { force: true });
+        return fn();
+      }),
+    );
     const tail = run.catch(() => undefined);
     this.queues.set(store, tail);
     try {
