@@ -63,9 +63,17 @@ const PARENT_STATE_TIMEOUT_MS = 30_000;
 const TOP_UPS_KEPT = 50;
 
 export function createForkActivities(deps: ForkDeps) {
+  const readParentState = deps.parentState ?? parentStateReader();
   return {
     async forkFrom(input: ForkFromInput): Promise<ForkPoint & { costUsd: number }> {
       const { store } = deps;
+      // Asked first: answering it may mean replaying a closed parent, which overlaps with the store work below.
+      const parentState = Promise.resolve()
+        .then(() => readParentState(input.parentSessionId))
+        .then(
+          (state) => ({ state }),
+          (error: unknown) => ({ error }),
+        );
       const refuse = (why: string): never => {
         throw ApplicationFailure.nonRetryable(`cannot fork ${input.parentSessionId} into ${input.sessionId}: ${why}`, 'InvalidForkPoint');
       };
@@ -83,7 +91,7 @@ export function createForkActivities(deps: ForkDeps) {
         if (err instanceof StoreLinkError) refuse(err.message);
         throw err;
       }
-      const [workspace, carried] = await Promise.all([restoreWorkspace(deps, input, atSeq, prefix), carriedState(deps, input.parentSessionId, atSeq)]);
+      const [workspace, carried] = await Promise.all([restoreWorkspace(deps, input, atSeq, prefix), carriedState(deps, input.parentSessionId, atSeq, await parentState)]);
       const pricing = deps.pricingOf(input.agent);
       const costUsd = (point.usage.promptTokens * pricing.inputPerMTokUsd + point.usage.completionTokens * pricing.outputPerMTokUsd) / 1_000_000;
       return { ...point, ...workspace, carried, costUsd };
@@ -234,10 +242,32 @@ async function copyCurrent(root: string, fromId: string, to: string): Promise<{ 
   return { files: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0) };
 }
 
-/** The parent's state, by the state query through the worker's client (a closed parent is replayed to answer). */
-async function queryParentState(sessionId: string): Promise<SessionState> {
-  const client = Context.current().client;
-  return client.withDeadline(Date.now() + PARENT_STATE_TIMEOUT_MS, () => client.workflow.getHandle(sessionId).query(stateQuery, { transcriptLimit: 1 }));
+/** Closed parents whose state was read (it cannot change any more), per worker. */
+const CLOSED_STATES_KEPT = 64;
+
+/**
+ * The parent's state by the state query, through the worker's client. A closed parent has to be replayed
+ * to answer (about 2 ms per step on the bench machine), so a closed parent's answer is kept for its run:
+ * the next fork of the same parent asks only `describe`.
+ */
+function parentStateReader(): (sessionId: string) => Promise<SessionState> {
+  const closed = new Map<string, { runId: string; state: SessionState }>();
+  return async (sessionId) => {
+    const client = Context.current().client;
+    const handle = client.workflow.getHandle(sessionId);
+    return client.withDeadline(Date.now() + PARENT_STATE_TIMEOUT_MS, async () => {
+      const { runId, status } = await handle.describe();
+      const kept = closed.get(sessionId);
+      if (kept?.runId === runId) return kept.state;
+      const state = await handle.query(stateQuery, { transcriptLimit: 1 });
+      if (status.name !== 'RUNNING') {
+        closed.delete(sessionId);
+        closed.set(sessionId, { runId, state });
+        if (closed.size > CLOSED_STATES_KEPT) closed.delete(closed.keys().next().value as string);
+      }
+      return state;
+    });
+  };
 }
 
 /** The seq of the call whose approval granted it (approval ids are `<session id>/<seq>`). */
@@ -282,14 +312,12 @@ export function carriedAt(state: Pick<SessionState, 'sessionGrants' | 'topUps'>,
   return { sessionGrants: grants, topUps, topUpTotal: total, ...(notes.length ? { note: notes.join('; ') } : {}) };
 }
 
-async function carriedState(deps: ForkDeps, parentId: string, atSeq: number): Promise<ForkCarried> {
-  let state: SessionState;
-  try {
-    state = await (deps.parentState ?? queryParentState)(parentId);
-  } catch (err) {
-    const why = (err as Error).message?.split('\n')[0]?.slice(0, 300) ?? String(err);
+async function carriedState(deps: ForkDeps, parentId: string, atSeq: number, read: { state: SessionState } | { error: unknown }): Promise<ForkCarried> {
+  if ('error' in read) {
+    const why = (read.error as Error)?.message?.split('\n')[0]?.slice(0, 300) ?? String(read.error);
     return { sessionGrants: [], topUps: [], topUpTotal: {}, note: `the parent's state could not be read (${why}): no grants or top-ups carried` };
   }
+  const { state } = read;
   const old = (state.topUps ?? []).some((t) => typeof t.afterSeq !== 'number');
   const next = old ? await deps.store.get(parentId, atSeq + 1) : undefined;
   return carriedAt(state, atSeq, next?.createdAt);
