@@ -668,7 +668,8 @@ async function storeFile(store: string, rootFd: number, parts: string[]): Promis
     if (!st.isFile()) return null;
     const stable = (): boolean => fs.fstatSync(fd, { bigint: true }).ctimeNs === st.ctimeNs;
     if (st.size <= BigInt(SMALL_FILE)) {
-      const buf = await readAll(fd, Number(st.size));
+      // Small: read at once, synchronously (a thread-pool round trip costs more than the read).
+      const buf = readAllSync(fd, Number(st.size));
       const hash = sha256(buf);
       let added = 0;
       if (!fs.existsSync(blobPath(store, hash))) {
@@ -714,13 +715,13 @@ function openFileBeneath(rootFd: number, parts: string[]): number | null {
   }
 }
 
-async function readAll(fd: number, size: number): Promise<Buffer> {
+function readAllSync(fd: number, size: number): Buffer {
   const buf = Buffer.alloc(size);
   let got = 0;
   while (got < size) {
-    const { bytesRead } = await readFd(fd, buf, got, size - got, got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
+    const n = fs.readSync(fd, buf, got, size - got, got);
+    if (n === 0) break;
+    got += n;
   }
   return buf.subarray(0, got);
 }

@@ -35,15 +35,35 @@ function fill(dir: string, files: number): void {
   for (let i = 0; i < files; i++) writeFileSync(path.join(dir, `data-${i}.bin`), randomBytes(1024 * 1024));
 }
 
-/** One session of write_file steps (as many as the model script asks for); the gaps between its model requests, without the first `skip`. */
-async function writeSteps(h: Harness, config: Harness['config'], bigFiles: number, skip: number): Promise<number[]> {
+/** Durations of WorkspaceSnapshots.record() calls in this process (the bench's workers run in it), while set. */
+let recordTimes: number[] | undefined;
+const original = WorkspaceSnapshots.prototype.record;
+WorkspaceSnapshots.prototype.record = async function timedRecord(this: WorkspaceSnapshots, ...args: Parameters<typeof original>) {
+  const t0 = performance.now();
+  try {
+    return await original.apply(this, args);
+  } finally {
+    recordTimes?.push(performance.now() - t0);
+  }
+};
+
+/**
+ * One session of write_file steps (as many as the model script asks for): the gaps between its model
+ * requests and the snapshots its tool calls took, each without the first `skip`.
+ */
+async function writeSteps(h: Harness, config: Harness['config'], bigFiles: number, skip: number): Promise<{ steps: number[]; snapshots: number[] }> {
   const sessionId = `bench-snap-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   if (bigFiles) fill(openSessionWorkspace(h.env.WORKSPACE_ROOT, sessionId).dir, bigFiles);
   const from = h.model.requestTimes.length;
-  const s = await startSession(h.client, { agent: 'sandboxed', task: 'write', sessionId }, config);
-  await s.handle.result();
-  const times = h.model.requestTimes.slice(from);
-  return times.slice(1).map((t, i) => t - times[i]).slice(skip);
+  recordTimes = [];
+  try {
+    const s = await startSession(h.client, { agent: 'sandboxed', task: 'write', sessionId }, config);
+    await s.handle.result();
+    const times = h.model.requestTimes.slice(from);
+    return { steps: times.slice(1).map((t, i) => t - times[i]).slice(skip), snapshots: recordTimes.slice(skip) };
+  } finally {
+    recordTimes = undefined;
+  }
 }
 
 export async function benchSnapshots(h: Harness, quick: boolean): Promise<BenchRow[]> {
@@ -55,15 +75,19 @@ export async function benchSnapshots(h: Harness, quick: boolean): Promise<BenchR
   });
   const offConfig = { ...h.config, WORKSPACE_SNAPSHOTS: 'off' as const, TASK_QUEUE: `${h.config.TASK_QUEUE}-nosnap` };
   const off = await createAgentWorker((deps) => [...demoAgents(deps), ...testAgents(deps)], offConfig);
-  const samples = { smallOn: [] as number[], smallOff: [] as number[], bigOn: [] as number[], bigOff: [] as number[] };
+  const samples = { smallOn: [] as number[], smallOff: [] as number[], bigOn: [] as number[], bigOff: [] as number[], smallSnap: [] as number[], bigSnap: [] as number[] };
   try {
     for (let r = 0; r < rounds; r++) {
       // The first step of a 50 MB session moves the files into the workspace's size-limited filesystem
       // (and takes the first full snapshot): left out of both columns alike.
-      samples.smallOn.push(...(await writeSteps(h, h.config, 0, 1)));
-      samples.smallOff.push(...(await writeSteps(h, offConfig, 0, 1)));
-      samples.bigOn.push(...(await writeSteps(h, h.config, BIG_FILES, 1)));
-      samples.bigOff.push(...(await writeSteps(h, offConfig, BIG_FILES, 1)));
+      const smallOn = await writeSteps(h, h.config, 0, 1);
+      samples.smallOn.push(...smallOn.steps);
+      samples.smallSnap.push(...smallOn.snapshots);
+      samples.smallOff.push(...(await writeSteps(h, offConfig, 0, 1)).steps);
+      const bigOn = await writeSteps(h, h.config, BIG_FILES, 1);
+      samples.bigOn.push(...bigOn.steps);
+      samples.bigSnap.push(...bigOn.snapshots);
+      samples.bigOff.push(...(await writeSteps(h, offConfig, BIG_FILES, 1)).steps);
     }
   } finally {
     await off.shutdown();
@@ -71,8 +95,10 @@ export async function benchSnapshots(h: Harness, quick: boolean): Promise<BenchR
   const rows = [
     row('write step (model + write_file), small workspace, snapshots on', samples.smallOn, 'between model requests'),
     row('write step, small workspace, snapshots off', samples.smallOff, 'same run, interleaved'),
+    row('the snapshot inside each write step, small workspace', samples.smallSnap, 'record() timed in the worker'),
     row(`write step, ~${BIG_FILES} MB workspace, snapshots on`, samples.bigOn, 'first step of each session left out'),
     row(`write step, ~${BIG_FILES} MB workspace, snapshots off`, samples.bigOff, 'same run, interleaved'),
+    row(`the snapshot inside each write step, ~${BIG_FILES} MB workspace`, samples.bigSnap, 'record() timed in the worker; files moved into the quota image <100 ms earlier are read again'),
   ];
   rows.push(...(await benchRecord(quick ? 20 : 60)));
   return rows;
