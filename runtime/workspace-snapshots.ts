@@ -776,7 +776,8 @@ async function materialize(manifest: Manifest, store: string, targetDir: string)
       await fs.promises.copyFile(blobPath(store, e.h!), dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
       if (chown) fs.lchownSync(dest, e.u, e.g);
       fs.chmodSync(dest, e.m);
-      if (e.mt !== undefined) fs.utimesSync(dest, e.mt / 1000, e.mt / 1000);
+      // Seconds as a double lose the last ns when converted back: half a microsecond keeps the ms exact.
+      if (e.mt !== undefined) fs.utimesSync(dest, (e.mt + 0.0005) / 1000, (e.mt + 0.0005) / 1000);
       files++;
       bytes += e.s ?? 0;
     }
