@@ -7,12 +7,11 @@
  * Content-addressed, one store per session beside the workspaces (root-only, never bound into a sandbox):
  *
  *   <WORKSPACE_ROOT>/.snapshots/<the workspace's folder name>/
- *     log                  one JSON line per snapshotted tool call: {"seq":N,"m":"<manifest id>"} or
- *                          {"seq":N,"failed":"<why>"}; a fork's first line is its restored start
+ *     log                  one JSON line per snapshotted tool call: {"seq":N,"m":"<manifest id>","b":<bytes
+ *                          the store holds>} or {"seq":N,"failed":"<why>"}; a fork's first line is its restored start
  *     manifests/<id>.json  a tree: path, type, mode, owner, mtime, size and sha256 of every file; id = its sha256
  *     blobs/<h0h1>/<h>     every distinct file content once (read-only copies: reflinks where the
  *                          filesystem has them, e.g. btrfs/XFS; plain copies elsewhere and out of a quota image)
- *     stats.json           bytes the blobs hold
  *
  * A tool call that changed nothing adds one log line (its tree hashes to a manifest that exists); a file
  * whose inode, size, mtime and ctime are those of the last walk is not read again (per-process cache; a
@@ -70,6 +69,7 @@ const racyNs = (ctimeNs: bigint): bigint => (ctimeNs % 1_000_000_000n === 0n ? 2
 /** Eviction goes down to this fraction of a limit, so it does not run again on the next snapshot. */
 const EVICT_TO = 0.9;
 const NOTE_SEQS = 5;
+const OPENED_KEPT = 4096;
 
 export type EntryType = 'd' | 'f' | 'l';
 export interface ManifestEntry {
@@ -95,8 +95,8 @@ export interface Manifest {
 }
 
 type LogLine =
-  | { seq: number; m: string; from?: { session: string; seq: number | null }; inexact?: string }
-  | { seq: number; failed: string };
+  | { seq: number; m: string; b?: number; from?: { session: string; seq: number | null }; inexact?: string }
+  | { seq: number; failed: string; b?: number };
 
 export type RecordOutcome =
   | { kind: 'snapshot'; manifest: string; changed: boolean; files: number; bytes: number; newBytes: number; evicted: number }
@@ -173,6 +173,8 @@ export class WorkspaceSnapshots {
   private readonly root: string;
   private readonly caches = new Map<string, Map<string, CacheEntry>>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Stores this process has created or checked (their directories need not be made again). */
+  private readonly opened = new Set<string>();
 
   constructor(workspaceRoot: string, limits: Partial<SnapshotLimits> = {}) {
     this.root = path.resolve(workspaceRoot);
@@ -195,14 +197,17 @@ export class WorkspaceSnapshots {
     const store = this.openStore(sessionId);
     return this.locked(store, async () => {
       if (opts.ifMissing && readLog(store).some((l) => l.seq === seq)) return { kind: 'exists' } as const;
+      const added = { bytes: 0 };
       let outcome: RecordOutcome;
       try {
-        outcome = await this.capture(sessionId, store);
+        outcome = await this.capture(sessionId, store, added);
       } catch (err) {
         outcome = { kind: 'failed', reason: err instanceof SnapshotError ? err.message : `snapshot failed: ${(err as Error).message}` };
       }
-      appendLog(store, outcome.kind === 'snapshot' ? { seq, m: outcome.manifest } : { seq, failed: (outcome as { reason: string }).reason.slice(0, 500) });
-      if (outcome.kind === 'snapshot' && outcome.changed) outcome.evicted = this.enforceBounds(store, outcome.manifest);
+      // The bytes the store holds ride on the log line (no separate file to rewrite on every snapshot).
+      let bytes = storeBytes(store) + added.bytes;
+      if (outcome.kind === 'snapshot' && outcome.changed) ({ evicted: outcome.evicted, bytes } = this.enforceBounds(store, outcome.manifest, bytes));
+      appendLog(store, outcome.kind === 'snapshot' ? { seq, m: outcome.manifest, b: bytes } : { seq, failed: (outcome as { reason: string }).reason.slice(0, 500), b: bytes });
       return outcome;
     });
   }
@@ -272,7 +277,7 @@ export class WorkspaceSnapshots {
       const empty: Manifest = { v: 1, entries: [], skipped: 0 };
       await this.locked(target, async () => {
         const id = writeManifest(target, empty);
-        appendLog(target, { seq: atSeq, m: id, from: { session: choice.session, seq: null }, ...(inexact ? { inexact } : {}) });
+        appendLog(target, { seq: atSeq, m: id, b: storeBytes(target), from: { session: choice.session, seq: null }, ...(inexact ? { inexact } : {}) });
       });
       return { entries: 0, files: 0, bytes: 0 };
     }
@@ -284,8 +289,7 @@ export class WorkspaceSnapshots {
         let added = 0;
         for (const e of manifest.entries) if (e.t === 'f') added += linkBlob(source, target, e.h!, e.s ?? 0);
         const id = writeManifest(target, manifest);
-        appendLog(target, { seq: atSeq, m: id, from: { session: choice.session, seq: choice.seq }, ...(inexact ? { inexact } : {}) });
-        addBytes(target, added);
+        appendLog(target, { seq: atSeq, m: id, b: storeBytes(target) + added, from: { session: choice.session, seq: choice.seq }, ...(inexact ? { inexact } : {}) });
       });
       return out;
     });
@@ -298,8 +302,10 @@ export class WorkspaceSnapshots {
   async recordStart(sessionId: string, atSeq: number, note: string): Promise<RecordOutcome> {
     const store = this.openStore(sessionId);
     return this.locked(store, async () => {
-      const outcome = await this.capture(sessionId, store).catch((err: Error): RecordOutcome => ({ kind: 'failed', reason: err.message }));
-      appendLog(store, outcome.kind === 'snapshot' ? { seq: atSeq, m: outcome.manifest, inexact: bounded(note) } : { seq: atSeq, failed: (outcome as { reason: string }).reason.slice(0, 500) });
+      const added = { bytes: 0 };
+      const outcome = await this.capture(sessionId, store, added).catch((err: Error): RecordOutcome => ({ kind: 'failed', reason: err.message }));
+      const b = storeBytes(store) + added.bytes;
+      appendLog(store, outcome.kind === 'snapshot' ? { seq: atSeq, m: outcome.manifest, b, inexact: bounded(note) } : { seq: atSeq, failed: (outcome as { reason: string }).reason.slice(0, 500), b });
       return outcome;
     });
   }
@@ -307,6 +313,7 @@ export class WorkspaceSnapshots {
   /** Deletes a session's snapshots (with its workspace: runtime/workspace.ts removeSessionWorkspace). */
   remove(sessionId: string): void {
     this.caches.delete(sessionId);
+    this.opened.delete(this.storeDir(sessionId));
     fs.rmSync(this.storeDir(sessionId), { recursive: true, force: true });
   }
 
@@ -314,12 +321,13 @@ export class WorkspaceSnapshots {
   usage(sessionId: string): { snapshots: number; bytes: number; records: number } {
     const store = this.storeDir(sessionId);
     if (!fs.existsSync(store)) return { snapshots: 0, bytes: 0, records: 0 };
-    return { snapshots: listManifests(store).length, bytes: readStats(store).bytes, records: readLog(store).length };
+    return { snapshots: listManifests(store).length, bytes: storeBytes(store), records: readLog(store).length };
   }
 
   // --- capture ---------------------------------------------------------------------------------------
 
-  private async capture(sessionId: string, store: string): Promise<RecordOutcome & { kind: 'snapshot' }> {
+  /** Walks the workspace and stores what is new; `added.bytes` counts new content (also if it then fails). */
+  private async capture(sessionId: string, store: string, added: { bytes: number }): Promise<RecordOutcome & { kind: 'snapshot' }> {
     const ws = workspacePath(this.root, sessionId);
     let found: Found[] = [];
     let skipped = 0;
@@ -352,6 +360,7 @@ export class WorkspaceSnapshots {
         if (!stored) continue; // gone or swapped for something else since the walk: as if it were not there
         Object.assign(f.entry, { h: stored.hash, s: stored.size, mt: Number(stored.st.mtimeNs / 1_000_000n), m: Number(stored.st.mode & 0o1777n) });
         newBytes += stored.added;
+        added.bytes += stored.added;
         if (stored.stable && stored.st.ctimeNs < readAt - racyNs(stored.st.ctimeNs)) {
           seen.set(f.entry.p, { ino: stored.st.ino, size: stored.st.size, mtimeNs: stored.st.mtimeNs, ctimeNs: stored.st.ctimeNs, hash: stored.hash });
         }
@@ -363,7 +372,6 @@ export class WorkspaceSnapshots {
       const manifest: Manifest = { v: 1, entries, skipped };
       const existed = fs.existsSync(manifestPath(store, manifestId(manifest)));
       const id = writeManifest(store, manifest);
-      addBytes(store, newBytes);
       const bytes = entries.reduce((n, e) => n + (e.s ?? 0), 0);
       return { kind: 'snapshot', manifest: id, changed: !existed, files: entries.filter((e) => e.t === 'f').length, bytes, newBytes, evicted: 0 };
     } finally {
@@ -439,11 +447,13 @@ export class WorkspaceSnapshots {
 
   // --- bounds ----------------------------------------------------------------------------------------
 
-  /** Evicts the trees whose newest use is oldest until both limits hold (to 90%); returns how many. */
-  private enforceBounds(store: string, newest: string): number {
+  /**
+   * Evicts the trees whose newest use is oldest until both limits hold (to 90%): how many, and the bytes
+   * the store then holds (`bytes`: what it holds now, with `newest`, whose log line is not written yet).
+   */
+  private enforceBounds(store: string, newest: string, bytes: number): { evicted: number; bytes: number } {
     const ids = listManifests(store);
-    const stats = readStats(store);
-    if (ids.length <= this.limits.maxSnapshots && stats.bytes <= this.limits.maxBytes) return 0;
+    if (ids.length <= this.limits.maxSnapshots && bytes <= this.limits.maxBytes) return { evicted: 0, bytes };
     const lastUse = new Map<string, number>();
     let newestSeq = -1;
     let newestBySeq: string | undefined;
@@ -473,13 +483,13 @@ export class WorkspaceSnapshots {
     const order = ids.filter((id) => !keep.has(id)).sort((a, b) => (lastUse.get(a) ?? -1) - (lastUse.get(b) ?? -1));
     const countTarget = Math.max(1, Math.floor(this.limits.maxSnapshots * EVICT_TO));
     const bytesTarget = Math.floor(this.limits.maxBytes * EVICT_TO);
-    let bytes = bytesOf(kept);
+    let held = bytesOf(kept);
     const evicted: string[] = [];
     for (const id of order) {
-      if (kept.size <= countTarget && bytes <= bytesTarget) break;
+      if (kept.size <= countTarget && held <= bytesTarget) break;
       kept.delete(id);
       evicted.push(id);
-      bytes = bytesOf(kept);
+      held = bytesOf(kept);
     }
     for (const id of evicted) fs.rmSync(manifestPath(store, id), { force: true });
     const live = new Set<string>();
@@ -488,8 +498,7 @@ export class WorkspaceSnapshots {
     for (const fan of fs.existsSync(blobs) ? fs.readdirSync(blobs) : []) {
       for (const h of fs.readdirSync(path.join(blobs, fan))) if (!live.has(h)) fs.rmSync(path.join(blobs, fan, h), { force: true });
     }
-    writeStats(store, { bytes });
-    return evicted.length;
+    return { evicted: evicted.length, bytes: held };
   }
 
   // --- plumbing --------------------------------------------------------------------------------------
@@ -500,6 +509,8 @@ export class WorkspaceSnapshots {
 
   /** Creates the session's store (root-only directories) and returns its path. */
   private openStore(sessionId: string): string {
+    const known = this.storeDir(sessionId);
+    if (this.opened.has(known) && fs.existsSync(path.join(known, 'tmp'))) return known; // made earlier by this process
     const top = path.join(this.root, SNAPSHOTS_DIR);
     fs.mkdirSync(top, { recursive: true, mode: 0o700 });
     const st = fs.lstatSync(top);
@@ -509,6 +520,8 @@ export class WorkspaceSnapshots {
     }
     const store = this.storeDir(sessionId);
     for (const sub of ['', 'manifests', 'blobs', 'tmp']) fs.mkdirSync(path.join(store, sub), { recursive: true, mode: 0o700 });
+    this.opened.add(store);
+    if (this.opened.size > OPENED_KEPT) this.opened.delete(this.opened.values().next().value as string);
     return store;
   }
 
@@ -599,21 +612,41 @@ function appendLog(store: string, line: LogLine): void {
   fs.appendFileSync(path.join(store, 'log'), `${JSON.stringify(line)}\n`, { mode: 0o600 });
 }
 
-function readStats(store: string): { bytes: number } {
+/** Bytes of content the store holds: from its newest log line that says (read from the end of the log). */
+function storeBytes(store: string): number {
+  const file = path.join(store, 'log');
+  let fd: number;
   try {
-    const s = JSON.parse(fs.readFileSync(path.join(store, 'stats.json'), 'utf8')) as { bytes?: unknown };
-    return { bytes: typeof s.bytes === 'number' && s.bytes >= 0 ? s.bytes : 0 };
-  } catch {
-    return { bytes: 0 };
+    fd = fs.openSync(file, O_RDONLY);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return 0;
+    throw err;
   }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const tail = Buffer.alloc(Math.min(size, 16 * 1024));
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+    const lines = tail.toString('utf8').split('\n');
+    for (let i = lines.length - 1; i >= (tail.length < size ? 1 : 0); i--) {
+      const b = bytesOf(lines[i]);
+      if (b !== undefined) return b;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const all = readLog(store);
+  for (let i = all.length - 1; i >= 0; i--) if (typeof all[i].b === 'number') return all[i].b!;
+  return 0;
 }
 
-function writeStats(store: string, stats: { bytes: number }): void {
-  atomicWrite(store, path.join(store, 'stats.json'), JSON.stringify(stats));
-}
-
-function addBytes(store: string, n: number): void {
-  if (n > 0) writeStats(store, { bytes: readStats(store).bytes + n });
+function bytesOf(line: string): number | undefined {
+  if (!line) return undefined;
+  try {
+    const b = (JSON.parse(line) as { b?: unknown }).b;
+    return typeof b === 'number' && Number.isSafeInteger(b) && b >= 0 ? b : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function tmpPath(store: string): string {
@@ -627,14 +660,14 @@ function atomicWrite(store: string, file: string, data: string | Uint8Array, mod
 }
 
 /** Moves a finished temporary copy to its blob name (or drops it when the blob is there); returns bytes added. */
-function commitBlob(store: string, tmp: string, hash: string, size: number): number {
+function commitBlob(store: string, tmp: string, hash: string, size: number, chmod = true): number {
   const dest = blobPath(store, hash);
   if (fs.existsSync(dest)) {
     fs.rmSync(tmp, { force: true });
     return 0;
   }
   fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
-  fs.chmodSync(tmp, 0o400);
+  if (chmod) fs.chmodSync(tmp, 0o400);
   fs.renameSync(tmp, dest);
   return size;
 }
@@ -674,8 +707,8 @@ async function storeFile(store: string, rootFd: number, parts: string[]): Promis
       let added = 0;
       if (!fs.existsSync(blobPath(store, hash))) {
         const tmp = tmpPath(store);
-        fs.writeFileSync(tmp, buf, { mode: 0o600, flag: 'wx' });
-        added = commitBlob(store, tmp, hash, buf.length);
+        fs.writeFileSync(tmp, buf, { mode: 0o400, flag: 'wx' });
+        added = commitBlob(store, tmp, hash, buf.length, false);
       }
       return { hash, size: buf.length, added, st, stable: stable() };
     }
