@@ -230,6 +230,7 @@ function current(copied: { files: number; bytes: number } | null, inexact: strin
 
 /** A workspace as it is now, copied into the fork's (reflinks where the filesystem has them); null when empty. */
 async function copyCurrent(root: string, fromId: string, to: string): Promise<{ files: number; bytes: number } | null> {
+  await mountExistingWorkspaceFs(to); // a disk image left for this id: cleared inside it, not under it
   for (const name of readdirSync(to)) await run('rm', ['-rf', '--one-file-system', '--', `${to}/${name}`]); // a retried attempt starts over
   const from = workspacePath(root, fromId);
   if (!existsSync(from)) return null;
