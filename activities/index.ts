@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { agentSpec, approvalHash, approvalPolicyFor, type AgentDefinition, type AgentRegistry, type ToolDefinition, type ToolLogger } from '../runtime/agent';
+import { checkDelegates } from '../runtime/delegates';
 import type { MemoryStore } from '../memory';
 import type { SessionStore, StoredMessage } from '../runtime/store';
 import { parsePriceTable, UnknownModelPriceError, type PriceTable } from '../runtime/pricing';
@@ -48,6 +49,8 @@ export interface ActivityDeps {
   heartbeatTimeoutMs?: number;
   /** Resolves a tool's declared secrets on the worker. */
   resolveSecrets?: (names: string[]) => Record<string, string>;
+  /** Around each tool the model call runs itself (the plugin's tracing); tools run as activities get the activity interceptor. */
+  traceEagerTool?: ToolTracer;
   /** 'bubblewrap', or 'none' when the operator explicitly runs tools unsandboxed (flagged on every session). */
   sandboxMode?: string;
   /** Long-term memory (automatic recall, summaries, compaction). */
@@ -69,7 +72,20 @@ export interface CallModelInput {
   context?: { fromSeq: number; summarySeq?: number };
   /** The tools of the agent version this run started with: a redeploy mid-run never changes them mid-step. */
   toolNames?: string[];
+  /**
+   * Tools this call may run itself when the model asks for them and no approval is needed (the workflow names
+   * its short, read-only, in-worker tools). Saves the tool's own local activity: one pass through the workflow
+   * task per step instead of two. Results are stored under seq + 1 + index, where the workflow's ledger puts them.
+   */
+  eagerTools?: string[];
+  /** Passed to eagerly run tools (their ctx.userId). */
+  userId?: string;
+  /** Eager tools of one turn running at the same time (the agent's maxParallelToolCalls). */
+  maxParallelToolCalls?: number;
 }
+
+/** Wraps a tool run the model call does itself (eager tools), e.g. in a tracing span (workers/tracing.ts). */
+export type ToolTracer = (input: RunToolInput, run: () => Promise<ToolRunResult>) => Promise<ToolRunResult>;
 
 export interface RunToolInput {
   sessionId: string;
@@ -217,6 +233,8 @@ export function createActivities(deps: ActivityDeps) {
   const notifiers = deps.notifiers ?? notifierConfigFromEnv();
   // Fail closed at worker start: an agent whose model has no price would count every call as $0.
   for (const name of deps.registry.names()) agentSpec(deps.registry.get(name), deps.defaultModel, prices);
+  // Every agent an agent delegates to must be here too (its children run on this task queue).
+  checkDelegates(deps.registry.names().map((name) => deps.registry.get(name)));
   // JSON schemas are derived from zod once per tool set, not on every model call.
   const specs = new Map<string, AgentSpec>();
   const cachedSpec = (agent: AgentDefinition): AgentSpec => {
@@ -249,11 +267,15 @@ export function createActivities(deps: ActivityDeps) {
       return true;
     }
   };
-  /** Records the workspace after the call at `seq`; a failure is logged, never the tool call's failure. */
-  const snapshotAfter = async (input: RunToolInput, opts: { ifMissing?: boolean } = {}): Promise<void> => {
+  /**
+   * Records the workspace after the call at `seq` (`touched`: the tool asked for its workspace; otherwise
+   * the call is only noted as not having changed it); a failure is logged, never the tool call's failure.
+   */
+  const snapshotAfter = async (input: RunToolInput, touched: boolean, opts: { ifMissing?: boolean } = {}): Promise<void> => {
     if (!deps.snapshots) return;
     const log = Context.current().log;
     try {
+      if (!touched) return deps.snapshots.untouched(input.sessionId, input.seq);
       const out = await withHeartbeat(deps.snapshots.record(input.sessionId, input.seq, opts));
       if (out.kind === 'failed') log.warn('workspace snapshot not taken', { sessionId: input.sessionId, seq: input.seq, reason: out.reason });
     } catch (err) {
@@ -341,71 +363,116 @@ export function createActivities(deps: ActivityDeps) {
       };
       const assistant: AssistantMessage = { role: 'assistant', content: reply.content, ...(reply.toolCalls.length ? { toolCalls: reply.toolCalls } : {}) };
       await store.append(input.sessionId, [{ seq: input.seq, message: assistant, meta: { turn } }]);
-      return turn;
+      const eager = await runEagerTools(input, turn);
+      return eager ? { ...turn, eager } : turn;
     },
 
-    async runTool(input: RunToolInput): Promise<ToolRunResult> {
-      const { store } = deps;
-      // Exactly once: a result recorded by an earlier attempt is returned, never re-run.
-      const done = await store.get(input.sessionId, input.seq);
-      if (done) {
-        // An earlier attempt ran the tool and stored its result, and may have died before its snapshot.
-        if (snapshotted(input.agent, input.name)) await snapshotAfter(input, { ifMissing: true });
-        const content = String(done.message.content ?? '');
-        return { ok: done.meta?.ok !== false, preview: content.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(content) };
-      }
-      const agent = deps.registry.get(input.agent);
-      const tool = findTool(agent, input.name);
-      if (!tool) throw ApplicationFailure.nonRetryable(`unknown tool '${input.name}'`, 'UnknownTool');
-      const parsed = tool.input.safeParse(input.args);
-      if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
-      }
-      const actx = Context.current();
-      const workspaceDir = nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir);
-      const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
-      // Redaction covers every secret any tool of this agent resolves, not only this tool's: a value one
-      // tool wrote to the workspace can come back through another (read_file, a later shell call).
-      const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
-      const redact = (text: string): string => redactSecrets(text, redactWith);
-      const snapshot = deps.snapshots !== undefined && snapshotsFollow(tool);
-      const result = await withHeartbeat(
-        Promise.resolve().then(() => tool.run(parsed.data, {
-            sessionId: input.sessionId,
-            agent: input.agent,
-            ...(input.userId ? { userId: input.userId } : {}),
-            seq: input.seq,
-            step: input.seq,
-            attempt: actx.info.attempt,
-            toolCallId: input.toolCallId,
-            idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
-            workspaceDir,
-            secrets,
-            // Logs and heartbeat details leave the activity too (worker log, Temporal server): redacted.
-            logger: redactingLogger(actx.log, redactWith),
-            heartbeat: (d?: unknown) => actx.heartbeat(redactDeep(d, redactWith)),
-            signal: actx.cancellationSignal,
-          })),
-      ).catch((err: unknown) => {
-        // Cancellation must stay cancellation (the SDK recognises CancelledFailure/AbortError once the
-        // signal is aborted); their messages come from the SDK or the abort, not from the tool's data.
-        if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
-        // The error message becomes a failure in history, the transcript and the next model request.
-        throw redactedFailure(err, redactWith);
-      }).finally(async () => {
-        // After every attempt, failed ones too (a tool may change the workspace and then throw); the last
-        // attempt's snapshot is the one a fork gets. Not for a cancelled call: nothing waits for it.
-        if (snapshot && !actx.cancellationSignal.aborted) await snapshotAfter(input);
-      });
-      // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
-      const clean = redactDeep(result ?? null, redactWith);
-      let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
-      text = capText(redact(text), maxToolOutput);
-      if (input.resultNote) text = `${input.resultNote}\n${text}`;
-      await store.append(input.sessionId, [
-        { seq: input.seq, message: { role: 'tool', toolCallId: input.toolCallId, content: text } satisfies ToolResultMessage, meta: { ok: true, tool: input.name } },
-      ]);
-      return { ok: true, preview: text.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(text) };
-    },
+    runTool: (input: RunToolInput): Promise<ToolRunResult> => executeTool(input),
   };
+
+  /**
+   * The eager part of a model call: the calls of this turn to tools the workflow named in `eagerTools`, valid and
+   * needing no approval, run here (at most maxParallelToolCalls at a time). One that throws is left to the
+   * workflow (null), which runs it as usual with its retry policy: these tools are read-only, so running one
+   * again is safe, and a result stored here is never run twice (executeTool returns it).
+   * A retried model call returns its stored turn without eager results: the workflow then runs every call itself.
+   */
+  async function runEagerTools(input: CallModelInput, turn: ModelTurn): Promise<Array<ToolRunResult | null> | undefined> {
+    const names = input.eagerTools;
+    if (!names?.length || turn.toolCalls.length === 0) return undefined;
+    const eligible = turn.toolCalls.map((c) => !c.error && !c.approval && names.includes(c.name));
+    if (!eligible.some(Boolean)) return undefined;
+    const results: Array<ToolRunResult | null> = turn.toolCalls.map(() => null);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < turn.toolCalls.length) {
+        const i = next++;
+        if (!eligible[i]) continue;
+        const call = turn.toolCalls[i];
+        const toolInput: RunToolInput = {
+          sessionId: input.sessionId,
+          agent: input.agent,
+          ...(input.userId ? { userId: input.userId } : {}),
+          seq: input.seq + 1 + i,
+          toolCallId: call.id,
+          name: call.name,
+          args: call.args,
+        };
+        const run = (): Promise<ToolRunResult> => executeTool(toolInput);
+        results[i] = await (deps.traceEagerTool ? deps.traceEagerTool(toolInput, run) : run()).catch(() => null);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(input.maxParallelToolCalls ?? 8, turn.toolCalls.length)) }, lane));
+    return results;
+  }
+
+  async function executeTool(input: RunToolInput): Promise<ToolRunResult> {
+    const { store } = deps;
+    // Exactly once: a result recorded by an earlier attempt is returned, never re-run.
+    const done = await store.get(input.sessionId, input.seq);
+    if (done) {
+      // An earlier attempt ran the tool and stored its result, and may have died before its snapshot.
+      if (snapshotted(input.agent, input.name)) await snapshotAfter(input, true, { ifMissing: true });
+      const content = String(done.message.content ?? '');
+      return { ok: done.meta?.ok !== false, preview: content.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(content) };
+    }
+    const agent = deps.registry.get(input.agent);
+    const tool = findTool(agent, input.name);
+    if (!tool) throw ApplicationFailure.nonRetryable(`unknown tool '${input.name}'`, 'UnknownTool');
+    const parsed = tool.input.safeParse(input.args);
+    if (!parsed.success) {
+      throw ApplicationFailure.nonRetryable(`invalid arguments for '${input.name}': ${parsed.error.message}`, 'InvalidToolArguments');
+    }
+    const actx = Context.current();
+    // Opened when the tool first reads ctx.workspaceDir: most in-process tools never do, and opening it checks
+    // the root and the folder with half a dozen syscalls on every call.
+    let workspaceDir: string | undefined;
+    const workspace = (): string => (workspaceDir ??= nonRetryableIfHostProblem(() => openSessionWorkspace(deps.workspaceRoot, input.sessionId).dir));
+    const secrets = nonRetryableIfHostProblem(() => resolveSecrets(tool.secrets ?? []));
+    // Redaction covers every secret any tool of this agent resolves, not only this tool's: a value one
+    // tool wrote to the workspace can come back through another (read_file, a later shell call).
+    const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
+    const redact = (text: string): string => redactSecrets(text, redactWith);
+    const snapshot = deps.snapshots !== undefined && snapshotsFollow(tool);
+    const result = await withHeartbeat(
+      Promise.resolve().then(() => tool.run(parsed.data, {
+          sessionId: input.sessionId,
+          agent: input.agent,
+          ...(input.userId ? { userId: input.userId } : {}),
+          seq: input.seq,
+          step: input.seq,
+          attempt: actx.info.attempt,
+          toolCallId: input.toolCallId,
+          idempotencyKey: idempotencyKey(input.sessionId, input.seq, input.toolCallId),
+          get workspaceDir(): string {
+            return workspace();
+          },
+          secrets,
+          // Logs and heartbeat details leave the activity too (worker log, Temporal server): redacted.
+          logger: redactingLogger(actx.log, redactWith),
+          heartbeat: (d?: unknown) => actx.heartbeat(redactDeep(d, redactWith)),
+          signal: actx.cancellationSignal,
+        })),
+    ).catch((err: unknown) => {
+      // Cancellation must stay cancellation (the SDK recognises CancelledFailure/AbortError once the
+      // signal is aborted); their messages come from the SDK or the abort, not from the tool's data.
+      if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
+      // The error message becomes a failure in history, the transcript and the next model request.
+      throw redactedFailure(err, redactWith);
+    }).finally(async () => {
+      // After every attempt, failed ones too (a tool may change the workspace and then throw); the last
+      // attempt's snapshot is the one a fork gets. Not for a cancelled call: nothing waits for it. A call
+      // that never asked for ctx.workspaceDir did not change the workspace: it gets a log line, no walk.
+      if (snapshot && !actx.cancellationSignal.aborted) await snapshotAfter(input, workspaceDir !== undefined);
+    });
+    // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
+    const clean = redactDeep(result ?? null, redactWith);
+    let text = typeof clean === 'string' ? clean : JSON.stringify(clean);
+    text = capText(redact(text), maxToolOutput);
+    if (input.resultNote) text = `${input.resultNote}\n${text}`;
+    await store.append(input.sessionId, [
+      { seq: input.seq, message: { role: 'tool', toolCallId: input.toolCallId, content: text } satisfies ToolResultMessage, meta: { ok: true, tool: input.name } },
+    ]);
+    return { ok: true, preview: text.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(text) };
+  }
 }

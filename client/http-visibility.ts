@@ -33,7 +33,10 @@ export interface SessionSummary {
 }
 
 export interface PendingApprovalView extends PendingApprovalRef {
+  /** The session that asked (for a sub-agent's approval: the sub-agent; deciding there or through `delegatedFrom` works). */
   sessionId: string;
+  /** Sessions that delegated to the asking one and list this approval too (decisions sent to them are forwarded). */
+  delegatedFrom?: string[];
   seq: number;
   agent: string | null;
   userId: string | null;
@@ -167,9 +170,19 @@ export async function listPendingApprovals(
           .filter((p) => !opts.groups || opts.groups.includes(p.approverGroup))
           .map(async (p): Promise<PendingApprovalView> => {
             const seq = Number(p.approvalId.slice(p.approvalId.lastIndexOf('/') + 1));
-            const view: PendingApprovalView = { ...p, sessionId: s.sessionId, seq, agent: s.agent, userId: s.userId, webUi: s.webUi };
+            // A sub-agent's approval shown by the session that delegated to it: its details are the sub-agent's.
+            const asker = p.sessionId ?? s.sessionId;
+            const view: PendingApprovalView = {
+              ...p,
+              sessionId: asker,
+              seq,
+              agent: asker === s.sessionId ? s.agent : null,
+              userId: s.userId,
+              webUi: asker === s.sessionId ? s.webUi : webUiLink(config, asker),
+              ...(asker !== s.sessionId ? { delegatedFrom: [s.sessionId] } : {}),
+            };
             try {
-              const call = await withTimeout(`session store for ${s.sessionId}`, opts.perSessionTimeoutMs, approvalCall(store, s.sessionId, seq));
+              const call = await withTimeout(`session store for ${asker}`, opts.perSessionTimeoutMs, approvalCall(store, asker, seq));
               if (call) Object.assign(view, { args: call.args, ...(call.approval ? { reason: call.approval.reason } : {}) });
               else view.detailsError = `no tool call stored at seq ${seq}`;
             } catch (err) {
@@ -180,5 +193,26 @@ export async function listPendingApprovals(
       );
     }),
   );
-  return { items: perSession.flat(), unavailable, ...(next ? { nextPageToken: next } : {}) };
+  return { items: mergeDelegated(perSession.flat()), unavailable, ...(next ? { nextPageToken: next } : {}) };
+}
+
+/**
+ * One row per approval: a sub-agent's approval is listed by the sub-agent and by each session above it
+ * (all wait on the same human). Rows of one page are merged, keeping the asking session's own row (agent,
+ * link) and the delegating sessions in `delegatedFrom`.
+ */
+export function mergeDelegated(items: PendingApprovalView[]): PendingApprovalView[] {
+  const byId = new Map<string, PendingApprovalView>();
+  for (const item of items) {
+    const seen = byId.get(item.approvalId);
+    if (!seen) {
+      byId.set(item.approvalId, item);
+      continue;
+    }
+    const own = seen.delegatedFrom ? (item.delegatedFrom ? seen : item) : seen;
+    const other = own === seen ? item : seen;
+    const via = [...new Set([...(own.delegatedFrom ?? []), ...(other.delegatedFrom ?? [])])];
+    byId.set(item.approvalId, { ...own, ...(own.agent === null && other.agent !== null ? { agent: other.agent } : {}), ...(via.length ? { delegatedFrom: via } : {}) });
+  }
+  return [...byId.values()];
 }

@@ -218,6 +218,8 @@ export interface PendingApprovalRef {
   approverGroup: string;
   argsHash: string;
   deadline: string;
+  /** A sub-agent's approval listed by the session that delegated to it: the session that asked (deciding through either works). */
+  sessionId?: string;
 }
 
 /**
@@ -231,7 +233,14 @@ export async function pendingApprovals(client: Client, sessionId: string): Promi
   if (published.length > 0) return published;
   // Nothing published: confirm with the session itself (it may run code that predates the memo).
   const state = await sessionState(client, sessionId);
-  return state.pendingApprovals.map(({ approvalId, tool, approverGroup, argsHash, deadline }) => ({ approvalId, tool, approverGroup, argsHash, deadline }));
+  return state.pendingApprovals.map(({ approvalId, tool, approverGroup, argsHash, deadline, sessionId: asker }) => ({
+    approvalId,
+    tool,
+    approverGroup,
+    argsHash,
+    deadline,
+    ...(asker ? { sessionId: asker } : {}),
+  }));
 }
 
 /** Sends a decision as a signal (fire and forget) after checking its shape locally. */

@@ -9,6 +9,7 @@ import type { AgentSpec, ToolSpec } from '../workflows/types';
 import { modelPrice, type PriceTable } from './pricing';
 import { approvalAuthPolicy, resolveDirectory, type DirectorySource } from './approvers';
 import { waitPolicy, waitTools, type AgentWaits } from './waits';
+import { delegatePolicies, delegateTools, type AgentDelegate } from './delegates';
 
 /** Returns a reason string when the call needs a human approval, or a falsy value when it does not. */
 export type ApprovalFunction<A> = (args: A) => string | false | null | undefined;
@@ -75,8 +76,8 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
    * exactly-once in the same way: a result recorded in the session store is never re-run.
    */
   runAs?: 'local' | 'activity';
-  /** Set on the runtime's built-in tools (runtime/waits.ts): the session workflow carries them out, not an activity. */
-  builtin?: 'wait' | 'wait_for_event';
+  /** Set on the runtime's built-in tools (runtime/waits.ts, runtime/delegates.ts): the session workflow carries them out, not an activity. */
+  builtin?: 'wait' | 'wait_for_event' | 'delegate';
   run(args: z.infer<S>, ctx: ToolContext): Promise<unknown> | unknown;
 }
 
@@ -168,6 +169,12 @@ export interface AgentDefinition {
    * `maxWaitMs` (default 7 days). defineAgent adds the tools.
    */
   waits?: AgentWaits;
+  /**
+   * Sub-agents: agents this one may hand a task to. Each becomes a `delegate_to_<agent>` tool ({task}); a call
+   * starts a child session of that agent with `budgetShare` (default 0.5) of this session's remaining budget
+   * and waits for its answer. Every agent listed must be registered on the same worker. defineAgent adds the tools.
+   */
+  delegates?: AgentDelegate[];
 }
 
 /** An agent's own approval policy for one of its tools (see `AgentDefinition.toolApprovals`). */
@@ -198,7 +205,11 @@ export function defineAgent(input: AgentDefinition): AgentDefinition {
   effectiveBudget(input.budget); // a bad budget fails at definition, not in the middle of a session
   // The built-in wait tools join the agent's tools (once: defining a defined agent again adds nothing).
   const own = input.tools.filter((t) => !t.builtin);
-  const def: AgentDefinition = input.waits ? { ...input, tools: [...own, ...waitTools(waitPolicy(input.name, input.waits))] } : input;
+  const builtins = [
+    ...(input.waits ? waitTools(waitPolicy(input.name, input.waits)) : []),
+    ...(input.delegates ? delegateTools(delegatePolicies(input.name, input.delegates)) : []),
+  ];
+  const def: AgentDefinition = input.waits || input.delegates ? { ...input, tools: [...own, ...builtins] } : input;
   const seen = new Set<string>();
   for (const t of def.tools) {
     if (seen.has(t.name)) throw new Error(`agent '${def.name}' has two tools named '${t.name}'`);
@@ -273,6 +284,7 @@ export function agentSpec(agent: AgentDefinition, defaultModel: string, prices?:
     maxParallelToolCalls: agent.maxParallelToolCalls ?? 8,
     ...(agent.continueAsNewEverySteps ? { continueAsNewEverySteps: agent.continueAsNewEverySteps } : {}),
     ...(agent.waits ? { waits: waitPolicy(agent.name, agent.waits) } : {}),
+    ...(agent.delegates?.length ? { delegates: delegatePolicies(agent.name, agent.delegates).map(({ agent: a, tool, budgetShare }) => ({ agent: a, tool, budgetShare })) } : {}),
     ...(agent.memory
       ? {
           memory: {

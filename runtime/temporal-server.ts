@@ -46,6 +46,11 @@ export interface DevServerOptions {
    * per commit: a signal's workflow task took ~3x longer to reach the worker (examples/bench/RESULTS.md).
    */
   sqlitePragmas?: string[];
+  /**
+   * Dynamic config values for the dev server (`--dynamic-config-value`); default {@link DEFAULT_DYNAMIC_CONFIG}
+   * merged with TEMPORAL_DYNAMIC_CONFIG ("key=json,key=json").
+   */
+  dynamicConfig?: Record<string, DynamicConfigValue>;
   /** Register the session's search attributes (default true; false only to test clients against a bare server). */
   searchAttributes?: boolean;
   /** Print progress (install, start) to stderr. */
@@ -69,6 +74,47 @@ export function sqlitePragmasFromEnv(value = process.env.TEMPORAL_SQLITE_PRAGMAS
     }
   }
   return pragmas;
+}
+
+export type DynamicConfigValue = string | number | boolean;
+
+/**
+ * Dynamic config the launcher gives the dev server. Its task queues keep the server's production default of four
+ * partitions each: right for many workers polling, wrong for the handful a dev server has. A task written to a
+ * partition no poller waits on is forwarded to the root partition, and a poller on an empty partition waits until
+ * its long poll forwards: after a worker restart, tasks sat for seconds while the worker idled
+ * (examples/bench/RESULTS.md, crash recovery). One partition per queue removes the forwarding.
+ */
+export const DEFAULT_DYNAMIC_CONFIG: Readonly<Record<string, DynamicConfigValue>> = {
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
+
+const DYNAMIC_KEY = /^[a-zA-Z][a-zA-Z0-9.]{2,120}$/;
+
+/** Dynamic config from TEMPORAL_DYNAMIC_CONFIG ("key=value,key=value"; values are JSON, bare words are strings) over the defaults. */
+export function dynamicConfigFromEnv(value = process.env.TEMPORAL_DYNAMIC_CONFIG): Record<string, DynamicConfigValue> {
+  const out: Record<string, DynamicConfigValue> = { ...DEFAULT_DYNAMIC_CONFIG };
+  if (value === undefined || value.trim() === '') return out;
+  for (const item of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = item.indexOf('=');
+    const key = eq > 0 ? item.slice(0, eq).trim() : '';
+    const raw = eq > 0 ? item.slice(eq + 1).trim() : '';
+    if (!DYNAMIC_KEY.test(key) || raw === '') {
+      throw new Error(`TEMPORAL_DYNAMIC_CONFIG: '${item}' is not key=value with a dotted key (e.g. matching.numTaskqueueReadPartitions=4)`);
+    }
+    let parsed: unknown = raw;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      /* a bare word is a string value */
+    }
+    if (typeof parsed !== 'string' && typeof parsed !== 'number' && typeof parsed !== 'boolean') {
+      throw new Error(`TEMPORAL_DYNAMIC_CONFIG: the value of ${key} must be a number, true/false or a string`);
+    }
+    out[key] = parsed;
+  }
+  return out;
 }
 
 export interface RunningServer {
@@ -242,6 +288,7 @@ export async function startDevServer(opts: DevServerOptions & { port: number }):
   const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', '127.0.0.1', '--port', String(opts.port)];
   args.push('--log-level', 'warn', '--log-format', 'json');
   for (const pragma of opts.sqlitePragmas ?? sqlitePragmasFromEnv()) args.push('--sqlite-pragma', pragma);
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? dynamicConfigFromEnv())) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (opts.searchAttributes !== false) for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);

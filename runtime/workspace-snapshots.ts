@@ -96,7 +96,9 @@ export interface Manifest {
 
 type LogLine =
   | { seq: number; m: string; b?: number; from?: { session: string; seq: number | null }; inexact?: string }
-  | { seq: number; failed: string; b?: number };
+  | { seq: number; failed: string; b?: number }
+  /** The call did not ask for the workspace, so did not change it. */
+  | { seq: number; same: true };
 
 export type RecordOutcome =
   | { kind: 'snapshot'; manifest: string; changed: boolean; files: number; bytes: number; newBytes: number; evicted: number }
@@ -225,7 +227,12 @@ export class WorkspaceSnapshots {
     const store = this.storeDir(sessionId);
     const owned = toolSeqs.filter((s) => s > floor && s <= atSeq);
     if (!fs.existsSync(path.join(store, 'log'))) {
+      // No tool call by then: the workspace was as the session started, empty.
       if (!link && owned.length === 0) return { kind: 'initial', session: sessionId, notes: [] };
+      const removed = readRemoved(store);
+      if (removed) return { kind: 'unavailable', session: sessionId, notes: [`the workspace and workspace snapshots of ${sessionId} were removed (${removed})`] };
+      // No tool call ever opened the workspace (it is opened on first use; the first snapshot after that makes the store).
+      if (!link && !fs.existsSync(workspacePath(this.root, sessionId))) return { kind: 'initial', session: sessionId, notes: [] };
       return {
         kind: 'unavailable',
         session: sessionId,
@@ -233,8 +240,13 @@ export class WorkspaceSnapshots {
       };
     }
     const bySeq = new Map<number, LogLine>();
-    for (const line of readLog(store)) bySeq.set(line.seq, line); // the last line of a seq wins (a retried call)
-    const candidates = [...bySeq.values()].filter((l) => l.seq <= atSeq).sort((a, b) => b.seq - a.seq);
+    for (const line of readLog(store)) {
+      // The last line of a seq wins (a retried call), but 'did not touch it' never hides a snapshot of that seq.
+      const prev = bySeq.get(line.seq);
+      if ('same' in line && prev && !('same' in prev)) continue;
+      bySeq.set(line.seq, line);
+    }
+    const candidates = [...bySeq.values()].filter((l): l is Exclude<LogLine, { same: true }> => l.seq <= atSeq && !('same' in l)).sort((a, b) => b.seq - a.seq);
     const notes: string[] = [];
     const unusable: number[] = [];
     for (const c of candidates) {
@@ -310,11 +322,14 @@ export class WorkspaceSnapshots {
     });
   }
 
-  /** Deletes a session's snapshots (with its workspace: runtime/workspace.ts removeSessionWorkspace). */
-  remove(sessionId: string): void {
-    this.caches.delete(sessionId);
-    this.opened.delete(this.storeDir(sessionId));
-    fs.rmSync(this.storeDir(sessionId), { recursive: true, force: true });
+  /**
+   * Notes that the call at `seq` never asked for the workspace (ctx.workspaceDir), so did not change it: one
+   * log line, no walk, no lock (an O_APPEND line this short lands whole). Nothing at all while the session
+   * has no store: no tool of it has opened its workspace yet, and a fork sees the workspace was never made.
+   */
+  untouched(sessionId: string, seq: number): void {
+    const store = this.storeDir(sessionId);
+    if (fs.existsSync(path.join(store, 'log'))) appendLog(store, { seq, same: true });
   }
 
   /** What a session's store holds: trees, bytes of content, log lines (for tests, the bench and operators). */
@@ -548,6 +563,15 @@ export class WorkspaceSnapshots {
 
 // --- store files ---------------------------------------------------------------------------------------
 
+/** When a session's workspace and snapshots were removed (removeSessionWorkspace leaves this behind). */
+function readRemoved(store: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(store, 'removed'), 'utf8').trim().slice(0, 100) || 'at an unknown time';
+  } catch {
+    return undefined;
+  }
+}
+
 function manifestPath(store: string, id: string): string {
   return path.join(store, 'manifests', `${id}.json`);
 }
@@ -599,7 +623,7 @@ function readLog(store: string): LogLine[] {
     if (!line) continue;
     try {
       const l = JSON.parse(line) as LogLine;
-      if (Number.isSafeInteger(l.seq) && (('m' in l && HEX64.test(l.m)) || ('failed' in l && typeof l.failed === 'string'))) out.push(l);
+      if (Number.isSafeInteger(l.seq) && (('m' in l && HEX64.test(l.m)) || ('failed' in l && typeof l.failed === 'string') || ('same' in l && l.same === true))) out.push(l);
     } catch {
       /* a torn line (crash while appending): as if not written */
     }
@@ -635,7 +659,10 @@ function storeBytes(store: string): number {
     fs.closeSync(fd);
   }
   const all = readLog(store);
-  for (let i = all.length - 1; i >= 0; i--) if (typeof all[i].b === 'number') return all[i].b!;
+  for (let i = all.length - 1; i >= 0; i--) {
+    const line = all[i];
+    if (!('same' in line) && typeof line.b === 'number') return line.b;
+  }
   return 0;
 }
 

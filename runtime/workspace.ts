@@ -110,13 +110,17 @@ export function openSessionWorkspace(root: string, sessionId: string): OpenedWor
 
 /**
  * Removes a session's workspace for good: unmounts its size-limited filesystem and deletes its disk image
- * (sandbox/quota.ts), deletes the folder, and deletes its workspace snapshots (so forks of it made later
- * start from an empty workspace and say so). The runtime never calls this by itself: workspaces and their
+ * (sandbox/quota.ts), deletes the folder, and deletes its workspace snapshots, leaving a `removed` note in
+ * their place (so forks of it made later start from an empty workspace and say why). The runtime never calls this by itself: workspaces and their
  * snapshots stay until an operator removes them (README, "Forks"). Forks made earlier keep their own copies.
  */
 export function removeSessionWorkspace(root: string, sessionId: string): void {
   const dir = workspacePath(root, sessionId);
   removeWorkspaceFs(dir);
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(path.join(path.resolve(root), SNAPSHOTS_DIR, workspaceFolderName(sessionId)), { recursive: true, force: true });
+  const store = path.join(path.resolve(root), SNAPSHOTS_DIR, workspaceFolderName(sessionId));
+  fs.rmSync(store, { recursive: true, force: true });
+  // A tombstone, so a later fork of the session says its workspace is gone instead of finding it "never made".
+  fs.mkdirSync(store, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(store, 'removed'), `removed ${new Date().toISOString()}\n`, { mode: 0o600 });
 }

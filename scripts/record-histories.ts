@@ -8,6 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { applicationScript } from '../examples/agents/application/script';
+import type { ChatRequest, ScriptedTurn } from '../runtime/scripted-model';
 import { FOLLOW_UP_QUESTION, RESEARCH_QUESTION, researchScript } from '../examples/agents/research/script';
 import { COMPACTION_INSTRUCTIONS, SESSION_SUMMARY_INSTRUCTIONS } from '../runtime/memory-prompts';
 import { openSessionStore } from '../runtime/store';
@@ -283,6 +284,21 @@ async function run(): Promise<void> {
       await deleteAgentSchedule(h.client, scheduleId);
       await save('scheduled-run', sessionId);
     }
+    // The model call runs short read-only tools itself (turn.eager); one that throws is run again by the workflow.
+    if (wanted('eager-tools-parallel') || wanted('eager-tool-failed-rerun')) {
+      h.model.setScript((req) =>
+        req.messages.some((m) => m.role === 'tool')
+          ? { content: 'done' }
+          : { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }, { name: 'add', arguments: { a: 2, b: 2 } }, { name: 'lookup_fact', arguments: { topic: 'owls' } }] },
+      );
+      const eager = await startSession(h.client, { agent: 'calculator', task: 'parallel' }, h.config);
+      await eager.handle.result();
+      await save('eager-tools-parallel', eager.sessionId);
+      h.model.setScript((req) => (req.messages.some((m) => m.role === 'tool') ? { content: 'fetched' } : { toolCalls: [{ name: 'fetch_once', arguments: { item: 'report' } }] }));
+      const flaky = await startSession(h.client, { agent: 'flaky', task: 'fetch' }, h.config);
+      await flaky.handle.result();
+      await save('eager-tool-failed-rerun', flaky.sessionId);
+    }
     // Continue-as-new under continue-not-failed-v1: the closing run is not marked failed.
     if (wanted('continued-as-new-not-failed-first-run')) {
       h.model.setScript((req) => {
@@ -335,6 +351,96 @@ async function run(): Promise<void> {
       const reader = await forkSession(h.client, writer.sessionId, { atSeq: 3, task: 'read' }, h.config);
       await reader.handle.result();
       await save('fork-restores-workspace', reader.sessionId);
+    }
+    // Sub-agents (patch delegation-v1): a child's approval decided through the parent (signed; both histories),
+    // two children of one turn joining, a child that fails, a parent cancelled and a parent ended while their
+    // children run, and a three-level budget roll-up.
+    const delegationNames = [
+      'delegation-approved-through-parent',
+      'delegation-approved-through-parent-child',
+      'delegation-two-children-joined',
+      'delegation-child-failed',
+      'delegation-parent-cancelled',
+      'delegation-parent-cancelled-child',
+      'delegation-parent-ended',
+      'delegation-budget-rollup',
+    ];
+    if (delegationNames.some(wanted)) {
+      const text = (m: { content?: unknown } | undefined): string => (typeof m?.content === 'string' ? m.content : '');
+      const taskOf = (req: { messages: Array<{ role: string; content?: unknown }> }): string => text(req.messages.find((m) => m.role === 'user'));
+      const delegating = (calls: Array<{ name: string; task: string }>, child: (req: ChatRequest) => ScriptedTurn) =>
+        h.model.setScript((req) => {
+          if (!text(req.messages[0]).startsWith('You hand work to other agents')) return child(req);
+          const results = req.messages.filter((m) => m.role === 'tool').map((m) => text(m));
+          return results.length === 0 ? { toolCalls: calls.map((c) => ({ name: c.name, arguments: { task: c.task } })) } : { content: `parent done: ${results.join(' | ')}` };
+        });
+      const notice = (req: { messages: Array<{ role: string; content?: unknown }> }) =>
+        req.messages.at(-1)?.role === 'tool' ? { content: 'sent' } : { toolCalls: [{ name: 'send_notice', arguments: { recipient: taskOf(req).replace(/^notify /, ''), text: 'hello' } }] };
+      const waitForPayment = (req: { messages: Array<{ role: string; content?: unknown }> }) =>
+        req.messages.at(-1)?.role === 'tool' ? { content: `${taskOf(req)}: paid` } : { toolCalls: [{ name: 'wait_for_event', arguments: { event: 'payment_received', timeoutSeconds: 3600 } }] };
+
+      const keys = path.join(__dirname, '..', 'test', 'fixtures', 'approvers');
+      delegating([{ name: 'delegate_to_signed-notifier', task: 'notify vip-rec' }], notice);
+      const p1 = await startSession(h.client, { agent: 'delegator', task: 'Get vip-rec notified.', userId: 'dan' }, h.config);
+      const st1 = await waitForState(h.client, p1.sessionId, (x) => x.pendingApprovals.length > 0);
+      const base = { approvalId: st1.pendingApprovals[0].approvalId, decision: 'approve' as const, approver: 'alice', argsHash: st1.pendingApprovals[0].argsHash };
+      await decideApproval(h.client, p1.sessionId, base).catch(() => undefined); // refused by the child: unsigned
+      await decideApproval(h.client, p1.sessionId, signDecision(base, loadSigningKey(path.join(keys, 'alice.pem'), 'alice-key')));
+      await p1.handle.result();
+      await save('delegation-approved-through-parent', p1.sessionId);
+      await save('delegation-approved-through-parent-child', `${p1.sessionId}.d3`);
+
+      delegating(
+        [
+          { name: 'delegate_to_collector', task: 'collect invoice 1' },
+          { name: 'delegate_to_collector', task: 'collect invoice 2' },
+        ],
+        waitForPayment,
+      );
+      const p2 = await startSession(h.client, { agent: 'delegator', task: 'Collect both invoices.' }, h.config);
+      for (const id of [`${p2.sessionId}.d3`, `${p2.sessionId}.d4`]) await waitForState(h.client, id, (x) => (x.waiting?.length ?? 0) > 0);
+      for (const id of [`${p2.sessionId}.d3`, `${p2.sessionId}.d4`]) await sendEvent(h.client, id, 'payment_received', { id });
+      await p2.handle.result();
+      await save('delegation-two-children-joined', p2.sessionId);
+
+      delegating([{ name: 'delegate_to_calculator', task: 'add 2 and 2' }], () => ({ error: { status: 401, message: 'Incorrect API key provided' } }));
+      const p3 = await startSession(h.client, { agent: 'delegator', task: 'Have 2 and 2 added.' }, h.config);
+      await p3.handle.result();
+      await save('delegation-child-failed', p3.sessionId);
+
+      delegating([{ name: 'delegate_to_strict-notifier', task: 'notify bea' }], notice);
+      const p4 = await startSession(h.client, { agent: 'delegator', task: 'Get bea notified.' }, h.config);
+      await waitForState(h.client, p4.sessionId, (x) => x.pendingApprovals.length > 0);
+      await p4.handle.cancel();
+      await p4.handle.result().catch(() => undefined);
+      await h.client.workflow.getHandle(`${p4.sessionId}.d3`).result().catch(() => undefined);
+      await save('delegation-parent-cancelled', p4.sessionId);
+      await save('delegation-parent-cancelled-child', `${p4.sessionId}.d3`);
+
+      delegating([{ name: 'delegate_to_collector', task: 'collect invoice 9' }], waitForPayment);
+      const p5 = await startSession(h.client, { agent: 'delegator', task: 'Collect invoice 9.' }, h.config);
+      await waitForState(h.client, `${p5.sessionId}.d3`, (x) => (x.waiting?.length ?? 0) > 0);
+      await endSession(h.client, p5.sessionId, { by: 'rec', reason: 'not needed' });
+      await p5.handle.result();
+      await save('delegation-parent-ended', p5.sessionId);
+
+      h.model.setScript((req) => {
+        const task = taskOf(req);
+        const done = req.messages.filter((m) => m.role === 'tool').length;
+        const usage = { prompt_tokens: 100 + done, completion_tokens: 10 + done };
+        if (task === 'count with help') {
+          if (done === 0) return { usage, toolCalls: [{ name: 'delegate_to_priced-helper', arguments: { task: 'count and hand one on' } }] };
+          return { usage, content: 'counted with help' };
+        }
+        if (task === 'count and hand one on') {
+          if (done === 0) return { usage, toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }, { name: 'delegate_to_priced-helper', arguments: { task: 'count' } }] };
+          return { usage, content: 'helped' };
+        }
+        return done === 0 ? { usage, toolCalls: [{ name: 'add', arguments: { a: 2, b: 2 } }] } : { usage, content: 'counted' };
+      });
+      const p6 = await startSession(h.client, { agent: 'priced-delegator', task: 'count with help' }, h.config);
+      await p6.handle.result();
+      await save('delegation-budget-rollup', p6.sessionId);
     }
   } finally {
     await h.close();

@@ -98,8 +98,8 @@ test('a fork starts after its fork point, shares the parent prefix, and leaves t
   // Usage starts from the parent's at the fork point (its one turn), plus the fork's own turns; not billed again.
   const forkState = await sessionState(h.client, fork.sessionId);
   expect(forkState.forkedFrom).toMatchObject({ sessionId: parent.sessionId, atSeq: 3, workspace: 'none', carried: { grants: 0, topUps: 0 } });
-  // The notifier never writes its workspace: its snapshot after bob's delivery is the empty tree.
-  expect(forkState.forkedFrom?.workspaceDetail).toEqual({ from: 'snapshot', seq: 3, session: parent.sessionId, files: 0, bytes: 0 });
+  // The notifier's tool never asks for its workspace: none was made, so the fork's is empty (and exact).
+  expect(forkState.forkedFrom?.workspaceDetail).toEqual({ from: 'empty', files: 0, bytes: 0 });
   expect(forkState.usage.totalTokens).toBe(turnTokens(forkEntries));
   expect(forkState.usage.totalTokens).toBe(turnTokens(parentEntries.slice(0, 4)) + turnTokens(forkEntries.slice(4)));
   expect(forkState.transcript.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);

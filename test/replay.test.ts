@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
 import { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from '../workflows/agentSession';
 import { SIGNED_APPROVALS_PATCH } from '../workflows/approval-auth';
-import { FORK_PATCH, FORK_STATE_PATCH } from '../workflows/session/patches';
+import { DELEGATION_PATCH, FORK_PATCH, FORK_STATE_PATCH } from '../workflows/session/patches';
 
 const dir = path.join(__dirname, 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -131,4 +131,34 @@ test('under continue-not-failed-v1 the closing run is not marked failed; before 
   };
   expect(statuses('signed-approvals-continued-as-new-first-run.json')).toContain('failed');
   expect(statuses('continued-as-new-not-failed-first-run.json')).not.toContain('failed');
+});
+
+test('sub-agents (delegation-v1) are recorded: parents and children, approval through the parent, parallel children, failure, cancel, end, roll-up', () => {
+  // The whole quoted id is 21 bytes (a multiple of 3), so its base64 is a stable prefix of the marker's payload.
+  expect(Buffer.from(`{"id":"${DELEGATION_PATCH}"`).length % 3).toBe(0);
+  const needle = Buffer.from(`{"id":"${DELEGATION_PATCH}"`).toString('base64');
+  const names = [
+    'delegation-approved-through-parent.json',
+    'delegation-approved-through-parent-child.json',
+    'delegation-two-children-joined.json',
+    'delegation-child-failed.json',
+    'delegation-parent-cancelled.json',
+    'delegation-parent-cancelled-child.json',
+    'delegation-parent-ended.json',
+    'delegation-budget-rollup.json',
+  ];
+  expect(files).toEqual(expect.arrayContaining(names));
+  for (const f of names) expect(readFileSync(path.join(dir, f), 'utf8')).toContain(needle);
+  type Event = Record<string, unknown>;
+  const events = (f: string): Event[] => (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { history: { events: Event[] } }).history.events;
+  const count = (f: string, attr: string): number => events(f).filter((e) => e[attr] !== undefined && e[attr] !== null).length;
+  expect(count('delegation-two-children-joined.json', 'startChildWorkflowExecutionInitiatedEventAttributes')).toBe(2);
+  expect(count('delegation-two-children-joined.json', 'childWorkflowExecutionCompletedEventAttributes')).toBe(2);
+  expect(count('delegation-child-failed.json', 'childWorkflowExecutionFailedEventAttributes')).toBe(1);
+  expect(count('delegation-parent-cancelled.json', 'requestCancelExternalWorkflowExecutionInitiatedEventAttributes')).toBe(1);
+  expect(count('delegation-parent-ended.json', 'childWorkflowExecutionCanceledEventAttributes')).toBe(1);
+  // Through the parent: Updates accepted there, forwarded to the child by signal; the child reports back by signal.
+  expect(count('delegation-approved-through-parent.json', 'workflowExecutionUpdateAcceptedEventAttributes')).toBe(2);
+  expect(count('delegation-approved-through-parent.json', 'signalExternalWorkflowExecutionInitiatedEventAttributes')).toBe(2);
+  expect(count('delegation-approved-through-parent-child.json', 'signalExternalWorkflowExecutionInitiatedEventAttributes')).toBeGreaterThanOrEqual(3);
 });

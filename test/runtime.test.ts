@@ -54,10 +54,22 @@ describe('tools', () => {
     const s = await startSession(h.client, { agent: 'calculator', task: 'parallel' }, h.config);
     await s.handle.result();
     const calls = activityCalls(await s.handle.fetchHistory());
-    expect(calls.filter((c) => c.type === 'runTool')).toHaveLength(3);
+    // Short read-only tools: the model call ran all three (in parallel), no activity of their own.
+    expect(calls.filter((c) => c.type === 'runTool')).toHaveLength(0);
     expect(toolMessages(lastRequest())).toEqual(['{"sum":2}', '{"sum":4}', '{"topic":"owls","fact":"owls is interesting"}']);
-    // Readable in the Web UI: each model and tool call carries a one-line summary.
-    expect(calls.filter((c) => c.type === 'callModel' || c.type === 'runTool').map((c) => c.summary)).toEqual([
+    expect(calls.filter((c) => c.type === 'callModel').map((c) => c.summary)).toEqual(['model scripted-test-model (step 1)', 'model scripted-test-model (step 2)']);
+
+    // The same tools as activities: readable in the Web UI, each model and tool call carries a one-line summary.
+    h.model.setScript([
+      { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }, { name: 'add', arguments: { a: 2, b: 2 } }, { name: 'lookup_fact', arguments: { topic: 'owls' } }] },
+      { content: 'done' },
+    ]);
+    const a = await startSession(h.client, { agent: 'calculator-activities', task: 'parallel' }, h.config);
+    await a.handle.result();
+    const activityCallsOfA = activityCalls(await a.handle.fetchHistory());
+    expect(activityCallsOfA.filter((c) => c.type === 'runTool')).toHaveLength(3);
+    expect(toolMessages(lastRequest())).toEqual(['{"sum":2}', '{"sum":4}', '{"topic":"owls","fact":"owls is interesting"}']);
+    expect(activityCallsOfA.filter((c) => c.type === 'callModel' || c.type === 'runTool').map((c) => c.summary)).toEqual([
       'model scripted-test-model (step 1)',
       'tool add(a 1, b 1)',
       'tool add(a 2, b 2)',

@@ -6,6 +6,7 @@ import { decideApproval, sessionState, signalApproval, startSession, waitForStat
 import { messageText } from '../runtime/scripted-model';
 import { openSessionStore } from '../runtime/store';
 import { approvalSignal } from '../workflows/messages';
+import { flakyCalls } from './support/agents';
 import { activityCalls } from './support/history';
 import { createHarness, type Harness } from './support/harness';
 
@@ -21,7 +22,7 @@ function activityTypes(history: Awaited<ReturnType<ReturnType<Harness['client'][
   return activityCalls(history).map((c) => c.type);
 }
 
-test('happy path: tool calls run as activities and the final answer is returned', async () => {
+test('happy path: the model call runs its short read-only tool calls itself, and the final answer is returned', async () => {
   h.model.setScript([
     { content: 'Let me compute.', toolCalls: [{ name: 'add', arguments: { a: 2, b: 3 } }, { name: 'lookup_fact', arguments: { topic: 'otters' } }] },
     { content: 'The sum is 5 and otters are interesting.' },
@@ -34,7 +35,9 @@ test('happy path: tool calls run as activities and the final answer is returned'
   expect(result.usage.totalTokens).toBeGreaterThan(0);
   const types = activityTypes(await s.handle.fetchHistory());
   expect(types.filter((t) => t === 'callModel')).toHaveLength(2);
-  expect(types.filter((t) => t === 'runTool')).toHaveLength(2);
+  // add and lookup_fact are short read-only tools: the first model call ran them (one pass through the
+  // workflow per step); the regular shape, one activity per tool call, is tested with calculator-activities.
+  expect(types.filter((t) => t === 'runTool')).toHaveLength(0);
 
   // The second model request carried both tool results, produced by the activities, through the openai client.
   const second = h.model.requests[before + 1];
@@ -50,6 +53,18 @@ test('happy path: tool calls run as activities and the final answer is returned'
   const state = await sessionState(h.client, s.sessionId);
   expect(state.transcript.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
   expect(state.status).toBe('completed');
+});
+
+test('an eagerly run tool that throws is run again by the workflow, as its own activity with its retry policy', async () => {
+  h.model.setScript([{ toolCalls: [{ name: 'fetch_once', arguments: { item: 'report' } }] }, { content: 'fetched' }]);
+  const before = h.model.requests.length;
+  const s = await startSession(h.client, { agent: 'flaky', task: 'Fetch the report.' }, h.config);
+  expect(await s.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'fetched' });
+  const types = activityTypes(await s.handle.fetchHistory());
+  expect(types.filter((t) => t === 'runTool')).toHaveLength(1);
+  const toolMessages = h.model.requests[before + 1].messages.filter((m) => m.role === 'tool').map(messageText);
+  expect(toolMessages).toEqual(['{"item":"report","try":2}']);
+  expect([...flakyCalls.values()]).toContain(2);
 });
 
 test('approval: the session waits for a human, a signal from a separate connection resumes it', async () => {

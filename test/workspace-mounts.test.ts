@@ -60,7 +60,7 @@ test("a snapshot reads a size-limited workspace's own filesystem (mounting its i
   expect(mountsUnder(root)).not.toContain(dir);
   expect(existsSync(dir)).toBe(false);
   expect(existsSync(path.join(root, '.quota', `${workspaceFolderName('quota-snapshot')}.ext4`))).toBe(false);
-  expect(existsSync(snapshots.storeDir('quota-snapshot'))).toBe(false);
+  expect(readdirSync(snapshots.storeDir('quota-snapshot'))).toEqual(['removed']); // a tombstone for later forks
   // The fork keeps its copy and its own first snapshot.
   expect(readFileSync(path.join(fork, 'inside.txt'), 'utf8')).toBe('in the image');
   expect(snapshots.usage('quota-snapshot-fork')).toMatchObject({ snapshots: 1, records: 1 });

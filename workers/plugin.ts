@@ -20,7 +20,7 @@ import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 import type { MemoryStore } from '../memory';
 import { resolveSecrets as resolveSecretsFromEnv, sandboxMode } from '../sandbox';
 import { checkDeclaredSecrets } from './secrets-check';
-import { agentSpanInterceptor } from './tracing';
+import { agentSpanInterceptor, eagerToolTracer } from './tracing';
 
 /** Agents, or a factory for agents that need the worker's resources (e.g. memory tools). */
 export type AgentSource = AgentDefinition[] | ((deps: { memory: MemoryStore }) => AgentDefinition[]);
@@ -104,6 +104,7 @@ export class AgentRuntimePlugin extends SimplePlugin {
       sandboxMode: options.sandbox?.mode ?? sandboxMode(),
     };
     const tracer = options.tracing?.tracer;
+    if (options.tracing) deps.traceEagerTool = eagerToolTracer(tracer);
     super({
       name: 'agent-runtime',
       activities: createActivities(deps),

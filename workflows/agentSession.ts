@@ -15,11 +15,15 @@
  * started before the patch keep the old shape (every call a regular activity) until they continue as new.
  *
  * The parts live in `session/`: pure rules (budget.ts, ledger.ts, approvals.ts, status.ts, carry.ts,
- * parallel.ts; unit-tested without a server) and the parts that talk to Temporal (handlers.ts,
- * publish.ts, approval-wait.ts, tool-call.ts, model-call.ts, memory.ts, loop.ts).
+ * parallel.ts, delegation.ts; unit-tested without a server) and the parts that talk to Temporal (handlers.ts,
+ * publish.ts, approval-wait.ts, tool-call.ts, model-call.ts, memory.ts, loop.ts, fork.ts, waits.ts, and for
+ * sub-agents delegate-call.ts and parent-report.ts).
  */
-import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, ContinueAsNew, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, ContinueAsNew, isCancellation, patched, TemporalFailure, workflowInfo } from '@temporalio/workflow';
 import { sessionIdProblem } from './session-id';
+import { delegationRequestProblem } from './validate';
+import { totalsOfState } from './session/delegation';
+import { reportToParent } from './session/parent-report';
 import { describeAgent, local } from './session/activities';
 import { withdrawPending } from './session/approvals';
 import { initialState, migrateCarry } from './session/carry';
@@ -29,7 +33,7 @@ import { unlistedEvents } from './session/waits';
 import { Ledger } from './session/ledger';
 import { continueAsNewNow, finish, runUntilAnswer, shouldContinueAsNew } from './session/loop';
 import { recallAtStart } from './session/memory';
-import { CONTINUE_NOT_FAILED_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH } from './session/patches';
+import { CONTINUE_NOT_FAILED_PATCH, DELEGATION_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH } from './session/patches';
 import { continueFork, startFork, type ForkStart } from './session/fork';
 import { SIGNED_APPROVALS_PATCH } from './approval-auth';
 import { publish, publishOnce } from './session/publish';
@@ -48,7 +52,7 @@ export {
   UserIdKey,
 } from './search-attributes';
 
-export { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './session/patches';
+export { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, DELEGATION_PATCH, EDITED_ARGS_PATCH, FORK_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './session/patches';
 export { SIGNED_APPROVALS_PATCH } from './approval-auth';
 
 export async function agentSession(input: SessionInput): Promise<SessionResult> {
@@ -62,6 +66,13 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
   // names the session's store entries and workspace).
   const badId = sessionIdProblem(sessionId);
   if (badId) throw ApplicationFailure.nonRetryable(`invalid session id: ${badId}`, 'InvalidSessionId');
+  // A sub-agent (started by its parent as a child workflow, session/delegate-call.ts): its request is
+  // checked before anything runs; it reports its approvals and its end to the parent.
+  if (input.delegation !== undefined) {
+    const problem = delegationRequestProblem(input.delegation);
+    if (problem) throw ApplicationFailure.nonRetryable(`invalid delegation request: ${problem}`, 'InvalidDelegation');
+    patched(DELEGATION_PATCH);
+  }
   // A fork's first run starts from its parent's state at the fork point, handed over like a carry
   // (session/fork.ts); its later runs carry on as usual (input.carry is then set).
   const forked: ForkStart | undefined = input.fork && !input.carry && patched(FORK_PATCH) ? await startFork(sessionId, input) : undefined;
@@ -126,12 +137,18 @@ export async function agentSession(input: SessionInput): Promise<SessionResult> 
       await CancellationScope.nonCancellable(async () => {
         withdrawPending(s.approvals.values());
         publish(s, 'cancelled');
+        // A sub-agent tells its parent what it used before it closes (the parent rolls it up).
+        if (state.delegatedFrom) await reportToParent(s, { pending: [], final: { status: 'cancelled', ...totalsOfState(state) } });
       });
       throw err;
     }
     if (state.status !== 'failed') {
       state.error = err instanceof Error ? err.message : String(err);
       publish(s, 'failed');
+    }
+    // Only a failure that ends the workflow (not one that fails a workflow task, which is retried) is reported.
+    if (state.delegatedFrom && err instanceof TemporalFailure) {
+      await reportToParent(s, { pending: [], final: { status: 'failed', ...totalsOfState(state), ...(state.error ? { error: state.error.slice(0, 2000) } : {}) } });
     }
     throw err;
   }
@@ -164,5 +181,9 @@ function startRun(sessionId: string, input: SessionInput, shape: { localSteps: b
     lastPromptTokens: carry?.lastPromptTokens ?? 0,
     stepsAtRunStart: state.steps,
     published: { pending: 0, memo: '', once: [] },
+    childReports: new Map(),
+    childFinals: new Map(),
+    forwarded: new Map(),
+    turnDelegations: 0,
   };
 }

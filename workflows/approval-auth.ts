@@ -11,7 +11,7 @@
  * Pure and deterministic: no I/O, no Node built-ins, no randomness (verification needs none). The
  * verifier is @noble/curves (pure JS, audited); it is bundled into the workflow.
  */
-import { ed25519 } from '@noble/curves/ed25519';
+import type { ed25519 as Ed25519 } from '@noble/curves/ed25519';
 import { LIMITS } from './limits';
 import type { ApprovalDecision } from './messages';
 import type { ApprovalAuthPolicy, ApprovalRecord, DecisionProvenance } from './types';
@@ -77,6 +77,18 @@ export function decisionSigningBytes(d: SignedDecisionFields): Uint8Array {
   );
 }
 
+let verifier: typeof Ed25519 | undefined;
+/**
+ * The verifier, loaded on first use. The worker evaluates the bundle's modules once per workflow it creates
+ * (each session has its own module instances), and loading @noble/curves' Ed25519 builds its tables: ~2 ms of
+ * CPU and their memory for every session started or replayed, though few sessions ever see a signed decision.
+ */
+function ed25519(): typeof Ed25519 {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  verifier ??= (require('@noble/curves/ed25519') as { ed25519: typeof Ed25519 }).ed25519;
+  return verifier;
+}
+
 function hexBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
@@ -87,7 +99,7 @@ function hexBytes(hex: string): Uint8Array {
 export function verifyDecisionSignature(d: SignedDecisionFields, signature: string, publicKey: string): boolean {
   try {
     // Strict RFC 8032 verification (not ZIP-215): the same verdict as OpenSSL, libsodium and Python's cryptography.
-    return ed25519.verify(hexBytes(signature), decisionSigningBytes(d), hexBytes(publicKey), { zip215: false });
+    return ed25519().verify(hexBytes(signature), decisionSigningBytes(d), hexBytes(publicKey), { zip215: false });
   } catch {
     return false; // a malformed key or point is a refusal, never an exception in the handler
   }

@@ -40,4 +40,20 @@ export const LIMITS = {
   bufferedEvents: 20,
   /** The longest `wait` / `wait_for_event` any agent may allow (its own `waits.maxWaitMs` is at most this). */
   maxWaitMs: 366 * 24 * 3600_000,
+  /**
+   * Sub-agents (`delegates`): how deep sessions may delegate (a session started by a client is depth 0, its
+   * children depth 1, ...), how many children one model turn and one session may start, how long a
+   * delegated task may be, and how much of a child's answer goes back to the parent's model.
+   */
+  delegationDepth: 3,
+  delegationsPerTurn: 4,
+  delegationsPerSession: 50,
+  delegateTaskChars: 20_000,
+  delegateAnswerChars: 32_000,
+  /** Agents one agent may delegate to. */
+  delegatesPerAgent: 16,
+  /** Pending approvals of sub-agents a report carries and a parent shows (a child's own are bounded by its parallel calls). */
+  subAgentApprovalsShown: 50,
+  /** A sub-agent's approval arguments larger than this are shown by the parent as a note (the child keeps them whole). */
+  subAgentArgsBytes: 16 * 1024,
 } as const;

@@ -5,7 +5,7 @@
  * `runtime/message-schemas.ts`. A malformed message changes nothing.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalRecord, ChatReply, SessionState } from './types';
+import type { ApprovalRecord, ChatReply, DelegatedTotals, SessionState, SessionStatus } from './types';
 
 export interface ApprovalDecision {
   approvalId: string;
@@ -71,6 +71,36 @@ export interface StateQueryOptions {
   transcriptLimit?: number;
 }
 
+/**
+ * What a sub-agent tells the session that delegated to it (workflow to workflow, never from clients): its
+ * pending approvals whenever they change (the parent shows them as its own), and, when it fails or is
+ * cancelled, what it used. Also the answer to a decision the parent forwarded.
+ */
+export interface SubAgentReport {
+  /** The sub-agent's session id. */
+  sessionId: string;
+  /** Grows with every report of this sub-agent; an older report arriving late is ignored. */
+  version: number;
+  /** Its pending approvals, its own sub-agents' included (each with the `sessionId` that asked). */
+  pendingApprovals: ApprovalRecord[];
+  /** Sent when it ends without a result for the parent (failed, cancelled): what it used. */
+  final?: DelegatedTotals & { status: SessionStatus; error?: string };
+  /** The answer to a decision forwarded with `delegatedDecisionSignal`. */
+  outcome?: { ref: string; ok: boolean; record?: ApprovalRecord; problem?: string };
+}
+
+/** A decision sent to a delegating session about a sub-agent's approval, forwarded to that sub-agent. */
+export interface ForwardedDecision {
+  /** The forwarding session's reference; the sub-agent answers with it (SubAgentReport.outcome). */
+  ref: string;
+  /** The decision exactly as the forwarding session got it (signature and all): the sub-agent checks it. */
+  decision: ApprovalDecision;
+  /** How the decision reached the first session. */
+  channel: 'signal' | 'update';
+  /** The session that forwarded it. */
+  from: string;
+}
+
 /** Fire-and-forget decision (signal): invalid ones are recorded in `state.rejectedMessages` and ignored. */
 export const approvalSignal = defineSignal<[ApprovalDecision]>('approval');
 /** Decision with an answer (Update): invalid ones are rejected by the validator, nothing is written to history. */
@@ -83,5 +113,9 @@ export const topUpBudgetUpdate = defineUpdate<SessionState['budget'], [BudgetTop
 export const endSignal = defineSignal<[EndRequest]>('end');
 /** An external event for `wait_for_event` (fire and forget; refused ones are in state.rejectedMessages). */
 export const eventSignal = defineSignal<[ExternalEvent]>('event');
+/** Sub-agent -> delegating session: pending approvals, end totals, answers to forwarded decisions. */
+export const subAgentReportSignal = defineSignal<[SubAgentReport]>('subAgentReport');
+/** Delegating session -> sub-agent: a decision about one of the sub-agent's approvals, checked by the sub-agent. */
+export const delegatedDecisionSignal = defineSignal<[ForwardedDecision]>('delegatedDecision');
 /** The session's state; the transcript is paged (newest entries first kept) so the answer stays small. */
 export const stateQuery = defineQuery<SessionState, [StateQueryOptions?]>('state');

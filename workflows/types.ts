@@ -12,8 +12,70 @@ export interface ToolSpec {
   maxAttempts: number;
   /** 'local': a local activity in the session's worker; 'activity': a regular activity. Absent in specs of older workers: regular. */
   runAs?: 'local' | 'activity';
-  /** Built-in tools the workflow itself carries out (no activity): a durable timer, a wait for an external event. */
-  builtin?: 'wait' | 'wait_for_event';
+  /**
+   * Built-in tools the workflow itself carries out (no activity): a durable timer, a wait for an external
+   * event, a task delegated to another agent (a child session, `delegate_to_<agent>`).
+   */
+  builtin?: 'wait' | 'wait_for_event' | 'delegate';
+}
+
+/** An agent this agent may delegate to (`defineAgent({ delegates })`), as the workflow enforces it. */
+export interface DelegateSpec {
+  /** The registered agent a call starts a child session of. */
+  agent: string;
+  /** The tool the model calls: `delegate_to_<agent>`. */
+  tool: string;
+  /** The share (0 < share <= 1) of the parent's remaining budget the child gets when it starts. */
+  budgetShare: number;
+}
+
+/**
+ * Set by the parent when it starts a session as its sub-agent (a child workflow); never by clients.
+ * Versioned like a fork request (a child may start on an older worker).
+ */
+export interface DelegationRequest {
+  delegationVersion: number;
+  parentSessionId: string;
+  /** 1 for a child of a session started by a client, 2 for its child, ... (at most LIMITS.delegationDepth). */
+  depth: number;
+  /** The parent's seq of the delegate call (the child's id is derived from it). */
+  seq: number;
+  /** The share of the parent's budget given at delegation; the child's own agent budget applies where it is lower or this says nothing. */
+  budget: Budget;
+}
+
+/** What a sub-agent used: its own model steps and those of its sub-agents, tokens and cost (sub-agents included). */
+export interface DelegatedTotals {
+  steps: number;
+  usage: TokenUsage;
+  costUsd: number;
+}
+
+/** A child session this session delegated to (state query, carried across continue-as-new). */
+export interface ChildSession {
+  sessionId: string;
+  agent: string;
+  /** This session's seq of the delegate call. */
+  seq: number;
+  status: 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out';
+  startedAt: string;
+  /** The budget the child was given (a share of this session's remaining budget). */
+  budget: Budget;
+  endedAt?: string;
+  /** What it used (rolled up into this session's usage and cost); absent when it ended without saying. */
+  used?: DelegatedTotals;
+  /** Why it did not answer. */
+  error?: string;
+}
+
+/** Sub-agents of a session: counts, what finished children used, the newest children. */
+export interface DelegationState {
+  /** Children started in this session (all runs). */
+  started: number;
+  /** What finished children used: already included in the session's usage and costUsd; their steps count against its maxSteps. */
+  used: DelegatedTotals;
+  /** Running children and the newest finished ones (at most DELEGATION_CHILDREN_KEPT finished). */
+  children: ChildSession[];
 }
 
 /** What an agent may wait for (`defineAgent({ waits })`), as the workflow enforces it. */
@@ -85,6 +147,8 @@ export interface DecisionProvenance {
   identity: string;
   /** The key whose signature was verified (absent: an unsigned decision). */
   keyId?: string;
+  /** The decision was sent to this (delegating) session, which forwarded it to the asking sub-agent. */
+  forwardedBy?: string;
   verified: boolean;
   /** What the sender said it came through (http, cli, service), else the channel. */
   via: 'http' | 'cli' | 'service' | 'signal' | 'update';
@@ -113,6 +177,8 @@ export interface AgentSpec {
   memory?: { recallK: number; summarizeAtEnd: boolean; keepRecentMessages: number; contextBudgetTokens?: number };
   /** Present when the agent has the built-in `wait` / `wait_for_event` tools. */
   waits?: WaitPolicy;
+  /** Agents this agent may delegate to; each is a `delegate_to_<agent>` tool in `tools`. */
+  delegates?: DelegateSpec[];
 }
 
 /** What the worker adds to the agent's spec at the start of a run. */
@@ -145,6 +211,8 @@ export interface SessionInput {
   carry?: CarriedState;
   /** Set by `fork`/`resume` (client/fork.ts): this session starts as the parent's state at a past step. */
   fork?: ForkRequest;
+  /** Set by a parent session that started this one as its sub-agent (`delegate_to_<agent>`). */
+  delegation?: DelegationRequest;
 }
 
 /** Where a fork starts: the parent and its last shared seq. Versioned like a carry (a fork may start on an older worker). */
@@ -282,6 +350,11 @@ export interface ModelTurn {
   toolCalls: CheckedToolCall[];
   usage: TokenUsage;
   model: string;
+  /**
+   * Results of the calls the model activity ran itself, by index in `toolCalls` (null: not run there), under
+   * seq `seq + 1 + index`: short read-only tools named in the call's `eagerTools` (see activities, callModel).
+   */
+  eager?: Array<ToolRunResult | null>;
 }
 
 export interface ToolRunResult {
@@ -316,6 +389,13 @@ export interface ApprovalRecord {
   originalArgs?: unknown;
   /** 'session': the approver approved this tool for the rest of the session; 'grant': approved by such a grant, nobody was asked. */
   scope?: 'session' | 'grant';
+  /**
+   * A sub-agent's approval, shown by a session that delegated to it: the session that asked. Decisions sent
+   * to the delegating session are forwarded there, and checked there.
+   */
+  sessionId?: string;
+  /** The arguments were too large to show through the delegating session (the asking session has them whole). */
+  argsElided?: boolean;
 }
 
 /**
@@ -400,13 +480,21 @@ export interface SessionState {
     /** What was carried from the parent's state at the fork point (absent in forks started before patch fork-state-v1). */
     carried?: { grants: number; topUps: number; note?: string };
   };
+  /** A sub-agent: the session that delegated to it, its depth, and the budget it was given. `reports` counts what it told the parent. */
+  delegatedFrom?: { sessionId: string; depth: number; seq: number; budget: Budget; reports: number };
+  /** Sub-agents this session delegated to (absent until the first). */
+  delegation?: DelegationState;
 }
 
 export interface SessionResult {
   status: SessionStatus;
   finalAnswer?: string;
+  /** The session's own model steps (its sub-agents' are in `delegated`). */
   steps: number;
+  /** Tokens and cost of the session, its sub-agents' included. */
   usage: TokenUsage;
   costUsd: number;
   endReason?: string;
+  /** What its sub-agents used (already part of usage and costUsd); absent when it delegated nothing. */
+  delegated?: DelegatedTotals & { children: number };
 }

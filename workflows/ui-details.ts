@@ -32,6 +32,7 @@ export function approvalDetails(sessionId: string, open: ApprovalRecord[], signe
     lines.push(
       '',
       `- approval id: \`${a.approvalId}\``,
+      ...(a.sessionId ? [`- asked by sub-agent session \`${a.sessionId}\` (decided here, it is forwarded there)`] : []),
       `- tool: \`${a.tool}\` (${keyArguments(a.args)})`,
       `- asked: group \`${a.approverGroup}\` until ${a.deadline}`,
       `- reason: ${a.reason}`,

@@ -1,14 +1,17 @@
 /**
  * Hand-written checks for every message a session accepts. They run inside the workflow (validators and
  * signal handlers), where zod would cost ~1 MiB per cached session, so they are plain code with no
- * imports beyond the shared bounds. `test/validate.test.ts` holds them to the zod schemas the edges use
- * (`runtime/message-schemas.ts`): both must accept and refuse the same inputs.
+ * imports beyond the shared bounds and the session id grammar. `test/validate.test.ts` holds them to the
+ * zod schemas the edges use (`runtime/message-schemas.ts`, `runtime/delegates.ts`): both must accept and
+ * refuse the same inputs. Messages only sessions send each other (sub-agent reports, forwarded decisions)
+ * have no edge schema; they are checked all the same.
  *
  * Every check is bounded before it looks deeper: sizes first, then depth with an explicit stack, so a
  * hostile payload (megabytes, thousands of levels) costs little and never throws outside these functions.
  */
 import { LIMITS } from './limits';
-import type { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest, ExternalEvent } from './messages';
+import type { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest, ExternalEvent, ForwardedDecision, SubAgentReport } from './messages';
+import { sessionIdProblem } from './session-id';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -211,6 +214,134 @@ export function checkExternalEvent(raw: unknown): Checked<ExternalEvent> {
     (raw.payload !== undefined ? jsonShapeProblem(raw.payload, 'payload', EVENT_PAYLOAD_LIMITS) : undefined);
   if (problem) return fail(problem);
   return { ok: true, value: raw as unknown as ExternalEvent };
+}
+
+/** A task for a sub-agent: `{task}` with at least one non-space character, at most LIMITS.delegateTaskChars. */
+export function checkDelegateArgs(raw: unknown): Checked<{ task: string }> {
+  if (!isPlainObject(raw)) return fail('arguments must be an object {task}');
+  const extra = unknownKeys(raw, ['task']);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}; a delegation has only task`);
+  if (typeof raw.task !== 'string') return fail('task must be a string');
+  if (raw.task.length > LIMITS.delegateTaskChars) return fail(`task is ${raw.task.length} characters; at most ${LIMITS.delegateTaskChars} are allowed`);
+  if (!/\S/.test(raw.task)) return fail('task is empty');
+  return { ok: true, value: { task: raw.task } };
+}
+
+const nonNegativeInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const nonNegative = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const SESSION_STATUSES = ['running', 'awaiting_approval', 'awaiting_input', 'budget_exhausted', 'completed', 'failed', 'cancelled'];
+const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'withdrawn'];
+/** The whole of a report: bounded before anything in it is looked at. */
+const REPORT_LIMITS = { depth: 24, nodes: 100_000, bytes: 1024 * 1024, keyChars: 200 } as const;
+const ARGS_LIMITS = { depth: LIMITS.editedArgsDepth, nodes: LIMITS.editedArgsNodes, bytes: LIMITS.subAgentArgsBytes, keyChars: LIMITS.editedArgsKeyChars } as const;
+
+function stringField(obj: Record<string, unknown>, field: string, max: number, required = true): string | undefined {
+  const v = obj[field];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'string' || (required && v.length === 0)) return `${field} must be a string`;
+  if (v.length > max) return `${field} is ${v.length} characters; at most ${max} are allowed`;
+  return undefined;
+}
+
+/** Why an approval record a sub-agent reports is not one, or undefined. Extra fields are allowed (newer code may add some). */
+export function approvalRecordProblem(raw: unknown): string | undefined {
+  if (!isPlainObject(raw)) return 'an approval record must be an object';
+  const problem =
+    stringField(raw, 'approvalId', LIMITS.approvalIdChars) ??
+    stringField(raw, 'tool', 64) ??
+    (typeof raw.argsHash !== 'string' || !HASH.test(raw.argsHash) ? 'argsHash must be 64 hex digits' : undefined) ??
+    stringField(raw, 'policyVersion', 200) ??
+    stringField(raw, 'reason', LIMITS.commentChars, false) ??
+    stringField(raw, 'approverGroup', LIMITS.identityChars) ??
+    stringField(raw, 'requestedAt', 40) ??
+    stringField(raw, 'deadline', 40) ??
+    (typeof raw.status !== 'string' || !APPROVAL_STATUSES.includes(raw.status) ? `status must be one of ${APPROVAL_STATUSES.join(', ')}` : undefined) ??
+    (typeof raw.seq !== 'number' || !Number.isInteger(raw.seq) || raw.seq < 0 ? 'seq must be an integer >= 0' : undefined) ??
+    (raw.sessionId !== undefined ? sessionIdProblem(raw.sessionId) : undefined) ??
+    (raw.args !== undefined ? jsonShapeProblem(raw.args, 'args', ARGS_LIMITS) : undefined);
+  return problem ? `approval record: ${problem}` : undefined;
+}
+
+function totalsProblem(raw: unknown): string | undefined {
+  if (!isPlainObject(raw)) return 'final must be an object';
+  const usage = raw.usage;
+  if (!nonNegativeInt(raw.steps)) return 'final.steps must be an integer >= 0';
+  if (!isPlainObject(usage) || !nonNegativeInt(usage.promptTokens) || !nonNegativeInt(usage.completionTokens) || !nonNegativeInt(usage.totalTokens)) {
+    return 'final.usage must be {promptTokens, completionTokens, totalTokens}, integers >= 0';
+  }
+  if (!nonNegative(raw.costUsd)) return 'final.costUsd must be a number >= 0';
+  if (typeof raw.status !== 'string' || !SESSION_STATUSES.includes(raw.status)) return 'final.status is not a session status';
+  return stringField(raw, 'error', LIMITS.rejectionReasonChars * 4, false);
+}
+
+/** A sub-agent's report to the session that delegated to it (`subAgentReportSignal`). */
+export function checkSubAgentReport(raw: unknown): Checked<SubAgentReport> {
+  if (!isPlainObject(raw)) return fail('a report must be an object {sessionId, version, pendingApprovals, final?, outcome?}');
+  const size = jsonShapeProblem(raw, 'report', REPORT_LIMITS);
+  if (size) return fail(size);
+  const extra = unknownKeys(raw, ['sessionId', 'version', 'pendingApprovals', 'final', 'outcome']);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}`);
+  const idProblem = sessionIdProblem(raw.sessionId);
+  if (idProblem) return fail(idProblem);
+  if (typeof raw.version !== 'number' || !Number.isInteger(raw.version) || raw.version < 1) return fail('version must be an integer >= 1');
+  const pending = raw.pendingApprovals;
+  if (!Array.isArray(pending)) return fail('pendingApprovals must be an array');
+  if (pending.length > LIMITS.subAgentApprovalsShown) return fail(`pendingApprovals has ${pending.length} records; at most ${LIMITS.subAgentApprovalsShown}`);
+  for (const r of pending) {
+    const p = approvalRecordProblem(r);
+    if (p) return fail(p);
+  }
+  if (raw.final !== undefined) {
+    const p = totalsProblem(raw.final);
+    if (p) return fail(p);
+  }
+  const o = raw.outcome;
+  if (o !== undefined) {
+    if (!isPlainObject(o)) return fail('outcome must be an object {ref, ok, record?, problem?}');
+    const p =
+      stringField(o, 'ref', 100) ??
+      (typeof o.ok !== 'boolean' ? 'outcome.ok must be a boolean' : undefined) ??
+      (o.record !== undefined ? approvalRecordProblem(o.record) : undefined) ??
+      stringField(o, 'problem', LIMITS.rejectionReasonChars * 4, false);
+    if (p) return fail(p);
+  }
+  return { ok: true, value: raw as unknown as SubAgentReport };
+}
+
+/** A decision forwarded by a delegating session (`delegatedDecisionSignal`); the decision itself is checked like any. */
+export function checkForwardedDecision(raw: unknown): Checked<ForwardedDecision> {
+  if (!isPlainObject(raw)) return fail('a forwarded decision must be an object {ref, decision, channel, from}');
+  const extra = unknownKeys(raw, ['ref', 'decision', 'channel', 'from']);
+  if (extra.length) return fail(`unknown field ${shown(extra[0])}`);
+  const problem =
+    stringField(raw, 'ref', 100) ??
+    (raw.channel !== 'signal' && raw.channel !== 'update' ? "channel must be 'signal' or 'update'" : undefined) ??
+    sessionIdProblem(raw.from);
+  if (problem) return fail(problem);
+  const decision = checkApprovalDecision(raw.decision);
+  if (!decision.ok) return fail(`decision: ${decision.problem}`);
+  return { ok: true, value: raw as unknown as ForwardedDecision };
+}
+
+const BUDGET_KEYS = ['maxSteps', 'maxTokens', 'maxCostUsd'] as const;
+
+/** Why a session's delegation request (set by its parent) cannot be taken, or undefined. */
+export function delegationRequestProblem(raw: unknown): string | undefined {
+  if (!isPlainObject(raw)) return 'delegation must be an object';
+  if (raw.delegationVersion !== 1) return `delegation version ${JSON.stringify(raw.delegationVersion)} is not one this worker understands (1)`;
+  const parent = sessionIdProblem(raw.parentSessionId);
+  if (parent) return `parent ${parent}`;
+  if (typeof raw.depth !== 'number' || !Number.isInteger(raw.depth) || raw.depth < 1 || raw.depth > LIMITS.delegationDepth) {
+    return `depth must be an integer from 1 to ${LIMITS.delegationDepth}`;
+  }
+  if (!nonNegativeInt(raw.seq)) return 'seq must be an integer >= 0';
+  const b = raw.budget;
+  if (!isPlainObject(b) || unknownKeys(b, BUDGET_KEYS).length) return `budget must be an object of ${BUDGET_KEYS.join(', ')}`;
+  for (const k of BUDGET_KEYS) {
+    const v = b[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) return `budget.${k} must be a positive number`;
+  }
+  return undefined;
 }
 
 /** Keeps caller-derived text (rejection reasons, comments echoed in summaries) within a bound. */

@@ -299,18 +299,25 @@ program
   .description('pending approvals: of one session, or of every session waiting for one (from visibility and memos)')
   .action((sessionId: string | undefined) =>
     withClient(sessionId, async (client, s) => {
-      const rows: Array<PendingApprovalRef & { sessionId: string }> = [];
-      if (sessionId) rows.push(...(await pendingApprovals(client, sessionId)).map((a) => ({ ...a, sessionId })));
+      const rows: Array<PendingApprovalRef & { sessionId: string; askedBy?: string }> = [];
+      // A sub-agent's approval is decided through the session asked about (it forwards the decision).
+      if (sessionId) rows.push(...(await pendingApprovals(client, sessionId)).map((a) => ({ ...a, sessionId, ...(a.sessionId && a.sessionId !== sessionId ? { askedBy: a.sessionId } : {}) })));
       else {
+        const seen = new Set<string>();
         for await (const wf of client.workflow.list({ query: 'WorkflowType="agentSession" AND ExecutionStatus="Running" AND SessionStatus="awaiting_approval"' })) {
           const memo = (wf.memo?.pendingApprovals as PendingApprovalRef[] | null | undefined) ?? [];
-          rows.push(...memo.map((a) => ({ ...a, sessionId: wf.workflowId })));
+          // Sessions that delegated list their sub-agents' approvals too: one row each, for the session that asked.
+          for (const a of memo) {
+            if (seen.has(a.approvalId)) continue;
+            seen.add(a.approvalId);
+            rows.push({ ...a, sessionId: a.sessionId ?? wf.workflowId });
+          }
         }
       }
       print(s.json, rows, () =>
         rows.length === 0
           ? `no pending approvals${sessionId ? ` in ${sessionId}` : ''} at ${s.config.TEMPORAL_ADDRESS}`
-          : rows.map((a) => `${a.approvalId}  ${a.tool}  group ${a.approverGroup}  until ${a.deadline}\n  agentctl approve ${a.sessionId} --approval-id ${a.approvalId}`).join('\n'),
+          : rows.map((a) => `${a.approvalId}  ${a.tool}  group ${a.approverGroup}  until ${a.deadline}${a.askedBy ? `  (sub-agent ${a.askedBy})` : ''}\n  agentctl approve ${a.sessionId} --approval-id ${a.approvalId}`).join('\n'),
       );
     }),
   );

@@ -48,7 +48,9 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
   let worker: ChildProcess | undefined;
   const startWorker = async (): Promise<void> => {
     // `node --import tsx` keeps the worker in this one process (no wrapper), so /proc figures and SIGKILL are its own.
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'peers-runtime-worker.ts')], {
+    // BENCH_WORKER_NODE_ARGS: extra node flags for the worker (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile it).
+    const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(__dirname, 'peers-runtime-worker.ts')], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -16,6 +16,7 @@ import { testAgents } from '../../test/support/agents';
 import { createAgentWorker } from 'agent-runtime/worker';
 import { benchFork, writeForkSection } from './fork';
 import { benchSnapshots, writeSnapshotSection } from './snapshots';
+import { benchDelegation, runDelegationBench, writeDelegationSection } from './delegation';
 
 /** The repository root, where `npm start` runs the demo. */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -234,6 +235,11 @@ async function measureCore(h: Harness, quick: boolean, label: string): Promise<B
 
 async function run(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  if (process.argv.includes('--delegation')) {
+    // Only the sub-agent workload (examples/bench/delegation.ts): its own section of RESULTS.md.
+    console.log(await runDelegationBench(quick));
+    return;
+  }
   const rows: BenchRow[] = [];
   await writeWorkflowBundle();
   for (const server of process.argv.includes('--stack') ? (['dev', 'stack'] as const) : (['dev'] as const)) {
@@ -251,6 +257,8 @@ async function run(): Promise<void> {
         const snapshotRows = await benchSnapshots(h, quick);
         writeSnapshotSection(snapshotRows, { before, after: os.loadavg() });
       }
+      // Delegation overhead per child: its own section too (examples/bench/delegation.ts).
+      if (server === 'dev') writeDelegationSection(await benchDelegation(h, quick ? { rounds: 3, steps: 10 } : { rounds: 8, steps: 20 }));
     } finally {
       await h.close();
     }

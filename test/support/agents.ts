@@ -334,9 +334,80 @@ export const marathonAgent = defineAgent({
   ],
 });
 
+/** Calls of `fetch_once` so far, by tool call id (the first call of each throws). */
+export const flakyCalls = new Map<string, number>();
+/** A short read-only tool whose first call fails: the model call runs it eagerly, the workflow runs it again. */
+export const flakyAgent = defineAgent({
+  name: 'flaky',
+  instructions: 'You fetch things.',
+  tools: [
+    defineTool({
+      name: 'fetch_once',
+      description: 'Fetches an item; the first try fails.',
+      input: z.object({ item: z.string() }),
+      effects: 'read',
+      run: ({ item }, ctx) => {
+        const n = (flakyCalls.get(ctx.toolCallId) ?? 0) + 1;
+        flakyCalls.set(ctx.toolCallId, n);
+        if (n === 1) throw new Error('upstream hiccup');
+        return { item, try: n };
+      },
+    }),
+  ],
+});
+
+/**
+ * Sub-agents (test/subagents.test.ts, recordings, bench): a session that hands tasks to the calculator, to
+ * notifiers whose notices need approval (one of them signed), and to the collector (waits for an event).
+ */
+export const delegatorAgent = defineAgent({
+  name: 'delegator',
+  instructions: 'You hand work to other agents and report what they said.',
+  tools: calculatorAgent.tools,
+  budget: { maxSteps: 100 },
+  delegates: [
+    { agent: 'calculator', budgetShare: 0.25, description: 'adds numbers and looks facts up' },
+    'strict-notifier',
+    { agent: 'signed-notifier', budgetShare: 0.25 },
+    { agent: 'collector', budgetShare: 0.25 },
+    { agent: 'relay', budgetShare: 0.25 },
+  ],
+});
+
+/** A middle layer: hands every task on to the strict notifier (whose notices need approval). */
+export const relayAgent = defineAgent({
+  name: 'relay',
+  instructions: 'You pass tasks on.',
+  tools: [],
+  delegates: ['strict-notifier'],
+});
+
+/** USD 2^-10 per prompt token and 2^-9 per completion token: every cost is a binary fraction, so sums are exact. */
+export const BINARY_PRICING = { inputPerMTokUsd: 976.5625, outputPerMTokUsd: 1953.125 };
+
+/** Budget roll-up: a priced parent with every limit set, delegating half of what it has left. */
+export const pricedDelegatorAgent = defineAgent({
+  name: 'priced-delegator',
+  instructions: 'You count, handing part of the counting to a helper.',
+  tools: calculatorAgent.tools,
+  pricing: BINARY_PRICING,
+  budget: { maxSteps: 40, maxTokens: 1_000_000, maxCostUsd: 100 },
+  delegates: [{ agent: 'priced-helper', budgetShare: 0.5 }],
+});
+
+/** Delegates to itself: a cycle, bounded by the delegation depth limit. */
+export const pricedHelperAgent = defineAgent({
+  name: 'priced-helper',
+  instructions: 'You count, and may hand part of the counting to another helper.',
+  tools: calculatorAgent.tools,
+  pricing: BINARY_PRICING,
+  delegates: [{ agent: 'priced-helper', budgetShare: 0.5 }],
+});
+
 export function testAgents(deps: { memory: MemoryStore }) {
   return [
     calculatorAgent,
+    flakyAgent,
     calculatorActivitiesAgent,
     rendezvousAgent,
     cappedAgent,
@@ -358,6 +429,10 @@ export function testAgents(deps: { memory: MemoryStore }) {
     memoryAgent(deps.memory),
     collectorAgent,
     marathonAgent,
+    delegatorAgent,
+    relayAgent,
+    pricedDelegatorAgent,
+    pricedHelperAgent,
   ];
 }
 

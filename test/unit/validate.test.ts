@@ -6,7 +6,8 @@
 import type { z } from 'zod';
 import { ApprovalDecision, BudgetTopUp, ChatMessage, EndRequest, ExternalEvent } from '../../runtime/message-schemas';
 import { LIMITS } from '../../workflows/limits';
-import { checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkEndRequest, checkExternalEvent, jsonShapeProblem, type Checked } from '../../workflows/validate';
+import { checkApprovalDecision, checkBudgetTopUp, checkChatMessage, checkDelegateArgs, checkEndRequest, checkExternalEvent, jsonShapeProblem, type Checked } from '../../workflows/validate';
+import { DelegateArgs } from '../../runtime/delegates';
 
 /** Small deterministic PRNG (mulberry32), so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -77,6 +78,7 @@ const pools: Record<string, unknown[]> = {
     { bad: Number.NaN },
   ],
   id: ['pay-1', long(LIMITS.eventIdChars), '', long(LIMITS.eventIdChars + 1), 7, null],
+  task: ['find the cheapest flight', ' x ', long(LIMITS.delegateTaskChars), '', '   ', '\n\t', long(LIMITS.delegateTaskChars + 1), 3, null, ['a']],
   extra: ['surprise'],
 };
 
@@ -118,6 +120,7 @@ test.each([
   ['budget top-up', ['approver', 'addSteps', 'addTokens', 'addCostUsd', 'comment'], checkBudgetTopUp, BudgetTopUp],
   ['end request', ['reason', 'by'], checkEndRequest, EndRequest],
   ['external event', ['name', 'payload', 'id'], checkExternalEvent, ExternalEvent],
+  ['delegated task', ['task'], checkDelegateArgs, DelegateArgs],
 ] as const)('%s: the workflow check and the zod schema agree', (name, fields, hand, schema) => {
   // Signed decisions need eight fields right at once: a bigger corpus so enough of them are valid.
   const inputs = generate(rng(name.length * 7919), [...fields], name.startsWith('signed') ? 8000 : 1500);

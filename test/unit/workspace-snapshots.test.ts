@@ -163,9 +163,13 @@ test('a tool call without a snapshot record: the nearest earlier snapshot, and t
   expect(at5).toMatchObject({ kind: 'snapshot', seq: 3 });
   expect(at5.notes).toEqual(['no snapshot was recorded for the tool call(s) at seq 5', 'restored the nearest earlier snapshot (seq 3) instead of the state at seq 5']);
   expect(await restoreInto(snaps, at5, 'f5', 5)).toEqual({ A: 'v1' });
-  // A session that never had snapshots: unavailable (the caller copies what is there and says so) unless no tool ran.
+  // A session with a workspace but no snapshots (it ran before them): unavailable (the caller copies what is
+  // there and says so), unless no tool had run by then.
+  write('old', 'X', 'legacy');
   expect((await snaps.resolve('old', 5, [3], noParent)).kind).toBe('unavailable');
   expect(await snaps.resolve('old', 2, [3], noParent)).toEqual({ kind: 'initial', session: 'old', notes: [] });
+  // Tools that never asked for the workspace: it was never made, so it was empty all along.
+  expect(await snaps.resolve('never-opened', 5, [3], noParent)).toEqual({ kind: 'initial', session: 'never-opened', notes: [] });
 });
 
 test('a fork of a fork: seqs before the fork point come from the parent, later ones from the fork, whose snapshots start from its restored tree', async () => {
@@ -186,11 +190,15 @@ test('a fork of a fork: seqs before the fork point come from the parent, later o
   // The fork's store shares the parent's blobs (hard links), so removing the parent's store does not break it.
   removeSessionWorkspace(root, 'p');
   expect(fs.existsSync(workspacePath(root, 'p'))).toBe(false);
-  expect(fs.existsSync(snaps.storeDir('p'))).toBe(false);
+  expect(fs.readdirSync(snaps.storeDir('p'))).toEqual(['removed']); // a tombstone, nothing else
   expect(await restoreInto(snaps, await snaps.resolve('f', 4, [3, 5], parentOf), 'ff4b', 4)).toEqual({ A: 'v1' });
+  expect((await snaps.resolve('f', 3, [3, 5], parentOf)).kind).toBe('snapshot');
   // Before any tool call the workspace was empty: still exact with the parent's snapshots gone.
   expect((await snaps.resolve('f', 2, [3, 5], parentOf)).kind).toBe('initial');
-  expect((await snaps.resolve('f', 3, [3, 5], parentOf)).kind).toBe('snapshot');
+  // After a tool call of the parent's whose snapshot is gone: said so, not guessed.
+  const gone = await snaps.resolve('p', 3, [3, 5], noParent);
+  expect(gone.kind).toBe('unavailable');
+  expect(gone.notes.join('; ')).toMatch(/the workspace and workspace snapshots of p were removed \(removed 20/);
 });
 
 test('a retried restore starts over: whatever the target held is gone', async () => {
@@ -212,6 +220,19 @@ test('a manifest cannot make a restore write through a symlink', async () => {
   const id = require('node:crypto').createHash('sha256').update(forged).digest('hex') as string;
   fs.writeFileSync(path.join(store, 'manifests', `${id}.json`), forged);
   await expect(snaps.restore({ kind: 'snapshot', session: 'p', seq: 1, manifest: id, notes: [] }, 'f', ws('f'), 1)).rejects.toThrow("has 'l/x' outside a directory it restores");
+});
+
+test("a call that never asked for the workspace adds a line that changes nothing; it never hides a snapshot of the same seq", async () => {
+  const snaps = new WorkspaceSnapshots(root);
+  snaps.untouched('p', 1); // no store yet: nothing written
+  expect(fs.existsSync(snaps.storeDir('p'))).toBe(false);
+  write('p', 'A', 'v1');
+  await snaps.record('p', 3);
+  snaps.untouched('p', 5); // e.g. a notice sent: the workspace is as after seq 3, and that is exact
+  snaps.untouched('p', 3); // a retried call that did not touch it this time
+  const at5 = await snaps.resolve('p', 5, [3, 5], noParent);
+  expect(at5).toMatchObject({ kind: 'snapshot', seq: 3, notes: [] });
+  expect(snaps.usage('p')).toMatchObject({ snapshots: 1, records: 3 });
 });
 
 test('which tools are followed by a snapshot: all but read-only and built-in ones', () => {

@@ -16,9 +16,11 @@ export function limitsInForce(base: Budget, topUps: Budget): Budget {
 }
 
 /** Which limit the session has reached, or undefined while there is room. */
-export function budgetProblem(state: Pick<SessionState, 'budget' | 'steps' | 'usage' | 'costUsd'>): string | undefined {
+export function budgetProblem(state: Pick<SessionState, 'budget' | 'steps' | 'usage' | 'costUsd' | 'delegation'>): string | undefined {
   const b = state.budget;
-  if (b.maxSteps !== undefined && state.steps >= b.maxSteps) return `maxSteps ${b.maxSteps} reached`;
+  // Sub-agents' steps count against the session's maxSteps (their tokens and cost are already in usage and costUsd).
+  const steps = state.steps + (state.delegation?.used.steps ?? 0);
+  if (b.maxSteps !== undefined && steps >= b.maxSteps) return `maxSteps ${b.maxSteps} reached`;
   if (b.maxTokens !== undefined && state.usage.totalTokens >= b.maxTokens) return `maxTokens ${b.maxTokens} reached (${state.usage.totalTokens} used)`;
   if (b.maxCostUsd !== undefined && state.costUsd >= b.maxCostUsd) return `maxCostUsd ${b.maxCostUsd} reached ($${state.costUsd.toFixed(4)} spent)`;
   return undefined;

@@ -78,6 +78,9 @@ export function initialState(sessionId: string, input: SessionInput): SessionSta
     approvals: [],
     transcript: [],
     rejectedMessages: [],
+    ...(input.delegation
+      ? { delegatedFrom: { sessionId: input.delegation.parentSessionId, depth: input.delegation.depth, seq: input.delegation.seq, budget: { ...input.delegation.budget }, reports: 0 } }
+      : {}),
   };
 }
 

@@ -8,20 +8,26 @@ import {
   type ApprovalDecision,
   approvalSignal,
   decideApprovalUpdate,
+  delegatedDecisionSignal,
   endSignal,
   eventSignal,
   sendMessageUpdate,
   stateQuery,
+  subAgentReportSignal,
+  type SubAgentReport,
   topUpBudgetUpdate,
 } from '../messages';
 import { LIMITS } from '../limits';
 import { pageTranscript } from '../transcript';
-import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest, checkExternalEvent } from '../validate';
+import { bounded, checkBudgetTopUp, checkChatMessage, checkEndRequest, checkExternalEvent, checkForwardedDecision, checkSubAgentReport } from '../validate';
 import type { ApprovalRecord, ChatReply, DecisionProvenance } from '../types';
 import { authorizeDecision } from '../approval-auth';
 import { checkToolArgs, local } from './activities';
 import { addGrant, approvePendingByGrant, decisionProblem, grantFor, recordDecision } from './approvals';
 import { addTopUp, limitsInForce } from './budget';
+import { capBudget, isRunningChild, reportedApprovals, takeReport } from './delegation';
+import { forwardDecision, forwardFor, forwardProblem } from './delegate-call';
+import { reportToParent } from './parent-report';
 import { publish } from './publish';
 import type { SessionRun } from './run';
 import { isClosed } from './status';
@@ -36,7 +42,8 @@ export const TOP_UPS_KEPT = 50;
 
 /** The agent's budget plus top-ups, as the state shows it and the loop enforces it. */
 export function refreshBudget(s: SessionRun): void {
-  s.state.budget = limitsInForce(s.spec?.budget ?? {}, s.topUps);
+  // A sub-agent's own budget is lowered to the share its parent gave it (top-ups still add to it).
+  s.state.budget = limitsInForce(capBudget(s.spec?.budget ?? {}, s.state.delegatedFrom?.budget), s.topUps);
 }
 
 /** A signal cannot answer its sender; keep the reason where operators look (state query, logs). */
@@ -59,6 +66,22 @@ function checkDecision(s: SessionRun, raw: unknown, channel: 'signal' | 'update'
   const d = raw as ApprovalDecision; // checked by decisionProblem
   const auth = authorizeDecision(d, s.approvals.get(d.approvalId)!, s.spec?.approvals.auth, { channel, now: Date.now(), sessionUserId: s.state.userId });
   return auth.ok ? auth.provenance : auth.problem;
+}
+
+/**
+ * Decides an approval of this session, or forwards the decision to the sub-agent that asked (whose answer
+ * comes back). Throws the reason when the decision is refused, here or by the sub-agent.
+ */
+async function decideOrForward(s: SessionRun, raw: unknown, channel: 'signal' | 'update', forwardedBy?: string): Promise<ApprovalRecord> {
+  const target = forwardFor(s, raw);
+  if (target) {
+    const problem = forwardProblem(target, raw);
+    if (problem) throw ApplicationFailure.nonRetryable(problem, 'DecisionRefused');
+    return forwardDecision(s, target, raw as ApprovalDecision, channel);
+  }
+  const checked = checkDecision(s, raw, channel);
+  if (typeof checked === 'string') throw ApplicationFailure.nonRetryable(checked, 'DecisionRefused');
+  return applyDecision(s, raw as ApprovalDecision, checked && forwardedBy ? { ...checked, forwardedBy } : checked);
 }
 
 async function applyDecision(s: SessionRun, decision: ApprovalDecision, decidedBy: DecisionProvenance | undefined): Promise<ApprovalRecord> {
@@ -93,6 +116,8 @@ export function installHandlers(s: SessionRun): void {
     approvalSignal,
     async (raw) => {
       try {
+        // A sub-agent's approval: forwarded there; a refusal is recorded here as well as there.
+        if (forwardFor(s, raw)) return void (await decideOrForward(s, raw, 'signal'));
         const checked = checkDecision(s, raw, 'signal');
         if (typeof checked === 'string') return rejectMessage(s, checked);
         await applyDecision(s, raw, checked);
@@ -107,6 +132,7 @@ export function installHandlers(s: SessionRun): void {
     decideApprovalUpdate,
     async (decision) => {
       try {
+        if (forwardFor(s, decision)) return await decideOrForward(s, decision, 'update');
         // Checked again: the validator's answer is not kept, and the provenance is recorded from this check.
         const checked = checkDecision(s, decision, 'update');
         if (typeof checked === 'string') throw ApplicationFailure.nonRetryable(checked, 'DecisionRefused');
@@ -118,10 +144,17 @@ export function installHandlers(s: SessionRun): void {
     },
     {
       validator: (raw) => {
+        // A sub-agent's approval: what can be seen here is checked here, the rest by the sub-agent (its policy).
+        const target = forwardFor(s, raw);
+        if (target) {
+          const problem = forwardProblem(target, raw);
+          if (problem) throw new Error(problem);
+          return;
+        }
         const checked = checkDecision(s, raw, 'update');
         if (typeof checked === 'string') throw new Error(checked);
       },
-      description: 'Decide a pending approval and get the decided record back. Refused decisions (unknown id, other arguments, bad or missing signature, not in the asked group, own session) are rejected by the validator and leave nothing in history.',
+      description: "Decide a pending approval and get the decided record back. Refused decisions (unknown id, other arguments, bad or missing signature, not in the asked group, own session) are rejected by the validator and leave nothing in history. A sub-agent's approval (listed here with its sessionId) is forwarded to it and decided under its policy; its refusal fails the Update.",
     },
   );
   setHandler(
@@ -172,6 +205,42 @@ export function installHandlers(s: SessionRun): void {
       s.endRequested = parsed.value;
     },
     { description: 'End the session after the current step: {reason?, by?}. Pending approvals are withdrawn.' },
+  );
+  setHandler(
+    subAgentReportSignal,
+    (raw) => {
+      const parsed = checkSubAgentReport(raw);
+      if (!parsed.ok) return rejectMessage(s, `malformed sub-agent report: ${parsed.problem}`);
+      const r: SubAgentReport = parsed.value;
+      // A report that arrives after its child ended (reports are not ordered with the child's close) is stale.
+      if (!isRunningChild(state, r.sessionId)) return log.info('report of a sub-agent that is not running here ignored', { child: r.sessionId });
+      if (r.outcome) s.forwarded.set(r.outcome.ref, r.outcome);
+      if (r.final) s.childFinals.set(r.sessionId, r.final);
+      if (takeReport(s.childReports, r)) publish(s);
+    },
+    { description: 'Sent by sub-agents (child sessions) only: their pending approvals, what they used when they end without a result, answers to forwarded decisions.' },
+  );
+  setHandler(
+    delegatedDecisionSignal,
+    async (raw) => {
+      const parsed = checkForwardedDecision(raw);
+      if (!parsed.ok) return rejectMessage(s, `malformed forwarded decision: ${parsed.problem}`);
+      const { ref, decision, channel, from } = parsed.value;
+      let outcome: NonNullable<SubAgentReport['outcome']>;
+      try {
+        // Checked here exactly as if it had been sent here (signature, group, separation of duties).
+        const record = await decideOrForward(s, decision, channel, from);
+        outcome = { ref, ok: true, record: reportedApprovals(s.sessionId, [record])[0] };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const problem = bounded(err instanceof Error ? err.message : String(err), LIMITS.rejectionReasonChars);
+        rejectMessage(s, `decision forwarded by ${from}: ${problem}`);
+        outcome = { ref, ok: false, problem };
+      }
+      // The answer goes to this session's parent (which forwarded it), before this session can close.
+      await reportToParent(s, { outcome });
+    },
+    { description: "A decision about one of this session's approvals, forwarded by the session that delegated to it: {ref, decision, channel, from}. Checked like a decision sent here; the verdict goes back to the parent." },
   );
   setHandler(
     eventSignal,

@@ -4,11 +4,12 @@
  * grows. Also how a run ends: finish (completed/ended) or continue-as-new.
  */
 import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
-import type { SessionResult, SessionStatus } from '../types';
+import type { SessionResult, SessionStatus, ToolRunResult } from '../types';
 import type { ModelTurnResult } from './activities';
 import { withdrawPending } from './approvals';
 import { budgetProblem, addUsage } from './budget';
 import { buildCarry } from './carry';
+import { delegatedOfState, delegationDepth, modelToolNames, runningChildren } from './delegation';
 import { activityError, SessionEnded } from './failures';
 import { compactIfNeeded, needsCompaction, summarizeAtEnd } from './memory';
 import { modelCall } from './model-call';
@@ -24,6 +25,11 @@ export const DEFAULT_MAX_PARALLEL_TOOL_CALLS = 8;
 export async function ensureBudget(s: SessionRun): Promise<void> {
   const { state } = s;
   let problem = budgetProblem(state);
+  if (problem && state.delegatedFrom) {
+    // A sub-agent does not pause: its parent waits on it. It ends, and the parent's model is told why.
+    state.budgetExhausted = problem;
+    throw ApplicationFailure.nonRetryable(`budget exhausted: ${problem} (the share of its parent's budget this sub-agent was given, or its own)`, 'SubAgentBudgetExhausted');
+  }
   while (problem) {
     state.budgetExhausted = problem;
     publish(s, 'budget_exhausted');
@@ -43,7 +49,9 @@ export function shouldContinueAsNew(s: SessionRun): boolean {
 }
 
 export async function continueAsNewNow(s: SessionRun, needInput: boolean): Promise<never> {
-  await condition(allHandlersFinished);
+  // Sub-agents are child workflows of this run: closing it would cancel them. A turn joins its children
+  // before the loop can get here; the wait says so should that ever change.
+  await condition(() => allHandlersFinished() && runningChildren(s.state).length === 0);
   const carry = buildCarry({
     state: s.state,
     nextSeq: s.ledger.nextSeq,
@@ -72,7 +80,30 @@ export async function finish(s: SessionRun, status: SessionStatus, endReason?: s
     usage: state.usage,
     costUsd: state.costUsd,
     ...(state.endReason ? { endReason: state.endReason } : {}),
+    ...(state.delegation ? { delegated: delegatedOfState(state) } : {}),
   };
+}
+
+/**
+ * Tools the model call may run itself (activities, callModel): short, in-worker, read-only tools. Only on the local
+ * step shape; whether a result came back that way is read from the recorded turn, so replay takes the same path.
+ */
+function eagerToolsInput(s: SessionRun): { eagerTools?: string[]; userId?: string; maxParallelToolCalls?: number } {
+  if (!s.localSteps) return {};
+  const spec = s.spec!;
+  const eagerTools = spec.tools.filter((t) => t.runAs === 'local' && !t.builtin && t.effects !== 'write').map((t) => t.name);
+  if (eagerTools.length === 0) return {};
+  return {
+    eagerTools,
+    ...(s.state.userId ? { userId: s.state.userId } : {}),
+    maxParallelToolCalls: spec.maxParallelToolCalls ?? DEFAULT_MAX_PARALLEL_TOOL_CALLS,
+  };
+}
+
+/** The result the model call already produced for call `i`, if it ran it under the seq the ledger gave that call. */
+function eagerResult(turn: ModelTurnResult, i: number, seq: number): ToolRunResult | undefined {
+  const result = turn.eager?.[i];
+  return result && seq === turn.seq + 1 + i ? result : undefined;
 }
 
 /** One model turn, repeated until the assistant answers without tool calls; returns the answer. */
@@ -100,8 +131,10 @@ export async function runUntilAnswer(s: SessionRun): Promise<string> {
           model: spec.model,
           seq,
           pending: s.ledger.flush(),
-          toolNames: spec.tools.map((t) => t.name),
+          // At the delegation depth limit the delegate tools are not offered (a call would be refused).
+          toolNames: modelToolNames(spec.tools, delegationDepth(state)),
           ...(s.context ? { context: s.context } : {}),
+          ...eagerToolsInput(s),
         },
         `model ${spec.model} (step ${state.steps + 1})`,
       );
@@ -128,7 +161,8 @@ export async function runUntilAnswer(s: SessionRun): Promise<string> {
 
     // Independent calls of one turn run in parallel; each waits for its own approval if it needs one.
     const seqs = turn.toolCalls.map(() => s.ledger.take());
-    const calls = turn.toolCalls.map((call, i) => () => runToolCall(s, call, seqs[i]));
+    s.turnDelegations = 0;
+    const calls = turn.toolCalls.map((call, i) => () => runToolCall(s, call, seqs[i], eagerResult(turn, i, seqs[i])));
     // At most maxParallelToolCalls at a time: one turn cannot take every process slot or sandbox run.
     if (s.localSteps) await inParallel(calls, spec.maxParallelToolCalls ?? DEFAULT_MAX_PARALLEL_TOOL_CALLS);
     else await Promise.all(calls.map((run) => run()));

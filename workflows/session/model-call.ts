@@ -11,7 +11,10 @@ import type { SessionRun } from './run';
 
 export async function modelCall(s: SessionRun, args: Parameters<Activities['callModel']>[0], summary: string): Promise<ModelTurnResult> {
   const spec = s.spec!;
-  const regular = (label: string) => callModel.executeWithOptions({ ...MODEL_ACTIVITY, heartbeatTimeout: spec.heartbeatTimeoutMs, summary: label }, [args]);
+  // Tools run only inside the local call: a regular activity's retries may be minutes apart, and the workflow
+  // runs the turn's tools itself when the turn comes back without their results.
+  const { eagerTools: _eager, userId: _user, maxParallelToolCalls: _parallel, ...regularArgs } = args;
+  const regular = (label: string) => callModel.executeWithOptions({ ...MODEL_ACTIVITY, heartbeatTimeout: spec.heartbeatTimeoutMs, summary: label }, [regularArgs]);
   if (!s.localSteps || !spec.localModelTimeoutMs) return regular(summary);
   try {
     return await local.callModel.executeWithOptions(

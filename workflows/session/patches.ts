@@ -25,3 +25,9 @@ export const CONTINUE_NOT_FAILED_PATCH = 'continue-not-failed-v1';
  * (read by the fork's first activity); forks started before it start with none.
  */
 export const FORK_STATE_PATCH = 'fork-state-v1';
+/**
+ * Sub-agents: a `delegate_to_<agent>` call starts a child session (a child workflow) and waits for it; a child
+ * reports its approvals and its end to its parent; decisions for a child's approvals sent to the parent are
+ * forwarded (session/delegate-call.ts).
+ */
+export const DELEGATION_PATCH = 'delegation-v1';

@@ -7,6 +7,8 @@ import type { SessionStatus } from '../types';
 import type { SessionRun } from './run';
 import { nextStatus, pendingMemo, statusDetails } from './status';
 import { approvalDetails } from '../ui-details';
+import { childApprovals } from './delegation';
+import { reportApprovalsIfChanged } from './parent-report';
 
 import { AgentNameKey, CostUsdKey, PendingApprovalsKey, SandboxModeKey, SessionStatusKey, TokensUsedKey, UserIdKey } from '../search-attributes';
 
@@ -15,7 +17,9 @@ export { AgentNameKey, CostUsdKey, PendingApprovalsKey, SandboxModeKey, SessionS
 /** Recomputes the visible status: state query, Web UI current details, search attributes, memo. */
 export function publish(s: SessionRun, status?: SessionStatus): void {
   const { state, spec, published } = s;
-  const open = [...s.approvals.values()].filter((a) => a.status === 'pending');
+  // This session's own pending approvals, then those its running sub-agents reported (tagged with their session).
+  const own = [...s.approvals.values()].filter((a) => a.status === 'pending');
+  const open = s.childReports.size ? [...own, ...childApprovals(s.childReports)] : own;
   state.pendingApprovals = open;
   state.approvals = [...s.approvals.values()];
   state.status = nextStatus(state.status, status, open.length);
@@ -24,6 +28,8 @@ export function publish(s: SessionRun, status?: SessionStatus): void {
       ? approvalDetails(s.sessionId, open, spec?.approvals.auth?.requireSignature ?? false)
       : statusDetails(state, open),
   );
+  // A sub-agent tells the session that delegated to it (which shows them as its own) when they change.
+  if (state.delegatedFrom) reportApprovalsIfChanged(s, open, pendingMemo(open).key);
   if (!s.localSteps) {
     if (spec?.searchAttributes) {
       upsertSearchAttributes([

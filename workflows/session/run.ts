@@ -6,6 +6,8 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { EndRequest } from '../messages';
 import type { ApprovalRecord, Budget, CarriedState, ChatMessageIn, ChatReply, RunSpec, SessionInput, SessionState, SessionStatus } from '../types';
 import type { Ledger } from './ledger';
+import type { ChildReports } from './delegation';
+import type { SubAgentReport } from '../messages';
 
 export interface SessionRun {
   readonly input: SessionInput;
@@ -37,6 +39,14 @@ export interface SessionRun {
   spec?: RunSpec;
   /** Steps done before this run: continue-as-new every N steps counts from here. */
   readonly stepsAtRunStart: number;
-  /** What search attributes and memo last said (see publish.ts). */
-  readonly published: { status?: SessionStatus; pending: number; memo: string; once: SearchAttributeUpdatePair[] };
+  /** What search attributes and memo last said (see publish.ts); `reported`: the approvals last reported to a delegating parent. */
+  readonly published: { status?: SessionStatus; pending: number; memo: string; once: SearchAttributeUpdatePair[]; reported?: string };
+  /** Sub-agents: the newest report of each running child (its pending approvals), by child session id. */
+  readonly childReports: ChildReports;
+  /** What children said when they ended without a result (failed, cancelled), by child session id. */
+  readonly childFinals: Map<string, NonNullable<SubAgentReport['final']>>;
+  /** Children's answers to decisions this session forwarded to them, by ref. */
+  readonly forwarded: Map<string, NonNullable<SubAgentReport['outcome']>>;
+  /** Children started in the current model turn (LIMITS.delegationsPerTurn). */
+  turnDelegations: number;
 }

@@ -28,6 +28,7 @@ export function statusDetails(state: SessionState, open: readonly ApprovalRecord
       return `Paused: budget exhausted (${state.budgetExhausted}); waiting for a top-up or end`;
     case 'running':
       if (state.waiting?.length) return waitingDetails(state.waiting);
+      if (state.delegation?.children.some((c) => c.status === 'running')) return subAgentDetails(state);
       return `Running: ${state.steps} model steps, ${state.usage.totalTokens} tokens, $${state.costUsd.toFixed(4)}`;
     case 'completed':
       return `Completed${state.endReason ? ` (${state.endReason})` : ''}`;
@@ -46,12 +47,20 @@ export function waitingDetails(waiting: readonly ActiveWait[] | undefined): stri
     .join('; ');
 }
 
+/** The Web UI's line while sub-agents run. */
+export function subAgentDetails(state: Pick<SessionState, 'delegation'>): string {
+  const running = state.delegation?.children.filter((c) => c.status === 'running') ?? [];
+  return `Waiting for ${running.length} sub-agent${running.length === 1 ? '' : 's'}: ${running.map((c) => `${c.agent} (${c.sessionId})`).join(', ')}`;
+}
+
 export interface PendingApprovalMemo {
   approvalId: string;
   tool: string;
   approverGroup: string;
   argsHash: string;
   deadline: string;
+  /** A sub-agent's approval: the session that asked (decisions sent to this session are forwarded there). */
+  sessionId?: string;
 }
 
 /**
@@ -61,6 +70,8 @@ export interface PendingApprovalMemo {
 export function pendingMemo(open: readonly ApprovalRecord[]): { key: string; value: PendingApprovalMemo[] | null } {
   return {
     key: open.map((a) => `${a.approvalId} ${a.tool} ${a.approverGroup} ${a.argsHash} ${a.deadline}`).join('\n'),
-    value: open.length ? open.map((a) => ({ approvalId: a.approvalId, tool: a.tool, approverGroup: a.approverGroup, argsHash: a.argsHash, deadline: a.deadline })) : null,
+    value: open.length
+      ? open.map((a) => ({ approvalId: a.approvalId, tool: a.tool, approverGroup: a.approverGroup, argsHash: a.argsHash, deadline: a.deadline, ...(a.sessionId ? { sessionId: a.sessionId } : {}) }))
+      : null,
   };
 }

@@ -4,20 +4,26 @@
  */
 import { ActivityCancellationType, isCancellation, patched } from '@temporalio/workflow';
 import type { LocalActivityOptions } from '@temporalio/common';
-import type { CheckedToolCall, TranscriptEntry } from '../types';
+import type { CheckedToolCall, ToolRunResult, TranscriptEntry } from '../types';
 import { local, runTool } from './activities';
 import { approveByGrant, awaitApproval } from './approval-wait';
 import { editedArgsNote, grantFor, notRunText, transcriptApproval } from './approvals';
-import { EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './patches';
+import { DELEGATION_PATCH, EDITED_ARGS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from './patches';
 import { runBuiltinWait } from './waits';
+import { runDelegation } from './delegate-call';
 import { activityError } from './failures';
 import type { SessionRun } from './run';
 
-export async function runToolCall(s: SessionRun, call: CheckedToolCall, seq: number): Promise<void> {
+export async function runToolCall(s: SessionRun, call: CheckedToolCall, seq: number, eager?: ToolRunResult): Promise<void> {
   const { state } = s;
   const spec = s.spec!;
   const note = (text: string, extra: Partial<TranscriptEntry> = {}): void => s.ledger.toolNote(seq, call, text, extra);
   if (call.error) return note(`Error: ${call.error}`);
+  // Already run by the model call (a short read-only tool, no approval needed): only the transcript is left.
+  if (eager && !call.approval) {
+    state.transcript.push({ seq, role: 'tool', toolCallId: call.id, tool: call.name, text: eager.preview, ok: eager.ok });
+    return;
+  }
 
   let args = call.args;
   let approvalEntry: TranscriptEntry['approval'];
@@ -35,6 +41,11 @@ export async function runToolCall(s: SessionRun, call: CheckedToolCall, seq: num
 
   const tool = spec.tools.find((t) => t.name === call.name);
   if (!tool) return note(`Error: tool '${call.name}' is not part of this agent version`, approvalEntry ? { approval: approvalEntry } : {});
+  // A task for another agent: a child session (child workflow), carried out by the workflow.
+  if (tool.builtin === 'delegate') {
+    if (patched(DELEGATION_PATCH)) return runDelegation(s, call, seq, approvalEntry ? { approval: approvalEntry } : {});
+    return note(`Error: tool '${call.name}' is not part of this agent version`, approvalEntry ? { approval: approvalEntry } : {});
+  }
   // Built-in waits are carried out here, by the workflow (a timer or a condition), not by an activity.
   if (tool.builtin && patched(WAITS_PATCH)) return runBuiltinWait(s, call, seq, tool.builtin, approvalEntry ? { approval: approvalEntry } : {});
   try {
