@@ -20,6 +20,7 @@ import { SandboxUnavailableError } from '../sandbox';
 import { MissingSecretError, redactDeep, redactSecrets } from '../sandbox/secrets';
 import { InvalidSessionIdError } from '../runtime/session-id';
 import { openSessionWorkspace, WorkspaceError } from '../runtime/workspace';
+import { snapshotsFollow, type WorkspaceSnapshots } from '../runtime/workspace-snapshots';
 import type { AgentSpec, CheckedToolCall, ModelTurn, RunSpec, ToolRunResult } from '../workflows/types';
 import { createNotifyActivities, notifierConfigFromEnv, type NotifierConfig } from './notify';
 
@@ -37,6 +38,11 @@ export interface ActivityDeps {
   searchAttributes: boolean;
   /** Host directory holding one workspace per session. */
   workspaceRoot: string;
+  /**
+   * Workspace snapshots after tool calls (runtime/workspace-snapshots.ts), so a fork restores the workspace
+   * as it was at its fork point. Absent: off (a fork copies the parent's workspace as it is, and says so).
+   */
+  snapshots?: WorkspaceSnapshots;
   /** Tool output larger than this is cut, with a marker, before it reaches the store and the model. */
   maxToolOutputBytes?: number;
   /** Heartbeat timeout of model and tool activities: how fast work on a dead worker is retried elsewhere. */
@@ -252,10 +258,37 @@ export function createActivities(deps: ActivityDeps) {
     },
   });
 
+  /** Whether a call of this tool is followed by a workspace snapshot (unknown agents and tools: yes). */
+  const snapshotted = (agent: string, name: string): boolean => {
+    try {
+      const tool = findTool(deps.registry.get(agent), name);
+      return !tool || snapshotsFollow(tool);
+    } catch {
+      return true;
+    }
+  };
+  /**
+   * Records the workspace after the call at `seq` (`touched`: the tool asked for its workspace; otherwise
+   * the call is only noted as not having changed it); a failure is logged, never the tool call's failure.
+   */
+  const snapshotAfter = async (input: RunToolInput, touched: boolean, opts: { ifMissing?: boolean } = {}): Promise<void> => {
+    if (!deps.snapshots) return;
+    const log = Context.current().log;
+    try {
+      if (!touched) return deps.snapshots.untouched(input.sessionId, input.seq);
+      const out = await withHeartbeat(deps.snapshots.record(input.sessionId, input.seq, opts));
+      if (out.kind === 'failed') log.warn('workspace snapshot not taken', { sessionId: input.sessionId, seq: input.seq, reason: out.reason });
+    } catch (err) {
+      log.warn('workspace snapshot not recorded', { sessionId: input.sessionId, seq: input.seq, error: (err as Error).message });
+    }
+  };
+
   const forkActivities = createForkActivities({
     store: deps.store,
     workspaceRoot: deps.workspaceRoot,
     pricingOf: (agent) => cachedSpec(deps.registry.get(agent)).pricing,
+    ...(deps.snapshots ? { snapshots: deps.snapshots } : {}),
+    snapshotted,
   });
 
   return {
@@ -378,6 +411,8 @@ export function createActivities(deps: ActivityDeps) {
     // Exactly once: a result recorded by an earlier attempt is returned, never re-run.
     const done = await store.get(input.sessionId, input.seq);
     if (done) {
+      // An earlier attempt ran the tool and stored its result, and may have died before its snapshot.
+      if (snapshotted(input.agent, input.name)) await snapshotAfter(input, true, { ifMissing: true });
       const content = String(done.message.content ?? '');
       return { ok: done.meta?.ok !== false, preview: content.slice(0, PREVIEW_CHARS), bytes: Buffer.byteLength(content) };
     }
@@ -398,6 +433,7 @@ export function createActivities(deps: ActivityDeps) {
     // tool wrote to the workspace can come back through another (read_file, a later shell call).
     const redactWith = { ...resolveAvailable(resolveSecrets, agentSecretNames(agent)), ...secrets };
     const redact = (text: string): string => redactSecrets(text, redactWith);
+    const snapshot = deps.snapshots !== undefined && snapshotsFollow(tool);
     const result = await withHeartbeat(
       Promise.resolve().then(() => tool.run(parsed.data, {
           sessionId: input.sessionId,
@@ -423,6 +459,11 @@ export function createActivities(deps: ActivityDeps) {
       if (actx.cancellationSignal.aborted && (err instanceof CancelledFailure || (err instanceof Error && err.name === 'AbortError'))) throw err;
       // The error message becomes a failure in history, the transcript and the next model request.
       throw redactedFailure(err, redactWith);
+    }).finally(async () => {
+      // After every attempt, failed ones too (a tool may change the workspace and then throw); the last
+      // attempt's snapshot is the one a fork gets. Not for a cancelled call: nothing waits for it. A call
+      // that never asked for ctx.workspaceDir did not change the workspace: it gets a log line, no walk.
+      if (snapshot && !actx.cancellationSignal.aborted) await snapshotAfter(input, workspaceDir !== undefined);
     });
     // Strings first (they are whole there: no JSON escapes splitting a blob), then the JSON text.
     const clean = redactDeep(result ?? null, redactWith);

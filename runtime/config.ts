@@ -35,6 +35,15 @@ const Env = z.object({
   /** Defaults are under the caller's working directory, never inside the installed package. */
   MEMORY_URL: z.string().default(() => path.resolve('.data', 'memory.sqlite')),
   WORKSPACE_ROOT: z.string().default(() => path.resolve('.data', 'workspaces')),
+  /**
+   * Snapshots of a session's workspace after its tool calls (under WORKSPACE_ROOT/.snapshots), so a fork
+   * gets the workspace as it was at its fork point. 'off': a fork copies the parent's workspace as it is.
+   */
+  WORKSPACE_SNAPSHOTS: z.enum(['on', 'off']).default('on'),
+  /** Per session: distinct workspace trees kept (default 100), bytes of content kept (default 2 GiB), entries a snapshotted workspace may have (default 20,000). */
+  WORKSPACE_SNAPSHOT_MAX_COUNT: z.coerce.number().int().positive().optional(),
+  WORKSPACE_SNAPSHOT_MAX_BYTES: z.coerce.number().int().positive().optional(),
+  WORKSPACE_SNAPSHOT_MAX_FILES: z.coerce.number().int().positive().optional(),
   /** Prebuilt workflow bundle (tests and fast restarts); bundled from source when absent. */
   WORKFLOW_BUNDLE: z.string().optional(),
   /**

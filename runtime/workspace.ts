@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeWorkspaceFs } from '../sandbox/quota';
 import { SANDBOX_GID, SANDBOX_UID, sandboxMode } from '../sandbox/sandbox';
 import { assertSessionId } from './session-id';
 
@@ -29,6 +30,9 @@ export function workspaceFolderName(sessionId: string): string {
   assertSessionId(sessionId);
   return createHash('sha256').update(sessionId, 'utf8').digest('hex');
 }
+
+/** The folder under the workspace root that holds the workspace snapshots (runtime/workspace-snapshots.ts). */
+export const SNAPSHOTS_DIR = '.snapshots';
 
 /** Where a session's workspace lives (does not touch the disk). */
 export function workspacePath(root: string, sessionId: string): string {
@@ -102,4 +106,21 @@ export function openSessionWorkspace(root: string, sessionId: string): OpenedWor
     fs.closeSync(fd);
   }
   return { dir, created };
+}
+
+/**
+ * Removes a session's workspace for good: unmounts its size-limited filesystem and deletes its disk image
+ * (sandbox/quota.ts), deletes the folder, and deletes its workspace snapshots, leaving a `removed` note in
+ * their place (so forks of it made later start from an empty workspace and say why). The runtime never calls this by itself: workspaces and their
+ * snapshots stay until an operator removes them (README, "Forks"). Forks made earlier keep their own copies.
+ */
+export function removeSessionWorkspace(root: string, sessionId: string): void {
+  const dir = workspacePath(root, sessionId);
+  removeWorkspaceFs(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const store = path.join(path.resolve(root), SNAPSHOTS_DIR, workspaceFolderName(sessionId));
+  fs.rmSync(store, { recursive: true, force: true });
+  // A tombstone, so a later fork of the session says its workspace is gone instead of finding it "never made".
+  fs.mkdirSync(store, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(store, 'removed'), `removed ${new Date().toISOString()}\n`, { mode: 0o600 });
 }

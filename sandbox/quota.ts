@@ -291,3 +291,28 @@ export function releaseWorkspaceMounts(root: string, removeImages = false, opts:
     if (removeImages && m) fs.rmSync(m.image, { force: true });
   }
 }
+
+/**
+ * Mounts the workspace's existing disk image if it has one and it is not mounted here yet (a worker that
+ * restarted, or a host-side reader that runs before any tool of this process did). Never creates an image:
+ * a workspace without one is read as the plain directory it is. For readers that must see the files the
+ * sandbox sees (workspace snapshots), not the empty mount point under them.
+ */
+export async function mountExistingWorkspaceFs(abs: string): Promise<void> {
+  const resolved = path.resolve(abs);
+  if (stillMounted(resolved) || !fs.existsSync(imagePath(resolved).image)) return;
+  const check = quotaAvailable();
+  if (!check.ok) throw new Error(`workspace ${resolved} has a disk image that this worker cannot mount (${check.reason}): ${check.fix}`);
+  await ensureWorkspaceFs(resolved, workspaceQuota(resolved) ?? 0);
+}
+
+/** Unmounts the workspace's filesystem (if mounted) and deletes its disk image: for removing a workspace. */
+export function removeWorkspaceFs(abs: string): void {
+  const resolved = path.resolve(abs);
+  if (mountPoints().some((m) => m.point === resolved)) releaseWorkspaceMounts(resolved, true);
+  const { image, lock } = imagePath(resolved);
+  mounted.delete(resolved);
+  fs.rmSync(image, { force: true });
+  fs.rmSync(`${image}.building`, { force: true });
+  fs.rmSync(lock, { force: true });
+}

@@ -309,6 +309,49 @@ async function run(): Promise<void> {
       await h.client.workflow.getHandle(long.sessionId).result();
       await save('continued-as-new-not-failed-first-run', long.sessionId, long.handle.firstExecutionRunId);
     }
+    // Forks under fork-state-v1: the parent's session grant carried (a VIP notice runs without asking),
+    // a top-up carried (the fork runs past the agent's own budget), and a fork restoring a workspace snapshot.
+    if (wanted('fork-carries-grant') || wanted('fork-carries-top-up') || wanted('fork-restores-workspace')) {
+      h.model.setScript((req) => {
+        const users = req.messages.filter((m) => m.role === 'user');
+        const plan = String(users.at(-1)?.content ?? '').replace(/^notify /, '').split(' then ');
+        const done = req.messages.slice(req.messages.lastIndexOf(users.at(-1)!)).filter((m) => m.role === 'tool').length;
+        if (req.messages.at(-1)?.role === 'tool' && done >= plan.length) return { content: `done ${plan.at(-1)}` };
+        return { toolCalls: [{ name: 'send_notice', arguments: { recipient: plan[done], text: `hello ${plan[done]}` } }] };
+      });
+      const granted = await startSession(h.client, { agent: 'notifier', task: 'notify vip-ann' }, h.config);
+      await waitForState(h.client, granted.sessionId, (x) => x.status === 'awaiting_approval');
+      await decideApproval(h.client, granted.sessionId, { approvalId: `${granted.sessionId}/3`, decision: 'approve', approver: 'rec', scope: 'session' });
+      await granted.handle.result();
+      const grantFork = await forkSession(h.client, granted.sessionId, { atSeq: 3, task: 'notify vip-bob' }, h.config);
+      await grantFork.handle.result();
+      await save('fork-carries-grant', grantFork.sessionId);
+
+      h.model.setScript((req) => {
+        const n = req.messages.filter((m) => m.role === 'tool').length;
+        return n < 3 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: `added ${n}` };
+      });
+      const budgeted = await startSession(h.client, { agent: 'budgeted', task: 'add' }, h.config);
+      await waitForState(h.client, budgeted.sessionId, (x) => x.status === 'budget_exhausted');
+      await topUpBudget(h.client, budgeted.sessionId, { approver: 'rec', addSteps: 5 });
+      await budgeted.handle.result();
+      const topUpFork = await forkSession(h.client, budgeted.sessionId, { atSeq: 5 }, h.config);
+      await topUpFork.handle.result();
+      await save('fork-carries-top-up', topUpFork.sessionId);
+
+      h.model.setScript((req) => {
+        const task = String(req.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+        if (req.messages.at(-1)?.role === 'tool') return { content: 'done' };
+        return task === 'write'
+          ? { toolCalls: [{ name: 'write_file', arguments: { path: 'notes.txt', content: 'v1' } }] }
+          : { toolCalls: [{ name: 'read_file', arguments: { path: 'notes.txt' } }] };
+      });
+      const writer = await startSession(h.client, { agent: 'sandboxed', task: 'write' }, h.config);
+      await writer.handle.result();
+      const reader = await forkSession(h.client, writer.sessionId, { atSeq: 3, task: 'read' }, h.config);
+      await reader.handle.result();
+      await save('fork-restores-workspace', reader.sessionId);
+    }
     // Sub-agents (patch delegation-v1): a child's approval decided through the parent (signed; both histories),
     // two children of one turn joining, a child that fails, a parent cancelled and a parent ended while their
     // children run, and a three-level budget roll-up.

@@ -7,7 +7,10 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { buildHttpApi } from '../client/http-api';
 import { bearer, testAuth } from './support/http-keys';
-import { decideApproval, forkSession, resumeSession, sessionState, startSession, waitForState } from '../client/sessions';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { decideApproval, forkSession, resumeSession, sessionState, startSession, topUpBudget, waitForState } from '../client/sessions';
+import { workspacePath } from '../runtime/workspace';
+import { WorkspaceSnapshots } from '../runtime/workspace-snapshots';
 import { messageText, type ChatRequest, type ScriptedTurn } from '../runtime/scripted-model';
 import { openSessionStore, type SessionStore, type StoredMessage } from '../runtime/store';
 import { ForkedAtSeqKey, ParentSessionKey } from '../workflows/search-attributes';
@@ -94,7 +97,9 @@ test('a fork starts after its fork point, shares the parent prefix, and leaves t
 
   // Usage starts from the parent's at the fork point (its one turn), plus the fork's own turns; not billed again.
   const forkState = await sessionState(h.client, fork.sessionId);
-  expect(forkState.forkedFrom).toEqual({ sessionId: parent.sessionId, atSeq: 3, workspace: expect.any(String) });
+  expect(forkState.forkedFrom).toMatchObject({ sessionId: parent.sessionId, atSeq: 3, workspace: 'none', carried: { grants: 0, topUps: 0 } });
+  // The notifier's tool never asks for its workspace: none was made, so the fork's is empty (and exact).
+  expect(forkState.forkedFrom?.workspaceDetail).toEqual({ from: 'empty', files: 0, bytes: 0 });
   expect(forkState.usage.totalTokens).toBe(turnTokens(forkEntries));
   expect(forkState.usage.totalTokens).toBe(turnTokens(parentEntries.slice(0, 4)) + turnTokens(forkEntries.slice(4)));
   expect(forkState.transcript.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);
@@ -200,12 +205,148 @@ test("a fork gets a copy of the parent's workspace; what either writes afterward
     await parent.handle.result();
     const fork = await forkSession(h.client, parent.sessionId, { atSeq: 3, task: 'overwrite' }, h.config);
     await fork.handle.result();
-    expect((await sessionState(h.client, fork.sessionId)).forkedFrom?.workspace).toBe('copied');
+    expect((await sessionState(h.client, fork.sessionId)).forkedFrom).toMatchObject({
+      workspace: 'restored',
+      workspaceDetail: { from: 'snapshot', seq: 3, session: parent.sessionId, files: 1, bytes: 'written by the parent'.length },
+    });
     // The parent still reads its own file; a fork of the fork reads the fork's.
     const readParent = await forkSession(h.client, parent.sessionId, { atSeq: 3, task: 'read' }, h.config);
     expect((await readParent.handle.result()).finalAnswer).toContain('written by the parent');
     const readFork = await forkSession(h.client, fork.sessionId, { atSeq: 5, task: 'read' }, h.config);
     expect((await readFork.handle.result()).finalAnswer).toContain('written by the fork');
+  } finally {
+    h.model.setScript(notifierModel);
+  }
+});
+
+/** What `ls -A` and `cat` show in a workspace, inside the sandbox: `A=v1;B=b;`. */
+const SHOW = `for f in $(ls -A | sort); do printf '%s=%s;' "$f" "$(cat "$f")"; done`;
+
+/**
+ * 'three steps': write A=v1 (seq 3), overwrite A=v2 and create B (seq 5), delete A (seq 7), answer (seq 8).
+ * 'add C': write C. 'show': one shell call that prints the workspace, then answer with what it printed.
+ */
+function workspaceModel(req: ChatRequest): ScriptedTurn {
+  const users = req.messages.filter((m) => m.role === 'user');
+  const task = messageText(users.at(-1));
+  const done = req.messages.slice(req.messages.lastIndexOf(users.at(-1)!)).filter((m) => m.role === 'tool').length;
+  if (task === 'three steps') {
+    const steps = [
+      { name: 'write_file', arguments: { path: 'A', content: 'v1' } },
+      { name: 'shell', arguments: { command: 'printf v2 > A && printf b > B' } },
+      { name: 'shell', arguments: { command: 'rm A' } },
+    ];
+    return done < steps.length ? { toolCalls: [steps[done]] } : { content: 'three steps done' };
+  }
+  if (task === 'add C') return done < 1 ? { toolCalls: [{ name: 'write_file', arguments: { path: 'C', content: 'c' } }] } : { content: 'added C' };
+  if (done < 1) return { toolCalls: [{ name: 'shell', arguments: { command: SHOW } }] };
+  return { content: `workspace: ${(JSON.parse(messageText(req.messages.at(-1))) as { stdout: string }).stdout}` };
+}
+
+test("a fork's workspace is its parent's as it was at the fork point (per-step snapshots); the parent's stays as it is; forks of forks too", async () => {
+  h.model.setScript(workspaceModel);
+  try {
+    const parent = await startSession(h.client, { agent: 'sandboxed', task: 'three steps' }, h.config);
+    expect(await parent.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'three steps done' });
+    const parentDir = workspacePath(h.env.WORKSPACE_ROOT, parent.sessionId);
+    const files = (dir: string) => Object.fromEntries(readdirSync(dir).filter((f) => f !== 'lost+found').sort().map((f) => [f, readFileSync(`${dir}/${f}`, 'utf8')]));
+    expect(files(parentDir)).toEqual({ B: 'b' });
+    // One tree per tool call that changed the workspace, one log record per call.
+    expect(new WorkspaceSnapshots(h.env.WORKSPACE_ROOT).usage(parent.sessionId)).toMatchObject({ snapshots: 3, records: 3 });
+
+    /** Forks `from` at `atSeq` with the task 'show': what the fork's sandbox sees, and where it came from. */
+    const show = async (from: string, atSeq: number, task = 'show') => {
+      const fork = await forkSession(h.client, from, { atSeq, task }, h.config);
+      const result = await fork.handle.result();
+      return { id: fork.sessionId, answer: result.finalAnswer, forkedFrom: (await sessionState(h.client, fork.sessionId)).forkedFrom };
+    };
+    // Before any tool call (seq 1, the task): the empty workspace the parent started with.
+    expect(await show(parent.sessionId, 1)).toMatchObject({ answer: 'workspace: ', forkedFrom: { workspace: 'none', workspaceDetail: { from: 'empty', files: 0 } } });
+    // After step 1: A=v1, no B.
+    expect(await show(parent.sessionId, 3)).toMatchObject({
+      answer: 'workspace: A=v1;',
+      forkedFrom: { workspace: 'restored', workspaceDetail: { from: 'snapshot', seq: 3, session: parent.sessionId, files: 1, bytes: 2 } },
+    });
+    // At the model turn after step 1 (seq 4), still step 1's tree (the turn's call runs again in the fork: shown after it).
+    // After step 2: A=v2 and B. After step 3 and at the answer: B only.
+    expect((await show(parent.sessionId, 5)).answer).toBe('workspace: A=v2;B=b;');
+    expect((await show(parent.sessionId, 7)).answer).toBe('workspace: B=b;');
+    expect(await show(parent.sessionId, 8)).toMatchObject({ answer: 'workspace: B=b;', forkedFrom: { workspaceDetail: { from: 'snapshot', seq: 7 } } });
+    // The parent's workspace and snapshots are untouched by all of that.
+    expect(files(parentDir)).toEqual({ B: 'b' });
+    expect(new WorkspaceSnapshots(h.env.WORKSPACE_ROOT).usage(parent.sessionId)).toMatchObject({ snapshots: 3, records: 3 });
+
+    // A fork at step 2 that writes C; forks of it see its own state after its fork point, the parent's before.
+    const mid = await show(parent.sessionId, 5, 'add C'); // 6 user, 7 turn, 8 write C, 9 answer
+    expect(mid.answer).toBe('added C');
+    expect((await show(mid.id, 8)).answer).toBe('workspace: A=v2;B=b;C=c;');
+    // Seq 6 is the fork's (its task): its restored start, recorded as its own first snapshot at seq 5.
+    expect(await show(mid.id, 6)).toMatchObject({ answer: 'workspace: A=v2;B=b;', forkedFrom: { workspaceDetail: { from: 'snapshot', seq: 5, session: mid.id } } });
+    // Seq 3 is before the fork's own fork point: the parent's state then.
+    expect(await show(mid.id, 3)).toMatchObject({ answer: 'workspace: A=v1;', forkedFrom: { workspaceDetail: { from: 'snapshot', seq: 3, session: parent.sessionId } } });
+    expect(files(workspacePath(h.env.WORKSPACE_ROOT, mid.id))).toEqual({ A: 'v2', B: 'b', C: 'c' });
+    expect(existsSync(`${h.env.WORKSPACE_ROOT}/.snapshots`)).toBe(true);
+  } finally {
+    h.model.setScript(notifierModel);
+  }
+});
+
+test('a fork carries the approve-for-session grants decided on calls up to its fork point, not later ones', async () => {
+  const parent = await startSession(h.client, { agent: 'notifier', task: 'notify vip-ann then vip-bob' }, h.config);
+  await waitForState(h.client, parent.sessionId, (s) => s.status === 'awaiting_approval');
+  await decideApproval(h.client, parent.sessionId, { approvalId: `${parent.sessionId}/3`, decision: 'approve', approver: 'ops', scope: 'session' });
+  expect(await parent.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'done vip-bob' });
+  const grants = (await sessionState(h.client, parent.sessionId)).sessionGrants;
+  expect(grants).toEqual([expect.objectContaining({ tool: 'send_notice', approvalId: `${parent.sessionId}/3` })]);
+
+  // After the approved call (seq 3): the grant is in force, so a VIP notice runs without asking.
+  const after = await forkSession(h.client, parent.sessionId, { atSeq: 3, task: 'notify vip-dan' }, h.config);
+  expect(await after.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'done vip-dan' });
+  const afterState = await sessionState(h.client, after.sessionId);
+  expect(afterState.sessionGrants).toEqual(grants);
+  expect(afterState.forkedFrom?.carried).toEqual({ grants: 1, topUps: 0 });
+  expect(afterState.approvals).toEqual([expect.objectContaining({ approvalId: `${after.sessionId}/6`, status: 'approved', scope: 'grant' })]);
+  expect(recipients(after.sessionId)).toEqual(['vip-dan']);
+
+  // At the turn whose call the grant was decided on (seq 2): not granted yet, so the call asks again.
+  const before = await forkSession(h.client, parent.sessionId, { atSeq: 2 }, h.config);
+  const waiting = await waitForState(h.client, before.sessionId, (s) => s.status === 'awaiting_approval');
+  expect(waiting.sessionGrants).toBeUndefined();
+  expect(waiting.forkedFrom?.carried).toEqual({ grants: 0, topUps: 0 });
+  expect(waiting.pendingApprovals.map((a) => a.approvalId)).toEqual([`${before.sessionId}/3`]);
+  await before.handle.terminate('test done');
+});
+
+test("a fork carries the budget top-ups given up to its fork point: the budget in force and the usage are the parent's then", async () => {
+  h.model.setScript((req) => {
+    const n = req.messages.filter((m) => m.role === 'tool').length;
+    return n < 3 ? { toolCalls: [{ name: 'add', arguments: { a: n, b: 1 } }] } : { content: `added ${n}` };
+  });
+  try {
+    // 'budgeted' stops after 2 model steps (seqs 2 and 4, results 3 and 5); the top-up comes at seq 5.
+    const parent = await startSession(h.client, { agent: 'budgeted', task: 'add' }, h.config);
+    await waitForState(h.client, parent.sessionId, (s) => s.status === 'budget_exhausted');
+    await topUpBudget(h.client, parent.sessionId, { approver: 'ops', addSteps: 5 });
+    expect(await parent.handle.result()).toMatchObject({ status: 'completed', steps: 4 });
+    const parentState = await sessionState(h.client, parent.sessionId);
+    expect(parentState.topUps).toEqual([expect.objectContaining({ add: { maxSteps: 5 }, afterSeq: 5, total: { maxSteps: 5, maxTokens: 0, maxCostUsd: 0 } })]);
+    expect(parentState.budget.maxSteps).toBe(7);
+
+    // At seq 5 (the top-up was given there): 2 steps used, 7 allowed; it finishes like the parent did.
+    const after = await forkSession(h.client, parent.sessionId, { atSeq: 5 }, h.config);
+    expect(await after.handle.result()).toMatchObject({ status: 'completed', steps: 4 });
+    const afterState = await sessionState(h.client, after.sessionId);
+    expect(afterState.budget.maxSteps).toBe(7);
+    expect(afterState.topUps).toEqual(parentState.topUps);
+    expect(afterState.forkedFrom?.carried).toEqual({ grants: 0, topUps: 1 });
+    expect(afterState.usage).toEqual(parentState.usage); // same turns: two shared, two its own of the same size
+    expect(afterState.costUsd).toBeCloseTo(parentState.costUsd, 10);
+
+    // At seq 3 the top-up had not been given: 1 step used of 2, so the fork stops at its budget after one more.
+    const before = await forkSession(h.client, parent.sessionId, { atSeq: 3 }, h.config);
+    const stopped = await waitForState(h.client, before.sessionId, (s) => s.status === 'budget_exhausted');
+    expect(stopped).toMatchObject({ steps: 2, budget: { maxSteps: 2 }, topUps: [], forkedFrom: { carried: { grants: 0, topUps: 0 } } });
+    await before.handle.terminate('test done');
   } finally {
     h.model.setScript(notifierModel);
   }

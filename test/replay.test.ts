@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE } from './support/paths';
 import { APPROVAL_NOTIFY_PATCH, CONTINUE_NOT_FAILED_PATCH, EDITED_ARGS_PATCH, LOCAL_STEPS_PATCH, SESSION_GRANTS_PATCH, WAITS_PATCH } from '../workflows/agentSession';
 import { SIGNED_APPROVALS_PATCH } from '../workflows/approval-auth';
-import { DELEGATION_PATCH, FORK_PATCH } from '../workflows/session/patches';
+import { DELEGATION_PATCH, FORK_PATCH, FORK_STATE_PATCH } from '../workflows/session/patches';
 
 const dir = path.join(__dirname, 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -88,6 +88,16 @@ test('forks and resumes (fork-v1) are recorded: after a tool result, of a fork w
   expect(marked).toEqual(
     expect.arrayContaining(['fork-at-tool-result.json', 'fork-of-fork-with-task.json', 'fork-waiting-approval-approved.json', 'resume-after-401.json']),
   );
+});
+
+test("forks that carry their parent's grants and top-ups and restore its workspace snapshot (fork-state-v1) are recorded", () => {
+  // The whole quoted id is 21 bytes (a multiple of 3), so its base64 is a stable prefix of the marker's payload.
+  expect(Buffer.from(`{"id":"${FORK_STATE_PATCH}"`).length % 3).toBe(0);
+  const needle = Buffer.from(`{"id":"${FORK_STATE_PATCH}"`).toString('base64');
+  const marked = files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(needle));
+  expect(marked).toEqual(['fork-carries-grant.json', 'fork-carries-top-up.json', 'fork-restores-workspace.json']);
+  // Forks recorded before the patch start without the parent's grants and top-ups, and replay so.
+  expect(marked).not.toContain('fork-at-tool-result.json');
 });
 
 test.each([

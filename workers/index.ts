@@ -13,3 +13,6 @@ export { loadConfig, requireTaskQueue } from '../runtime/config';
 export type { RuntimeConfig } from '../runtime/config';
 export { nativeConnectionOptions, clientConnectionOptions, temporalProfile } from '../runtime/connection';
 export { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
+export { WorkspaceSnapshots, DEFAULT_SNAPSHOT_LIMITS, snapshotsFollow } from '../runtime/workspace-snapshots';
+export type { SnapshotLimits } from '../runtime/workspace-snapshots';
+export { openSessionWorkspace, removeSessionWorkspace, workspacePath } from '../runtime/workspace';

@@ -15,6 +15,7 @@ import { openAIClient, openAIProvider, type ModelApi, type ModelProvider } from 
 import type { PriceTable } from '../runtime/pricing';
 import { AgentRegistry, type AgentDefinition } from '../runtime/agent';
 import type { SessionStore } from '../runtime/store';
+import { WorkspaceSnapshots, type SnapshotLimits } from '../runtime/workspace-snapshots';
 import { SEARCH_ATTRIBUTES } from '../runtime/temporal-server';
 import type { MemoryStore } from '../memory';
 import { resolveSecrets as resolveSecretsFromEnv, sandboxMode } from '../sandbox';
@@ -50,6 +51,11 @@ export interface AgentRuntimePluginOptions {
     mode?: string;
     /** One folder per session; default `.data/workspaces` under the working directory. */
     workspaceRoot?: string;
+    /**
+     * Workspace snapshots after tool calls, so forks restore the workspace as it was at their fork point:
+     * limits per session (default DEFAULT_SNAPSHOT_LIMITS), or false to turn them off.
+     */
+    snapshots?: Partial<SnapshotLimits> | false;
   };
   /** Resolves the secrets tools declare; default env AGENT_SECRET_<NAME>, then AGENT_SECRETS_FILE / .data/secrets.json. */
   secrets?: (names: string[]) => Record<string, string>;
@@ -82,6 +88,7 @@ export class AgentRuntimePlugin extends SimplePlugin {
     const resolveSecrets = options.secrets ?? ((names: string[]) => resolveSecretsFromEnv(names));
     // A missing secret is found now, not after a human approved the call that needs it.
     checkDeclaredSecrets(agents, resolveSecrets);
+    const workspaceRoot = options.sandbox?.workspaceRoot ?? path.resolve('.data', 'workspaces');
     const deps: ActivityDeps = {
       registry: new AgentRegistry(agents),
       store: options.store,
@@ -90,7 +97,8 @@ export class AgentRuntimePlugin extends SimplePlugin {
       ...(options.model.prices ? { prices: options.model.prices } : {}),
       defaultModel: options.model.defaultModel ?? 'gpt-4.1-mini',
       searchAttributes: options.searchAttributes ?? false,
-      workspaceRoot: options.sandbox?.workspaceRoot ?? path.resolve('.data', 'workspaces'),
+      workspaceRoot,
+      ...(options.sandbox?.snapshots === false ? {} : { snapshots: new WorkspaceSnapshots(workspaceRoot, options.sandbox?.snapshots ?? {}) }),
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 20_000,
       resolveSecrets,
       sandboxMode: options.sandbox?.mode ?? sandboxMode(),

@@ -93,7 +93,13 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
       store,
       memory,
       model: { client: openai, api: config.MODEL_API, defaultModel: config.AGENT_MODEL, prices },
-      sandbox: { workspaceRoot: config.WORKSPACE_ROOT },
+      sandbox: {
+        workspaceRoot: config.WORKSPACE_ROOT,
+        snapshots:
+          config.WORKSPACE_SNAPSHOTS === 'off'
+            ? false
+            : { maxSnapshots: config.WORKSPACE_SNAPSHOT_MAX_COUNT, maxBytes: config.WORKSPACE_SNAPSHOT_MAX_BYTES, maxFiles: config.WORKSPACE_SNAPSHOT_MAX_FILES },
+      },
       searchAttributes: missing.length === 0,
       heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
       ...(opts.tracing ? { tracing: opts.tracing } : {}),

@@ -244,8 +244,45 @@ export interface ForkPoint {
   answered: boolean;
   context?: { fromSeq: number; summarySeq?: number };
   lastPromptTokens: number;
-  /** What happened to the workspace: copied from the parent's as it is at fork time, or none to copy. */
-  workspace: 'copied' | 'none';
+  /**
+   * What happened to the workspace: 'restored' from a snapshot of the parent's workspace at (or, when that is
+   * missing, before) the fork point; 'copied': the parent's workspace as it is now (no snapshots to restore
+   * from; older workers always did this); 'none': empty (nothing had been written by the fork point).
+   */
+  workspace: 'restored' | 'copied' | 'none';
+  /** How the workspace was restored (absent in forks made by workers before workspace snapshots). */
+  workspaceDetail?: ForkWorkspaceDetail;
+  /** The parent's approve-for-session grants and budget top-ups as of the fork point (absent: older worker). */
+  carried?: ForkCarried;
+}
+
+/** Where a fork's workspace came from (activities/fork.ts, runtime/workspace-snapshots.ts). */
+export interface ForkWorkspaceDetail {
+  /**
+   * 'snapshot': the snapshot taken after the tool call at `seq` (the newest usable one at or before the fork
+   * point); 'empty': no tool had changed the workspace by the fork point; 'current': the parent's workspace
+   * as it is when the fork is made (the parent has no snapshots, or they are off).
+   */
+  from: 'snapshot' | 'empty' | 'current';
+  seq?: number;
+  /** The session whose snapshot it is: the parent, or an ancestor for a seq before the parent's own fork point. */
+  session?: string;
+  files: number;
+  bytes: number;
+  /** Present when the workspace may differ from the parent's at the fork point: how, and why. */
+  inexact?: string;
+}
+
+/** The parent's grants and top-ups that were in force at the fork point. */
+export interface ForkCarried {
+  /** Grants decided on calls at or before the fork point (an approval's seq is its call's). */
+  sessionGrants: SessionGrant[];
+  /** Top-ups given while the parent's last seq was at or before the fork point. */
+  topUps: SessionState['topUps'];
+  /** Their sum, added to the agent's budget in the fork. */
+  topUpTotal: Budget;
+  /** Present when the parent's grants or top-ups could not all be placed: what was not carried, and why. */
+  note?: string;
 }
 
 /** A message the workflow created, waiting for the next activity to store it under its seq. */
@@ -403,7 +440,12 @@ export interface SessionState {
   /** The limits in force: the agent's budget plus top-ups. */
   budget: Budget;
   budgetExhausted?: string;
-  topUps: Array<{ at: string; approver: string; add: Budget; comment?: string }>;
+  /**
+   * The last top-ups (TOP_UPS_KEPT). `afterSeq`: the session's last seq when it was given; `total`: the sum
+   * of all top-ups up to and including it (both absent on top-ups recorded by older workers). Forks use them
+   * to carry the top-ups given up to their fork point.
+   */
+  topUps: Array<{ at: string; approver: string; add: Budget; comment?: string; afterSeq?: number; total?: Budget }>;
   /** Run number (1 + continue-as-new count). */
   run: number;
   sandboxMode?: string;
@@ -430,7 +472,14 @@ export interface SessionState {
   /** Signals that were malformed or named no pending approval; kept so operators can see them. */
   rejectedMessages: Array<{ at: string; reason: string }>;
   /** A fork (or resume): the parent session and its last shared seq. */
-  forkedFrom?: { sessionId: string; atSeq: number; workspace: 'copied' | 'none' };
+  forkedFrom?: {
+    sessionId: string;
+    atSeq: number;
+    workspace: 'restored' | 'copied' | 'none';
+    workspaceDetail?: ForkWorkspaceDetail;
+    /** What was carried from the parent's state at the fork point (absent in forks started before patch fork-state-v1). */
+    carried?: { grants: number; topUps: number; note?: string };
+  };
   /** A sub-agent: the session that delegated to it, its depth, and the budget it was given. `reports` counts what it told the parent. */
   delegatedFrom?: { sessionId: string; depth: number; seq: number; budget: Budget; reports: number };
   /** Sub-agents this session delegated to (absent until the first). */

@@ -15,6 +15,7 @@ import { demoAgents } from '../agents';
 import { testAgents } from '../../test/support/agents';
 import { createAgentWorker } from 'agent-runtime/worker';
 import { benchFork, writeForkSection } from './fork';
+import { benchSnapshots, writeSnapshotSection } from './snapshots';
 import { benchDelegation, runDelegationBench, writeDelegationSection } from './delegation';
 import { percentile, row, type BenchRow } from './stats';
 
@@ -234,6 +235,13 @@ async function run(): Promise<void> {
       rows.push(...(await measureCore(h, quick, server === 'stack' ? ` (${STACK_LABEL})` : '')));
       // Fork latency: its own section of RESULTS.md (examples/bench/fork.ts), on the dev server.
       if (server === 'dev') writeForkSection(await benchFork(h, quick ? 10 : 30));
+      // Workspace snapshot cost per write step (on/off, small and ~50 MB workspaces): its own section
+      // (examples/bench/snapshots.ts; alone: `npx tsx examples/bench/snapshots.ts`).
+      if (server === 'dev' && !process.argv.includes('--core')) {
+        const before = os.loadavg();
+        const snapshotRows = await benchSnapshots(h, quick);
+        writeSnapshotSection(snapshotRows, { before, after: os.loadavg() });
+      }
       // Delegation overhead per child: its own section too (examples/bench/delegation.ts).
       if (server === 'dev') writeDelegationSection(await benchDelegation(h, quick ? { rounds: 3, steps: 10 } : { rounds: 8, steps: 20 }));
     } finally {

@@ -6,12 +6,13 @@
  * that waited on an approval asks again, under this session's own approval id), the fork's task is added,
  * and the ordinary loop goes on. Nothing of the prefix is called or run again.
  */
-import { ApplicationFailure, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from './activities';
 import type { CarriedState, ForkPoint, SessionInput } from '../types';
 import { CARRY_VERSION, initialState } from './carry';
 import { DEFAULT_MAX_PARALLEL_TOOL_CALLS } from './loop';
 import { inParallel } from './parallel';
+import { FORK_STATE_PATCH } from './patches';
 import { publish } from './publish';
 import type { SessionRun } from './run';
 import { runToolCall } from './tool-call';
@@ -56,6 +57,9 @@ export async function startFork(sessionId: string, input: SessionInput): Promise
       'InvalidForkPoint',
     );
   }
+  // The parent's grants and top-ups as of the fork point (forks started before the patch began without them).
+  const carryState = patched(FORK_STATE_PATCH);
+  const carried = carryState ? point.carried : undefined;
   const state = {
     ...initialState(sessionId, input),
     steps: point.steps,
@@ -63,7 +67,14 @@ export async function startFork(sessionId: string, input: SessionInput): Promise
     costUsd: point.costUsd,
     transcript: point.transcript,
     transcriptFrom: point.transcript[0]?.seq ?? point.nextSeq,
-    forkedFrom: { sessionId: fork.parentSessionId, atSeq: point.atSeq, workspace: point.workspace },
+    ...(carried ? { topUps: carried.topUps, ...(carried.sessionGrants.length ? { sessionGrants: carried.sessionGrants } : {}) } : {}),
+    forkedFrom: {
+      sessionId: fork.parentSessionId,
+      atSeq: point.atSeq,
+      workspace: point.workspace,
+      ...(point.workspaceDetail ? { workspaceDetail: point.workspaceDetail } : {}),
+      ...(carried ? { carried: { grants: carried.sessionGrants.length, topUps: carried.topUps.length, ...(carried.note ? { note: carried.note } : {}) } } : {}),
+    },
     // A carried state counts as the run before this one; the fork's first run is its run 1.
     run: 0,
   };
@@ -73,7 +84,7 @@ export async function startFork(sessionId: string, input: SessionInput): Promise
     nextSeq: point.nextSeq,
     pending: [],
     inbox: [],
-    topUps: {},
+    topUps: carried ? { ...carried.topUpTotal } : {},
     needInput: false,
     ...(point.context ? { context: point.context } : {}),
     lastPromptTokens: point.lastPromptTokens,

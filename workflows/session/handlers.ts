@@ -182,7 +182,8 @@ export function installHandlers(s: SessionRun): void {
     topUpBudgetUpdate,
     (t) => {
       const add = addTopUp(s.topUps, t);
-      state.topUps.push({ at: new Date().toISOString(), approver: t.approver.trim(), add, ...(t.comment ? { comment: t.comment } : {}) });
+      // afterSeq and total let a fork carry exactly the top-ups given up to its fork point (activities/fork.ts).
+      state.topUps.push({ at: new Date().toISOString(), approver: t.approver.trim(), add, ...(t.comment ? { comment: t.comment } : {}), afterSeq: s.ledger.nextSeq - 1, total: { ...s.topUps } });
       if (state.topUps.length > TOP_UPS_KEPT) state.topUps.shift();
       refreshBudget(s);
       return state.budget;

@@ -21,6 +21,11 @@ export const WAITS_PATCH = 'waits-v1';
  */
 export const CONTINUE_NOT_FAILED_PATCH = 'continue-not-failed-v1';
 /**
+ * A fork starts with its parent's approve-for-session grants and budget top-ups as of the fork point
+ * (read by the fork's first activity); forks started before it start with none.
+ */
+export const FORK_STATE_PATCH = 'fork-state-v1';
+/**
  * Sub-agents: a `delegate_to_<agent>` call starts a child session (a child workflow) and waits for it; a child
  * reports its approvals and its end to its parent; decisions for a child's approvals sent to the parent are
  * forwarded (session/delegate-call.ts).
