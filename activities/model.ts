@@ -5,6 +5,9 @@ import type { ModelProvider, ModelReply, ModelRequest } from '../runtime/model/p
 /** Heartbeats while `work` runs, so a dead worker is noticed within one heartbeat timeout and cancellation is delivered. */
 export async function withHeartbeat<T>(work: Promise<T>): Promise<T> {
   const ctx = Context.current();
+  // A local activity has no heartbeat on the server (its workflow task is heartbeated instead): the SDK only
+  // logs "Activity heartbeat failed ... UnknownActivity" for each one.
+  if (ctx.info.isLocal) return work;
   const timer = setInterval(() => ctx.heartbeat(), 1000); // the SDK throttles what it actually sends
   try {
     return await work;
