@@ -331,6 +331,7 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async callModel(input: CallModelInput): Promise<ModelTurn> {
+      const startedAt = Date.now();
       const { store } = deps;
       await store.append(input.sessionId, input.pending);
       // A previous attempt may have completed the call and crashed before reporting: reuse its answer
@@ -363,7 +364,7 @@ export function createActivities(deps: ActivityDeps) {
       };
       const assistant: AssistantMessage = { role: 'assistant', content: reply.content, ...(reply.toolCalls.length ? { toolCalls: reply.toolCalls } : {}) };
       await store.append(input.sessionId, [{ seq: input.seq, message: assistant, meta: { turn } }]);
-      const eager = await runEagerTools(input, turn);
+      const eager = await runEagerTools(input, turn, startedAt);
       return eager ? { ...turn, eager } : turn;
     },
 
@@ -377,18 +378,23 @@ export function createActivities(deps: ActivityDeps) {
    * again is safe, and a result stored here is never run twice (executeTool returns it).
    * A retried model call returns its stored turn without eager results: the workflow then runs every call itself.
    */
-  async function runEagerTools(input: CallModelInput, turn: ModelTurn): Promise<Array<ToolRunResult | null> | undefined> {
+  async function runEagerTools(input: CallModelInput, turn: ModelTurn, startedAt: number): Promise<Array<ToolRunResult | null> | undefined> {
     const names = input.eagerTools;
     if (!names?.length || turn.toolCalls.length === 0) return undefined;
     const eligible = turn.toolCalls.map((c) => !c.error && !c.approval && names.includes(c.name));
     if (!eligible.some(Boolean)) return undefined;
     const results: Array<ToolRunResult | null> = turn.toolCalls.map(() => null);
+    // A tool starts here only if it can end before this activity's own timeout (with a second to report);
+    // the rest are left to the workflow, which gives each its own timeout.
+    const deadline = startedAt + (Context.current().info.startToCloseTimeoutMs ?? Number.POSITIVE_INFINITY) - 1000;
+    const timeoutOf = (name: string): number => cachedSpec(deps.registry.get(input.agent)).tools.find((t) => t.name === name)?.timeoutMs ?? Number.POSITIVE_INFINITY;
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < turn.toolCalls.length) {
         const i = next++;
         if (!eligible[i]) continue;
         const call = turn.toolCalls[i];
+        if (Date.now() + timeoutOf(call.name) > deadline) continue;
         const toolInput: RunToolInput = {
           sessionId: input.sessionId,
           agent: input.agent,

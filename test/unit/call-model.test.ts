@@ -92,3 +92,51 @@ test('a stored message no provider can read fails the call at once (non-retryabl
   expect(err).toMatchObject({ nonRetryable: true, type: 'StoredMessageInvalid', message: expect.stringContaining('session s3: stored message has unknown role "function"') });
   expect(model.requests).toHaveLength(0);
 });
+
+describe('eager tools', () => {
+  const reader = defineAgent({
+    name: 'reader',
+    instructions: 'You look things up.',
+    model: 'fake-model',
+    pricing: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 },
+    tools: [
+      defineTool({ name: 'lookup', description: 'Looks up.', input: z.object({ q: z.string() }), effects: 'read', timeoutMs: 5_000, run: async ({ q }) => ({ q, hit: true }) }),
+      defineTool({ name: 'guarded', description: 'Needs approval.', input: z.object({ q: z.string() }), approval: 'always', run: async () => 'x' }),
+    ],
+  });
+  const readerActivities = (model: FakeModelProvider) =>
+    createActivities({ registry: new AgentRegistry([reader]), store: withParentPrefix(store), model, defaultModel: 'fake-model', searchAttributes: false, workspaceRoot: dir });
+  const twoLookupsAndAGuarded = () =>
+    new FakeModelProvider([
+      {
+        toolCalls: [
+          { id: 'c1', name: 'lookup', arguments: { q: 'a' } },
+          { id: 'c2', name: 'guarded', arguments: { q: 'b' } },
+          { id: 'c3', name: 'lookup', arguments: { q: 'c' } },
+        ],
+      },
+    ]);
+  const input = { sessionId: 'e1', agent: 'reader', model: 'fake-model', seq: 2, pending: [{ seq: 1, message: { role: 'user' as const, content: 'look' } }], eagerTools: ['lookup'] };
+
+  test('the named tools run under seq + 1 + index and are stored; a call needing approval is left to the workflow', async () => {
+    const { callModel } = readerActivities(twoLookupsAndAGuarded());
+    const turn: ModelTurn = await new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }).run(callModel, input);
+    expect(turn.eager).toEqual([expect.objectContaining({ ok: true, preview: '{"q":"a","hit":true}' }), null, expect.objectContaining({ ok: true, preview: '{"q":"c","hit":true}' })]);
+    expect((await store.get('e1', 3))?.message).toEqual({ role: 'tool', toolCallId: 'c1', content: '{"q":"a","hit":true}' });
+    expect(await store.get('e1', 4)).toBeUndefined();
+    expect((await store.get('e1', 5))?.message).toEqual({ role: 'tool', toolCallId: 'c3', content: '{"q":"c","hit":true}' });
+  });
+
+  test('without eagerTools nothing runs; a tool that could not end before the activity times out is not started', async () => {
+    const none: ModelTurn = await new MockActivityEnvironment().run(readerActivities(twoLookupsAndAGuarded()).callModel, { ...input, sessionId: 'e2', eagerTools: undefined });
+    expect(none.eager).toBeUndefined();
+    expect(await store.get('e2', 3)).toBeUndefined();
+    // 3 s left of the activity's time, lookup may take 5 s: left to the workflow, which gives it its own timeout.
+    const short: ModelTurn = await new MockActivityEnvironment({ startToCloseTimeoutMs: 3_000 }).run(
+      readerActivities(twoLookupsAndAGuarded()).callModel,
+      { ...input, sessionId: 'e3' },
+    );
+    expect(short.eager).toEqual([null, null, null]);
+    expect(await store.get('e3', 3)).toBeUndefined();
+  });
+});

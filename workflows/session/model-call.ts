@@ -17,8 +17,12 @@ export async function modelCall(s: SessionRun, args: Parameters<Activities['call
   const regular = (label: string) => callModel.executeWithOptions({ ...MODEL_ACTIVITY, heartbeatTimeout: spec.heartbeatTimeoutMs, summary: label }, [regularArgs]);
   if (!s.localSteps || !spec.localModelTimeoutMs) return regular(summary);
   try {
+    // The call may also run the turn's eager tools: the longest one's timeout is added, and the activity starts an
+    // eager tool only while it can still finish in time (the others are left to the workflow).
+    const eager = spec.tools.filter((t) => args.eagerTools?.includes(t.name));
+    const eagerMs = eager.length ? Math.max(...eager.map((t) => t.timeoutMs)) : 0;
     return await local.callModel.executeWithOptions(
-      { startToCloseTimeout: spec.localModelTimeoutMs, retry: { maximumAttempts: 1 }, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary },
+      { startToCloseTimeout: spec.localModelTimeoutMs + eagerMs, retry: { maximumAttempts: 1 }, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary },
       [args],
     );
   } catch (err) {
