@@ -79,13 +79,16 @@ export function sqlitePragmasFromEnv(value = process.env.TEMPORAL_SQLITE_PRAGMAS
 export type DynamicConfigValue = string | number | boolean;
 
 /**
- * Dynamic config the launcher gives the dev server. Its task queues keep the server's production default of four
- * partitions each: right for many workers polling, wrong for the handful a dev server has. A task written to a
- * partition no poller waits on is forwarded to the root partition, and a poller on an empty partition waits until
- * its long poll forwards: after a worker restart, tasks sat for seconds while the worker idled
- * (examples/bench/RESULTS.md, crash recovery). One partition per queue removes the forwarding.
+ * Dynamic config the launcher gives the dev server, which has one history shard where production has hundreds:
+ * - `history.transferProcessorMaxPollRPS`: the shard's transfer queue (which hands new workflow tasks to matching:
+ *   after an activity completes, a signal arrives, a child starts or ends, a session starts) reads new tasks at
+ *   most 20 times a second by default, so a workflow task waited ~34 ms p50 for its turn when the previous one
+ *   was under 50 ms old; 4.5 ms at 1,000 (a bare workflow of no-op activities, examples/bench/RESULTS.md).
+ * - one partition per task queue instead of four: a dev server has a handful of pollers, and four partitions
+ *   make tasks and polls meet through forwarding (its effect was within the benches' noise).
  */
 export const DEFAULT_DYNAMIC_CONFIG: Readonly<Record<string, DynamicConfigValue>> = {
+  'history.transferProcessorMaxPollRPS': 1000,
   'matching.numTaskqueueReadPartitions': 1,
   'matching.numTaskqueueWritePartitions': 1,
 };

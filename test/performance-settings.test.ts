@@ -84,8 +84,9 @@ test('TEMPORAL_SQLITE_PRAGMAS: default, override, and a typo named with the sett
 
 test('TEMPORAL_DYNAMIC_CONFIG: one partition per task queue by default, overrides and additions, a bad entry named', () => {
   expect(dynamicConfigFromEnv(undefined)).toEqual(DEFAULT_DYNAMIC_CONFIG);
-  expect(DEFAULT_DYNAMIC_CONFIG).toEqual({ 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 });
+  expect(DEFAULT_DYNAMIC_CONFIG).toEqual({ 'history.transferProcessorMaxPollRPS': 1000, 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 });
   expect(dynamicConfigFromEnv('matching.numTaskqueueReadPartitions=4, matching.stickyPollerUnavailableWindow=2s, system.enableEagerWorkflowStart=true')).toEqual({
+    'history.transferProcessorMaxPollRPS': 1000,
     'matching.numTaskqueueReadPartitions': 4,
     'matching.numTaskqueueWritePartitions': 1,
     'matching.stickyPollerUnavailableWindow': '2s',
