@@ -33,6 +33,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { withPidLock } from '../sandbox/pid-lock';
 import { mountExistingWorkspaceFs } from '../sandbox/quota';
 import type { ToolDefinition } from './agent';
 import { SNAPSHOTS_DIR, workspaceFolderName, workspacePath } from './workspace';
@@ -852,43 +853,18 @@ function clearDir(dir: string): void {
   for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
 }
 
-async function withLockFile<T>(lock: string, fn: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
-      break;
-    } catch (err) {
-      if (errno(err) !== 'EEXIST') throw err;
-      let owner = 0;
-      try {
-        owner = Number(fs.readFileSync(lock, 'utf8'));
-      } catch {
-        continue; // released meanwhile
-      }
-      // Our own pid: a lock left by an earlier process with this pid (this process queues its own users).
-      if (!owner || owner === process.pid || !alive(owner)) {
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() - started > LOCK_WAIT_MS) throw new SnapshotError(`snapshot store lock ${lock} is held by pid ${owner} for more than ${LOCK_WAIT_MS / 1000} s; if that process is stuck, stop it or remove the lock file`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errno(err) === 'EPERM';
-  }
+function withLockFile<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  return withPidLock(
+    lock,
+    {
+      waitMs: LOCK_WAIT_MS,
+      pollMs: 20,
+      // This process queues its own users of a store (locked()): a lock with our pid was left by an earlier process.
+      reclaimOwnPid: true,
+      timeoutError: (owner) => new SnapshotError(`snapshot store lock ${lock} is held by pid ${owner} for more than ${LOCK_WAIT_MS / 1000} s; if that process is stuck, stop it or remove the lock file`),
+    },
+    fn,
+  );
 }
 
 function mib(b: number): string {

@@ -17,6 +17,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { withPidLock } from './pid-lock';
 
 const run = promisify(execFile);
 
@@ -233,37 +234,9 @@ export function workspaceQuota(abs: string): number | null {
   return Math.floor((fs.statSync(m.image).size - 8 * 1024 * 1024) / 1.15);
 }
 
-async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(fs.readFileSync(lock, 'utf8'));
-      if (!owner || !alive(owner)) {
-        // Left by a worker that died while mounting.
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (i > 600) throw new Error(`timed out waiting for ${lock} (held by pid ${owner})`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  try {
-    await fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Mounts of one image across worker processes take turns (a pid lock file beside it; 30 s at most). */
+function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
+  return withPidLock(lock, { waitMs: 30_000, pollMs: 50, reclaimOwnPid: false, timeoutError: (owner) => new Error(`timed out waiting for ${lock} (held by pid ${owner})`) }, fn);
 }
 
 /**
