@@ -10,8 +10,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { forkSession, startSession } from 'agent-runtime/client';
-import { createHarness, type Harness } from '../../test/support/harness';
-import { writeWorkflowBundle } from '../../test/support/paths';
+import type { Harness } from '../../test/support/harness';
+import { runStandalone } from './standalone';
 import { percentile, type BenchRow, replaceSection, rowsTable } from './stats';
 
 const START = '<!-- fork:start -->';
@@ -82,19 +82,9 @@ export function writeForkSection(rows: BenchRow[], file = RESULTS_FILE): void {
 }
 
 if (require.main === module) {
-  (async () => {
-    await writeWorkflowBundle();
-    const h = await createHarness();
-    await h.startWorker();
-    try {
-      const rows = await benchFork(h, process.argv.includes('--quick') ? 10 : 30);
-      writeForkSection(rows);
-      console.log(rows);
-    } finally {
-      await h.close();
-    }
-  })().catch((err) => {
-    console.error(err);
-    process.exit(1);
+  runStandalone(async (h) => {
+    const rows = await benchFork(h, process.argv.includes('--quick') ? 10 : 30);
+    writeForkSection(rows);
+    console.log(rows);
   });
 }

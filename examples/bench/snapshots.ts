@@ -14,11 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { startSession } from 'agent-runtime/client';
 import { createAgentWorker, openSessionWorkspace, WorkspaceSnapshots } from 'agent-runtime/worker';
-import { createHarness, type Harness } from '../../test/support/harness';
+import type { Harness } from '../../test/support/harness';
 import { testAgents } from '../../test/support/agents';
-import { writeWorkflowBundle } from '../../test/support/paths';
 import { demoAgents } from '../agents';
 import type { BenchRow } from './run';
+import { runStandalone } from './standalone';
 
 const START = '<!-- snapshots:start -->';
 const END = '<!-- snapshots:end -->';
@@ -173,20 +173,10 @@ function fsType(): string {
 }
 
 if (require.main === module) {
-  (async () => {
-    await writeWorkflowBundle();
-    const before = os.loadavg();
-    const h = await createHarness();
-    await h.startWorker();
-    try {
-      const rows = await benchSnapshots(h, process.argv.includes('--quick'));
-      writeSnapshotSection(rows, { before, after: os.loadavg() });
-      console.log(rows);
-    } finally {
-      await h.close();
-    }
-  })().catch((err) => {
-    console.error(err);
-    process.exit(1);
+  const before = os.loadavg();
+  runStandalone(async (h) => {
+    const rows = await benchSnapshots(h, process.argv.includes('--quick'));
+    writeSnapshotSection(rows, { before, after: os.loadavg() });
+    console.log(rows);
   });
 }
