@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { CgroupV1 } from './cgroup-v1';
 import { CgroupV2 } from './cgroup-v2';
+import { isAlive } from './pid-lock';
 import { cgroupPids, killPids, rmdirQuiet, writeCg, type CgroupBackend, type CgroupLimits, type Controller, type RunCgroups } from './cgroup-common';
 
 export type { Controller, RunCgroups, CgroupBackend } from './cgroup-common';
@@ -108,15 +109,6 @@ export function sweepStaleCgroups(): number {
     if (rmdirQuiet(dir)) removed++;
   }
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 // If the worker exits normally while runs are in flight, do not leave their processes or cgroups behind.

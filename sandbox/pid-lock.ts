@@ -31,7 +31,7 @@ export async function withPidLock<T>(lock: string, opts: PidLockOptions, fn: () 
       } catch {
         continue; // released meanwhile
       }
-      if (!owner || (opts.reclaimOwnPid && owner === process.pid) || !alive(owner)) {
+      if (!owner || (opts.reclaimOwnPid && owner === process.pid) || !isAlive(owner)) {
         fs.rmSync(lock, { force: true });
         continue;
       }
@@ -46,7 +46,8 @@ export async function withPidLock<T>(lock: string, opts: PidLockOptions, fn: () 
   }
 }
 
-function alive(pid: number): boolean {
+/** The process exists (EPERM: it does, under another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
