@@ -6,6 +6,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { z } from 'zod';
+import { canStartEagerly } from './eager';
 import { nanoid } from './ids';
 import { loadConfig, requireTaskQueue, webUiLink, type RuntimeConfig } from '../runtime/config';
 import { assertSessionId } from '../runtime/session-id';
@@ -140,6 +141,7 @@ async function startFork(
       memo: { pendingApprovals: null },
       ...(attributes === 'all' ? { typedSearchAttributes: startSearchAttributes(input) } : {}),
       ...(attributes === 'session' ? { typedSearchAttributes: startSearchAttributes({ ...input, fork: undefined }) } : {}),
+      ...(canStartEagerly(client) ? { requestEagerStart: true } : {}),
     });
   // A server that does not have ParentSession/ForkedAtSeq registered yet (registered before forks existed)
   // still starts the fork, with the session's other attributes; the client is not marked as attribute-less.
@@ -147,5 +149,5 @@ async function startFork(
     if (!isUnregisteredAttributeError(err)) throw err;
     return withStartAttributes(client, (withAttributes) => start(withAttributes ? 'session' : 'none'));
   });
-  return { sessionId: forkId, handle, webUi: webUiLink(config, forkId), parentSessionId, ...(at.atSeq !== undefined ? { atSeq: at.atSeq } : {}) };
+  return { sessionId: forkId, handle, webUi: webUiLink(config, forkId), eagerlyStarted: handle.eagerlyStarted, parentSessionId, ...(at.atSeq !== undefined ? { atSeq: at.atSeq } : {}) };
 }

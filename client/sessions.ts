@@ -6,6 +6,7 @@ import {
   WorkflowHandleWithFirstExecutionRunId,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import { canStartEagerly } from './eager';
 import { nanoid } from './ids';
 import { loadConfig, requireTaskQueue, webUiLink, type RuntimeConfig } from '../runtime/config';
 import { connectTemporalClient } from '../runtime/connection';
@@ -31,6 +32,7 @@ import { signDecision, type SigningKey } from '../runtime/signing';
 import { forkSession, resumeSession, type ForkOptions } from './fork';
 
 export { forkSession, resumeSession, ForkOptions, type ForkedSession } from './fork';
+export { canStartEagerly } from './eager';
 
 /** A Client from the configuration: TEMPORAL_ADDRESS/NAMESPACE and the envconfig profile (TLS, API key). */
 export async function connectClient(config: RuntimeConfig = loadConfig()): Promise<Client> {
@@ -82,7 +84,10 @@ export interface StartedSession {
   sessionId: string;
   handle: WorkflowHandleWithFirstExecutionRunId<typeof agentSession>;
   webUi: string;
+  /** True when the server handed the session's first workflow task straight to a worker in this process (eager start). */
+  eagerlyStarted: boolean;
 }
+
 
 export async function startSession(
   client: Client,
@@ -104,9 +109,10 @@ export async function startSession(
       // clients can tell "nothing pending" from "a session too old to publish it".
       memo: { pendingApprovals: null },
       ...(typedSearchAttributes ? { typedSearchAttributes: startSearchAttributes(input) } : {}),
+      ...(canStartEagerly(client) ? { requestEagerStart: true } : {}),
     }),
   );
-  return { sessionId, handle, webUi: webUiLink(config, sessionId) };
+  return { sessionId, handle, webUi: webUiLink(config, sessionId), eagerlyStarted: handle.eagerlyStarted };
 }
 
 const GRPC_INVALID_ARGUMENT = 3;

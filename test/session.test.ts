@@ -2,19 +2,21 @@
  * The agent session on a real Temporal dev server, with the scripted model server behind the openai client.
  */
 import { applicationScript } from '../examples/agents/application/script';
-import { decideApproval, sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
+import { canStartEagerly, decideApproval, sessionState, signalApproval, startSession, waitForState } from '../client/sessions';
 import { messageText } from '../runtime/scripted-model';
 import { openSessionStore } from '../runtime/store';
 import { approvalSignal } from '../workflows/messages';
 import { flakyCalls } from './support/agents';
 import { activityCalls } from './support/history';
 import { createHarness, type Harness } from './support/harness';
+import type { AgentWorker } from '../workers/worker';
 
 let h: Harness;
+let worker: AgentWorker;
 
 beforeAll(async () => {
   h = await createHarness();
-  await h.startWorker();
+  worker = await h.startWorker();
 });
 afterAll(async () => h?.close());
 
@@ -53,6 +55,18 @@ test('happy path: the model call runs its short read-only tool calls itself, and
   const state = await sessionState(h.client, s.sessionId);
   expect(state.transcript.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
   expect(state.status).toBe('completed');
+});
+
+test("eager start: a session started through the worker's own client gets its first workflow task with the start; one from another connection does not", async () => {
+  h.model.setScript([{ content: 'Hello from the eager one.' }, { content: 'Hello from the other one.' }]);
+  expect(canStartEagerly(worker.client)).toBe(true);
+  expect(canStartEagerly(h.client)).toBe(false);
+  const eager = await startSession(worker.client, { agent: 'calculator', task: 'Say hello.' }, h.config);
+  expect(eager.eagerlyStarted).toBe(true);
+  expect(await eager.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'Hello from the eager one.' });
+  const plain = await startSession(h.client, { agent: 'calculator', task: 'Say hello.' }, h.config);
+  expect(plain.eagerlyStarted).toBe(false);
+  expect(await plain.handle.result()).toMatchObject({ status: 'completed', finalAnswer: 'Hello from the other one.' });
 });
 
 test('an eagerly run tool that throws is run again by the workflow, as its own activity with its retry policy', async () => {

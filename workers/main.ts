@@ -1,14 +1,35 @@
-/** `npm run worker`: runs agent sessions for the bundled agents until SIGINT/SIGTERM. */
-import { demoAgents } from '../examples/agents';
+/**
+ * `npm run worker`: runs agent sessions for the bundled agents until SIGINT/SIGTERM. With WORKER_HTTP_PORT set
+ * it also serves the HTTP API (the same as `npm run http`) from this process, on the worker's own connection,
+ * so sessions started over HTTP start eagerly (client/eager.ts).
+ */
+import { DEMO_AGENT_NAMES, demoAgents } from '../examples/agents';
+import { buildHttpApi } from '../client/http-api';
+import { authFromEnv } from '../client/http-auth';
 import { loadDemoConfig } from '../runtime/config';
 import { createAgentWorker } from './worker';
 
+function portFrom(name: string, value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}='${value}' is not a TCP port (1-65535)`);
+  return port;
+}
+
 async function run(): Promise<void> {
   const config = loadDemoConfig();
-  const { done } = await createAgentWorker(demoAgents, config);
+  const httpPort = process.env.WORKER_HTTP_PORT ? portFrom('WORKER_HTTP_PORT', process.env.WORKER_HTTP_PORT) : undefined;
+  const auth = httpPort ? authFromEnv() : undefined; // bad credentials settings fail before the worker starts
+  const w = await createAgentWorker(demoAgents, config);
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and waits for running tasks (grace period).
   console.log(`[worker] polling task queue '${config.TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
-  await done;
+  if (httpPort && auth) {
+    const app = await buildHttpApi(w.client, config, { auth, store: w.store, agents: DEMO_AGENT_NAMES });
+    const host = process.env.HTTP_HOST ?? '127.0.0.1';
+    await app.listen({ port: httpPort, host });
+    console.log(`[worker] HTTP API on http://${host}:${httpPort} (sessions started here start eagerly)`);
+    void w.done.finally(() => app.close());
+  }
+  await w.done;
   console.log('[worker] stopped');
 }
 

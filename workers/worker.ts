@@ -1,5 +1,6 @@
 /** Builds a worker that runs agent sessions for a set of agents. */
 import { existsSync } from 'node:fs';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig, requireTaskQueue, type RuntimeConfig } from '../runtime/config';
 import { openAIClient } from '../runtime/model';
@@ -17,6 +18,12 @@ export type { AgentSource } from './plugin';
 
 export interface AgentWorker {
   worker: Worker;
+  /**
+   * A client on the worker's own connection. Sessions started through it (startSession, forkSession, the HTTP
+   * API built on it) start eagerly: the first workflow task comes back with the start instead of through
+   * matching (client/eager.ts). Closed with the worker.
+   */
+  client: Client;
   store: SessionStore;
   memory: MemoryStore;
   /** Problems found at start that did not stop the worker (model endpoint, workspace root), each with its fix. */
@@ -143,6 +150,7 @@ export async function createAgentWorker(agentSource: AgentSource, config: Runtim
   });
   return {
     worker,
+    client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
     store,
     memory,
     warnings,

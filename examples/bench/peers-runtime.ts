@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { decideApproval, signalApproval, startSession, waitForState } from 'agent-runtime/client';
-import { createHarness, type Harness } from '../../test/support/harness';
+import { randomBytes } from 'node:crypto';
+import { createHarness, freePort, type Harness } from '../../test/support/harness';
 import { writeWorkflowBundle } from '../../test/support/paths';
 import { benchTask, epochMs, type SystemDriver } from './peers/protocol';
 
@@ -18,6 +19,12 @@ export interface RuntimeSystem extends SystemDriver {
   prepareApprovals(ids: string[]): Promise<void>;
   /** approve() with the other way of deciding (signal or the decideApproval Update). */
   approveVia(ids: string[], concurrency: number, via: 'signal' | 'update'): Promise<Record<string, number>>;
+  /**
+   * startParked with the starts sent to the HTTP API the worker process serves on its own connection (POST /sessions),
+   * where they start eagerly (client/eager.ts): the deployment in which the peers are measured (their graph or
+   * service process behind HTTP). startParked itself starts through a client in this process (not eager).
+   */
+  startParkedViaWorkerHttp(ids: string[], concurrency: number): Promise<void>;
   /** Per-step gaps between consecutive `callModel` activity-scheduled events, when the history has them (examples/bench/run.ts's method). */
   historyStepGaps(ids: string[]): Promise<number[]>;
 }
@@ -39,7 +46,16 @@ function eventMs(e: temporal.api.history.v1.IHistoryEvent): number {
 export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 'signal' | 'update' }): Promise<RuntimeSystem> {
   await writeWorkflowBundle();
   const h = await createHarness();
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...h.env, BENCH_TOOL_LOG: opts.toolLog };
+  // The worker process serves the HTTP API here (peers-runtime-worker.ts), with one bench key.
+  const httpPort = await freePort();
+  const httpKey = `bench-${randomBytes(16).toString('hex')}`;
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...h.env,
+    BENCH_TOOL_LOG: opts.toolLog,
+    BENCH_HTTP_PORT: String(httpPort),
+    BENCH_HTTP_KEY: httpKey,
+  };
   // The harness shortens these for tests; the bench keeps the runtime's own defaults unless the caller's env sets them.
   for (const k of ['STICKY_TIMEOUT_MS', 'HEARTBEAT_TIMEOUT_MS']) {
     if (process.env[k]) env[k] = process.env[k]!;
@@ -90,6 +106,22 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     ...(batch ? { userId: batch } : {}),
   });
 
+  /** Starts every session with `start`, then waits until visibility counts all of them parked on their approval. */
+  const startParkedWith = async (ids: string[], concurrency: number, start: (id: string, batch: string) => Promise<void>): Promise<void> => {
+    // The batch rides on the UserId search attribute, so one visibility count tells when all are parked
+    // (polling each session's state query would load the server and the worker's cache while we measure).
+    const batch = `bench-batch-${++batches}-${Date.now()}`;
+    await pool(ids, concurrency, (id) => start(id, batch));
+    const query = `UserId = "${batch}" AND SessionStatus = "awaiting_approval"`;
+    const deadline = Date.now() + 60 * 60_000;
+    for (;;) {
+      const { count } = await h.client.workflow.count(query);
+      if (count >= ids.length) return;
+      if (Date.now() > deadline) throw new Error(`runtime: ${count}/${ids.length} parked after an hour`);
+      await sleep(50);
+    }
+  };
+
   const system: RuntimeSystem = {
     name: 'runtime',
     harness: h,
@@ -100,21 +132,20 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
         await s.handle.result();
       }
     },
-    async startParked(ids, concurrency) {
-      // The batch rides on the UserId search attribute, so one visibility count tells when all are parked
-      // (polling each session's state query would load the server and the worker's cache while we measure).
-      const batch = `bench-batch-${++batches}-${Date.now()}`;
-      await pool(ids, concurrency, async (id) => {
+    startParked(ids, concurrency) {
+      return startParkedWith(ids, concurrency, async (id, batch) => {
         await startSession(h.client, input(id, 0, true, batch), h.config);
       });
-      const query = `UserId = "${batch}" AND SessionStatus = "awaiting_approval"`;
-      const deadline = Date.now() + 60 * 60_000;
-      for (;;) {
-        const { count } = await h.client.workflow.count(query);
-        if (count >= ids.length) return;
-        if (Date.now() > deadline) throw new Error(`runtime: ${count}/${ids.length} parked after an hour`);
-        await sleep(50);
-      }
+    },
+    startParkedViaWorkerHttp(ids, concurrency) {
+      return startParkedWith(ids, concurrency, async (id, batch) => {
+        const res = await fetch(`http://127.0.0.1:${httpPort}/sessions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${httpKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(input(id, 0, true, batch)),
+        });
+        if (res.status !== 201) throw new Error(`POST /sessions for ${id}: ${res.status} ${await res.text()}`);
+      });
     },
     async prepareApprovals(ids) {
       await pool(ids, 20, async (id) => {

@@ -10,7 +10,8 @@
  *    also examples/bench/run.ts's server-history method (callModel scheduled -> next callModel scheduled) when present;
  *  - CPU: utime+stime from /proc/<pid>/stat of the server and worker processes around the step rounds;
  *  - approval -> tool started: the client stamps just before sending, the approved tool stamps on entry (tool log);
- *  - RSS: VmRSS from /proc/<pid>/status of server + worker(s) once all sessions are parked.
+ *  - RSS: VmRSS from /proc/<pid>/status of server + worker(s) once all sessions are parked;
+ *  - the bare Temporal floor (examples/bench/peers-floor.ts): the same parking and approval on a minimal workflow, same server, same run.
  * Options: --quick (small sizes); env BENCH_PEERS_SYSTEMS, BENCH_STEP_ROUNDS, BENCH_STEPS, BENCH_APPROVAL_ROUNDS,
  * BENCH_APPROVALS, BENCH_PARKED, BENCH_CRASH, BENCH_PARKED_LARGE (0 skips), BENCH_CONCURRENCY, BENCH_RUNTIME_APPROVAL.
  */
@@ -21,6 +22,7 @@ import path from 'node:path';
 import { loadConfig } from 'agent-runtime/worker';
 import { messageText, type ChatRequest, type ScriptedTurn } from 'agent-runtime/testing';
 import { createRuntimeSystem, type RuntimeSystem } from './peers-runtime';
+import { createTemporalFloor, type TemporalFloor } from './peers-floor';
 import { epochMs, parseBenchTask, type DriverSetup, type IpcRequest, type IpcResponse, type SystemDriver, type ToolLogLine } from './peers/protocol';
 import { percentile } from './run';
 
@@ -195,6 +197,12 @@ interface SystemResults {
   /** RSS before the sessions were started, for the growth per parked session. */
   parkedRssBefore: Usage[];
   parkedCompleted: string[];
+  /** This runtime only: the same, started through the HTTP API its worker process serves (eager start). */
+  parkedHttpWallMs: number[];
+  /** This runtime only: the bare Temporal floor on the same server (examples/bench/peers-floor.ts). */
+  floorParkedWallMs: number[];
+  floorApproval: number[];
+  floorApprovalLocal: number[];
   crashFirstMs: number[];
   crashLastMs: number[];
   /** From the SIGKILL (so including the fresh worker's start) to the last approved tool started. */
@@ -235,12 +243,14 @@ async function run(): Promise<void> {
 
   const drivers = new Map<string, SystemDriver>();
   let runtime: RuntimeSystem | undefined;
+  let floor: TemporalFloor | undefined;
   const results = new Map<string, SystemResults>();
   const started = Date.now();
   try {
     runtime = await createRuntimeSystem({ toolLog: toolLog('runtime'), approvalVia: cfg.runtimeApproval });
     runtime.harness.model.setScript(benchScript);
     const modelBaseUrl = runtime.harness.model.baseUrl;
+    if (cfg.systems.includes('runtime')) floor = await createTemporalFloor(runtime.harness);
     for (const s of cfg.systems) {
       if (s === 'runtime') drivers.set(s, bounded(runtime));
       else {
@@ -250,7 +260,7 @@ async function run(): Promise<void> {
       }
       results.set(s, {
         steps: [], historySteps: [], sessionMsPerStep: [], cpu: { server: 0, workers: 0 }, stepCount: 0, approval: [], approvalOther: [], approvalLocal: [],
-        parkedWallMs: [], parkedRss: [], parkedRssBefore: [], parkedCompleted: [], crashFirstMs: [], crashLastMs: [], crashFromKillLastMs: [], crashRestartMs: [], crashCompleted: [], errors: [],
+        parkedWallMs: [], parkedRss: [], parkedRssBefore: [], parkedCompleted: [], parkedHttpWallMs: [], floorParkedWallMs: [], floorApproval: [], floorApprovalLocal: [], crashFirstMs: [], crashLastMs: [], crashFromKillLastMs: [], crashRestartMs: [], crashCompleted: [], errors: [],
         hasServer: (await drivers.get(s)!.pids()).server !== undefined,
       });
       log(`${s} up`);
@@ -327,6 +337,14 @@ async function run(): Promise<void> {
             if ((await d.waitDone([id], 60_000)) !== 1) results.get(s)!.errors.push(`approval: ${id} did not complete`);
           }
         }
+        // The bare Temporal floor, the same number each way, in this runtime's turn of the round.
+        if (s === 'runtime' && floor) {
+          for (const run of ['activity', 'local'] as const) {
+            const fids = ids.map((_, i) => `floor-appr${r}-${run}-${i}`);
+            await floor.startParked(fids, cfg.concurrency);
+            for (const id of fids) (run === 'local' ? results.get(s)!.floorApprovalLocal : results.get(s)!.floorApproval).push(await floor.decide(id, run));
+          }
+        }
         const started = new Map(readToolLog(toolLog(s)).map((l) => [l.sessionId, l.t]));
         for (const id of ids) if (started.has(id)) results.get(s)!.approval.push(started.get(id)! - sent[id]);
         for (const id of other) if (started.has(id)) results.get(s)!.approvalOther.push(started.get(id)! - sentOther[id]);
@@ -349,6 +367,26 @@ async function run(): Promise<void> {
       await d.approve(ids, cfg.concurrency);
       res.parkedCompleted.push(verifyOnce(toolLog(s), ids, await d.waitDone(ids, 30 * 60_000)));
       log(`${s}: ${cfg.parked} parked in ${res.parkedWallMs.at(-1)!.toFixed(0)} ms; ${res.parkedCompleted.at(-1)}`);
+      if (s !== 'runtime') return;
+      // The same again with the starts sent to the worker process's HTTP API, where they start eagerly.
+      const httpIds = Array.from({ length: cfg.parked }, (_, i) => `${s}-parkhttp-${i}`);
+      const t1 = performance.now();
+      await rt!.startParkedViaWorkerHttp(httpIds, cfg.concurrency);
+      res.parkedHttpWallMs.push(performance.now() - t1);
+      await rt!.prepareApprovals(httpIds);
+      await d.approve(httpIds, cfg.concurrency);
+      res.parkedCompleted.push(verifyOnce(toolLog(s), httpIds, await d.waitDone(httpIds, 30 * 60_000)));
+      log(`${s}: ${cfg.parked} parked through the worker's HTTP API in ${res.parkedHttpWallMs.at(-1)!.toFixed(0)} ms; ${res.parkedCompleted.at(-1)}`);
+      if (!floor) return;
+      const floorIds = Array.from({ length: cfg.parked }, (_, i) => `floor-park-${i}`);
+      const t2 = performance.now();
+      await floor.startParked(floorIds, cfg.concurrency);
+      res.floorParkedWallMs.push(performance.now() - t2);
+      let next = 0;
+      await Promise.all(Array.from({ length: cfg.concurrency }, async () => {
+        while (next < floorIds.length) await floor!.decide(floorIds[next++], 'activity');
+      }));
+      log(`bare Temporal floor: ${cfg.parked} parked in ${res.floorParkedWallMs.at(-1)!.toFixed(0)} ms`);
     });
 
     // 4. Worker SIGKILL with C parked: kill, start a fresh worker, send all approvals; first/last approved tool started.
@@ -397,6 +435,7 @@ async function run(): Promise<void> {
     console.log(md);
   } finally {
     for (const [s, d] of drivers) if (s !== 'runtime') await d.close().catch((e) => console.error(e));
+    await floor?.close().catch((e) => console.error(e));
     await runtime?.close().catch((e) => console.error(e));
     rmSync(dir, { recursive: true, force: true });
   }
@@ -433,8 +472,25 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     add(`approval -> tool started p99 (ms), this runtime by ${via}`, (r) => percentile(r.approvalOther, 99), ms, (r) => r.approvalOther.length);
     add('approval -> read-only (local) tool started p50 (ms), this runtime by Update', (r) => percentile(r.approvalLocal, 50), ms, (r) => r.approvalLocal.length);
     add('approval -> read-only (local) tool started p99 (ms), this runtime by Update', (r) => percentile(r.approvalLocal, 99), ms, (r) => r.approvalLocal.length);
+    // Rows whose runtime column is the bare Temporal floor (examples/bench/peers-floor.ts); the peers' columns repeat their own figure.
+    const floorOr = (own: (r: SystemResults) => number[], fl: (r: SystemResults) => number[]) => (r: SystemResults): number[] => (fl(r).length ? fl(r) : own(r));
+    add('approval -> activity started p50 (ms); runtime column: bare Temporal workflow, Update -> regular activity', (r) => percentile(floorOr((x) => x.approval, (x) => x.floorApproval)(r), 50), ms, (r) => floorOr((x) => x.approval, (x) => x.floorApproval)(r).length);
+    add('approval -> activity started p99 (ms); runtime column: bare Temporal workflow, Update -> regular activity', (r) => percentile(floorOr((x) => x.approval, (x) => x.floorApproval)(r), 99), ms, (r) => floorOr((x) => x.approval, (x) => x.floorApproval)(r).length);
+    add('approval -> activity started p50 (ms); runtime column: bare Temporal workflow, Update -> local activity', (r) => percentile(floorOr((x) => x.approval, (x) => x.floorApprovalLocal)(r), 50), ms, (r) => floorOr((x) => x.approval, (x) => x.floorApprovalLocal)(r).length);
   }
   add(`${cfg.parked} sessions: start until all parked on approval (s)`, (r) => median(r.parkedWallMs) / 1000, (x) => x.toFixed(2));
+  if (hasRuntime) {
+    add(
+      `${cfg.parked} sessions parked (s); this runtime started through its worker's HTTP API (eager start), the peers as above`,
+      (r) => median(r.parkedHttpWallMs.length ? r.parkedHttpWallMs : r.parkedWallMs) / 1000,
+      (x) => x.toFixed(2),
+    );
+    add(
+      `${cfg.parked} parked (s); runtime column: bare Temporal workflow (start, one workflow task that upserts its status, wait for an Update), the peers as above`,
+      (r) => median(r.floorParkedWallMs.length ? r.floorParkedWallMs : r.parkedWallMs) / 1000,
+      (x) => x.toFixed(2),
+    );
+  }
   add(`RSS with ${cfg.parked} parked, server + worker`, (r) => median(r.parkedRss.map((u) => u.server + u.workers)), mib);
   add('  of which server', (r) => (r.hasServer ? median(r.parkedRss.map((u) => u.server)) : NaN), (b) => (Number.isFinite(b) ? mib(b) : 'n/a'));
   add('  of which worker', (r) => median(r.parkedRss.map((u) => u.workers)), mib);
@@ -486,6 +542,9 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     'Agent step = gap between consecutive model requests of a session at the scripted model server (model call + no-op tool + bookkeeping). ' +
       'CPU from /proc utime+stime of server + worker around the step rounds. Approval = client stamp before sending -> stamp at the approved tool\'s entry. ' +
       'RSS = VmRSS once all are parked. Crash = SIGKILL the worker (LangGraph: the graph process; Restate: the SDK service; the servers stay up), start a fresh one, send all approvals. Ratios: runtime / peer, same run.',
+    'Rows whose runtime column is a "bare Temporal workflow" measure the server\'s floor in the same run (examples/bench/peers-floor.ts: start, one workflow task that ' +
+      'upserts its status, an Update, one activity; worker in the bench process): no session can be faster on this server than that row. "Started through its worker\'s ' +
+      'HTTP API": POST /sessions served by the worker process on its own connection, where starts are eager (client/eager.ts).',
     '',
     ...head,
     ...lines,
