@@ -2,6 +2,9 @@
  * The HTTP interface other services use: real HTTP on loopback, real sessions behind it, real
  * credentials (hashed bearer keys and HS256 JWTs).
  */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
@@ -10,7 +13,7 @@ import { buildHttpApi } from '../client/http-api';
 import { openSessionStore, type SessionStore } from '../runtime/store';
 import { agentSession, SessionStatusKey } from '../workflows/agentSession';
 import type { SessionInput } from '../workflows/types';
-import { createHarness, type Harness } from './support/harness';
+import { createHarness, freePort, type Harness } from './support/harness';
 import { bearer, TEST_JWT_SECRET, testAuth, type TEST_KEYS } from './support/http-keys';
 
 let h: Harness;
@@ -93,6 +96,39 @@ async function readEvents(path: string, until: (e: { id: string; event: string; 
   ctrl.abort();
   return events;
 }
+
+test("WORKER_HTTP_PORT: `npm run worker` serves the same API from the worker process; a session started there runs; SIGTERM stops both", async () => {
+  const port = await freePort();
+  const keysFile = path.join(h.dir, 'worker-http-keys.json');
+  writeFileSync(keysFile, JSON.stringify(testAuth.keys));
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'workers', 'main.ts')], {
+    env: { ...process.env, ...h.env, WORKER_HTTP_PORT: String(port), HTTP_KEYS_FILE: keysFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => ((output += d.toString()), output.includes('HTTP API on') && resolve()));
+      void exited.then(() => reject(new Error(`worker exited before its HTTP API was up:\n${output}`)));
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/sessions`, {
+      method: 'POST',
+      headers: { ...bearer('starter'), 'content-type': 'application/json' },
+      body: JSON.stringify({ agent: 'application-processor', task: 'Process applicant A-1001.', sessionId: 'worker-http-1' }),
+    });
+    expect(res.status).toBe(201);
+    // It runs to its approval (the application agent asks for one), served by whichever worker takes it.
+    await pendingFor('worker-http-1');
+    expect((await fetch(`http://127.0.0.1:${port}/sessions/worker-http-1`, { headers: bearer('viewer') })).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/sessions`, { method: 'POST', body: '{}' })).status).toBe(401);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+  await h.client.workflow.getHandle('worker-http-1').terminate('test done');
+});
 
 test('auth: 401 without or with bad credentials, 403 for a role that cannot, JWTs map to identities', async () => {
   expect((await call('GET', '/sessions', undefined)).status).toBe(401);

@@ -4,7 +4,6 @@
  * so sessions started over HTTP start eagerly (client/eager.ts).
  */
 import { DEMO_AGENT_NAMES, demoAgents } from '../examples/agents';
-import { buildHttpApi } from '../client/http-api';
 import { authFromEnv } from '../client/http-auth';
 import { loadDemoConfig } from '../runtime/config';
 import { createAgentWorker } from './worker';
@@ -23,6 +22,8 @@ async function run(): Promise<void> {
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and waits for running tasks (grace period).
   console.log(`[worker] polling task queue '${config.TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
   if (httpPort && auth) {
+    // Loaded only when asked for: a plain worker does not pay for the HTTP API's modules at start (a restart after a crash is quicker).
+    const { buildHttpApi } = await import('../client/http-api');
     const app = await buildHttpApi(w.client, config, { auth, store: w.store, agents: DEMO_AGENT_NAMES });
     const host = process.env.HTTP_HOST ?? '127.0.0.1';
     await app.listen({ port: httpPort, host });

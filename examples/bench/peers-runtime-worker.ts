@@ -4,7 +4,6 @@
  * does), so sessions started over HTTP start eagerly.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { buildHttpApi, sha256Hex } from 'agent-runtime/client';
 import { createAgentWorker, loadConfig } from 'agent-runtime/worker';
 import { benchPeerAgent } from './peers-runtime-agent';
 
@@ -15,9 +14,12 @@ async function run(): Promise<void> {
   const port = Number(process.env.BENCH_HTTP_PORT ?? 0);
   const key = process.env.BENCH_HTTP_KEY;
   if (port && key) {
+    // Loaded only here: a worker without HTTP does not pay for the HTTP API's modules at start.
+    const { buildHttpApi, sha256Hex } = await import('agent-runtime/client');
     const auth = { keys: { keys: [{ id: 'bench', sha256: sha256Hex(key), identity: { id: 'bench', groups: [], roles: ['starter' as const] } }] } };
     const app = await buildHttpApi(w.client, config, { auth, store: w.store, agents: [benchPeerAgent.name] });
     await app.listen({ port, host: '127.0.0.1' });
+    void w.done.finally(() => app.close());
   }
   process.stdout.write('WORKER_READY\n');
   await w.done;

@@ -53,9 +53,10 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     ...(process.env as Record<string, string>),
     ...h.env,
     BENCH_TOOL_LOG: opts.toolLog,
-    BENCH_HTTP_PORT: String(httpPort),
-    BENCH_HTTP_KEY: httpKey,
   };
+  // Only the first worker serves HTTP (the parked rounds start through it). Workers started after a SIGKILL do
+  // not, so the crash figures time the same worker as before (loading the HTTP API adds ~0.5 s to a start).
+  let serveHttp = true;
   // The harness shortens these for tests; the bench keeps the runtime's own defaults unless the caller's env sets them.
   for (const k of ['STICKY_TIMEOUT_MS', 'HEARTBEAT_TIMEOUT_MS']) {
     if (process.env[k]) env[k] = process.env[k]!;
@@ -67,7 +68,7 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     // BENCH_WORKER_NODE_ARGS: extra node flags for the worker (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile it).
     const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(__dirname, 'peers-runtime-worker.ts')], {
-      env,
+      env: serveHttp ? { ...env, BENCH_HTTP_PORT: String(httpPort), BENCH_HTTP_KEY: httpKey } : env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -96,6 +97,7 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     await gone;
   };
   await startWorker();
+  serveHttp = false;
 
   const approvalIds = new Map<string, string>();
   let batches = 0;
