@@ -47,7 +47,8 @@ const cfg = {
   crash: envInt('BENCH_CRASH', 100, 10),
   large: envInt('BENCH_PARKED_LARGE', 5000, 50),
   concurrency: envInt('BENCH_CONCURRENCY', 50, 20),
-  runtimeApproval: (process.env.BENCH_RUNTIME_APPROVAL === 'update' ? 'update' : 'signal') as 'signal' | 'update',
+  // The Update is what the runtime's approval interfaces send (HTTP, agentctl, npm run approve); the signal is measured too.
+  runtimeApproval: (process.env.BENCH_RUNTIME_APPROVAL === 'signal' ? 'signal' : 'update') as 'signal' | 'update',
 };
 
 // ---------- /proc ----------
