@@ -12,6 +12,7 @@ import { workflowWorkerClass } from 'agent-runtime/worker';
 import type { Harness } from '../../test/support/harness';
 import { UserIdKey } from '../../workflows/search-attributes';
 import { decideFloor, floorSession } from './floor-workflow';
+import { pool, waitParked } from './peers-runtime';
 import { epochMs } from './peers/protocol';
 
 export interface TemporalFloor {
@@ -23,7 +24,6 @@ export interface TemporalFloor {
 }
 
 const TASK_QUEUE = 'bench-floor';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function createTemporalFloor(h: Harness): Promise<TemporalFloor> {
   const started = new Map<string, number>();
@@ -43,21 +43,10 @@ export async function createTemporalFloor(h: Harness): Promise<TemporalFloor> {
   return {
     async startParked(ids, concurrency) {
       const batch = `floor-batch-${++batches}-${Date.now()}`;
-      let next = 0;
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, ids.length)) }, async () => {
-        while (next < ids.length) {
-          const id = ids[next++];
-          await h.client.workflow.start(floorSession, { taskQueue: TASK_QUEUE, workflowId: id, typedSearchAttributes: new TypedSearchAttributes([{ key: UserIdKey, value: batch }]) });
-        }
-      }));
-      const query = `UserId = "${batch}" AND SessionStatus = "awaiting_approval"`;
-      const deadline = Date.now() + 60 * 60_000;
-      for (;;) {
-        const { count } = await h.client.workflow.count(query);
-        if (count >= ids.length) return;
-        if (Date.now() > deadline) throw new Error(`temporal floor: ${count}/${ids.length} parked after an hour`);
-        await sleep(50);
-      }
+      await pool(ids, concurrency, async (id) => {
+        await h.client.workflow.start(floorSession, { taskQueue: TASK_QUEUE, workflowId: id, typedSearchAttributes: new TypedSearchAttributes([{ key: UserIdKey, value: batch }]) });
+      });
+      await waitParked(h.client, batch, ids.length, 'temporal floor');
     },
     async decide(id, run) {
       const sent = epochMs();

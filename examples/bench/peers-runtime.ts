@@ -29,7 +29,8 @@ export interface RuntimeSystem extends SystemDriver {
   historyStepGaps(ids: string[]): Promise<number[]>;
 }
 
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+export async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
     while (next < items.length) await fn(items[next++]);
@@ -41,6 +42,18 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function eventMs(e: temporal.api.history.v1.IHistoryEvent): number {
   const t = e.eventTime!;
   return Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6;
+}
+
+/** Resolves once visibility counts `n` workflows of the batch (UserId) as waiting on an approval; fails after an hour. */
+export async function waitParked(client: Harness['client'], batch: string, n: number, who: string): Promise<void> {
+  const query = `UserId = "${batch}" AND SessionStatus = "awaiting_approval"`;
+  const deadline = Date.now() + 60 * 60_000;
+  for (;;) {
+    const { count } = await client.workflow.count(query);
+    if (count >= n) return;
+    if (Date.now() > deadline) throw new Error(`${who}: ${count}/${n} parked after an hour`);
+    await sleep(50);
+  }
 }
 
 export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 'signal' | 'update' }): Promise<RuntimeSystem> {
@@ -114,14 +127,7 @@ export async function createRuntimeSystem(opts: { toolLog: string; approvalVia: 
     // (polling each session's state query would load the server and the worker's cache while we measure).
     const batch = `bench-batch-${++batches}-${Date.now()}`;
     await pool(ids, concurrency, (id) => start(id, batch));
-    const query = `UserId = "${batch}" AND SessionStatus = "awaiting_approval"`;
-    const deadline = Date.now() + 60 * 60_000;
-    for (;;) {
-      const { count } = await h.client.workflow.count(query);
-      if (count >= ids.length) return;
-      if (Date.now() > deadline) throw new Error(`runtime: ${count}/${ids.length} parked after an hour`);
-      await sleep(50);
-    }
+    await waitParked(h.client, batch, ids.length, 'runtime');
   };
 
   const system: RuntimeSystem = {

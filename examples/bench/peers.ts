@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from 'agent-runtime/worker';
 import { messageText, type ChatRequest, type ScriptedTurn } from 'agent-runtime/testing';
-import { createRuntimeSystem, type RuntimeSystem } from './peers-runtime';
+import { createRuntimeSystem, pool, type RuntimeSystem } from './peers-runtime';
 import { createTemporalFloor, type TemporalFloor } from './peers-floor';
 import { epochMs, parseBenchTask, type DriverSetup, type IpcRequest, type IpcResponse, type SystemDriver, type ToolLogLine } from './peers/protocol';
 import { percentile } from './run';
@@ -383,10 +383,9 @@ async function run(): Promise<void> {
       const t2 = performance.now();
       await floor.startParked(floorIds, cfg.concurrency);
       res.floorParkedWallMs.push(performance.now() - t2);
-      let next = 0;
-      await Promise.all(Array.from({ length: cfg.concurrency }, async () => {
-        while (next < floorIds.length) await floor!.decide(floorIds[next++], 'activity');
-      }));
+      await pool(floorIds, cfg.concurrency, async (id) => {
+        await floor!.decide(id, 'activity');
+      });
       log(`bare Temporal floor: ${cfg.parked} parked in ${res.floorParkedWallMs.at(-1)!.toFixed(0)} ms`);
     });
 
