@@ -3,7 +3,10 @@
  * wait for a decision by Update, then start one activity, regular or local. No model, no store, no state.
  */
 import { condition, defineUpdate, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { SessionStatusKey } from '../../workflows/search-attributes';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** The session's own status attribute (registered on the server by the runtime), so the floor is counted the same way. */
+const SessionStatusKey = defineSearchAttributeKey('SessionStatus', SearchAttributeType.KEYWORD);
 
 export type FloorActivities = { act(workflowId: string): Promise<void> };
 const { act } = proxyActivities<FloorActivities>({ startToCloseTimeout: '1 minute' });

@@ -7,10 +7,9 @@
  */
 import path from 'node:path';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import { workflowWorkerClass } from 'agent-runtime/worker';
 import type { Harness } from '../../test/support/harness';
-import { UserIdKey } from '../../workflows/search-attributes';
 import { decideFloor, floorSession } from './floor-workflow';
 import { pool, waitParked } from './peers-runtime';
 import { epochMs } from './peers/protocol';
@@ -24,6 +23,8 @@ export interface TemporalFloor {
 }
 
 const TASK_QUEUE = 'bench-floor';
+/** The batch rides on the session's UserId attribute, as the runtime's sessions in the bench do. */
+const UserIdKey = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 
 export async function createTemporalFloor(h: Harness): Promise<TemporalFloor> {
   const started = new Map<string, number>();
