@@ -4,6 +4,7 @@ import { loadDemoConfig } from '../runtime/config';
 import { openSessionStore } from '../runtime/store';
 import { buildHttpApi } from './http-api';
 import { authFromEnv } from './http-auth';
+import { listenHttpApi, portFromEnv } from './http-listen';
 import { connectClient } from './sessions';
 
 async function run(): Promise<void> {
@@ -15,10 +16,8 @@ async function run(): Promise<void> {
   const store = openSessionStore(config.AGENT_STORE_URL);
   const app = await buildHttpApi(await connectClient(config), config, { auth: authFromEnv(), store, ...(agents ? { agents } : {}) });
   app.addHook('onClose', () => store.close());
-  const port = Number(process.env.HTTP_PORT ?? 8080);
-  const host = process.env.HTTP_HOST ?? '127.0.0.1';
-  await app.listen({ port, host });
-  console.log(`agent-runtime HTTP API on http://${host}:${port}  (docs: http://${host}:${port}/docs, inbox: http://${host}:${port}/inbox)`);
+  const url = await listenHttpApi(app, portFromEnv('HTTP_PORT', 8080)!);
+  console.log(`agent-runtime HTTP API on ${url}  (docs: ${url}/docs, inbox: ${url}/inbox)`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void app.close().then(() => process.exit(0)));
 }
 

@@ -88,7 +88,6 @@ export interface StartedSession {
   eagerlyStarted: boolean;
 }
 
-
 export async function startSession(
   client: Client,
   input: SessionInput & { sessionId?: string },

@@ -5,18 +5,13 @@
  */
 import { DEMO_AGENT_NAMES, demoAgents } from '../examples/agents';
 import { authFromEnv } from '../client/http-auth';
+import { listenHttpApi, portFromEnv } from '../client/http-listen';
 import { loadDemoConfig } from '../runtime/config';
 import { createAgentWorker } from './worker';
 
-function portFrom(name: string, value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}='${value}' is not a TCP port (1-65535)`);
-  return port;
-}
-
 async function run(): Promise<void> {
   const config = loadDemoConfig();
-  const httpPort = process.env.WORKER_HTTP_PORT ? portFrom('WORKER_HTTP_PORT', process.env.WORKER_HTTP_PORT) : undefined;
+  const httpPort = portFromEnv('WORKER_HTTP_PORT');
   const auth = httpPort ? authFromEnv() : undefined; // bad credentials settings fail before the worker starts
   const w = await createAgentWorker(demoAgents, config);
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and waits for running tasks (grace period).
@@ -25,9 +20,7 @@ async function run(): Promise<void> {
     // Loaded only when asked for: a plain worker does not pay for the HTTP API's modules at start (a restart after a crash is quicker).
     const { buildHttpApi } = await import('../client/http-api');
     const app = await buildHttpApi(w.client, config, { auth, store: w.store, agents: DEMO_AGENT_NAMES });
-    const host = process.env.HTTP_HOST ?? '127.0.0.1';
-    await app.listen({ port: httpPort, host });
-    console.log(`[worker] HTTP API on http://${host}:${httpPort} (sessions started here start eagerly)`);
+    console.log(`[worker] HTTP API on ${await listenHttpApi(app, httpPort)} (sessions started here start eagerly)`);
     void w.done.finally(() => app.close());
   }
   await w.done;

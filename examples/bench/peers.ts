@@ -473,10 +473,11 @@ function section(systems: string[], res: Map<string, SystemResults>, large: { n:
     add('approval -> read-only (local) tool started p50 (ms), this runtime by Update', (r) => percentile(r.approvalLocal, 50), ms, (r) => r.approvalLocal.length);
     add('approval -> read-only (local) tool started p99 (ms), this runtime by Update', (r) => percentile(r.approvalLocal, 99), ms, (r) => r.approvalLocal.length);
     // Rows whose runtime column is the bare Temporal floor (examples/bench/peers-floor.ts); the peers' columns repeat their own figure.
-    const floorOr = (own: (r: SystemResults) => number[], fl: (r: SystemResults) => number[]) => (r: SystemResults): number[] => (fl(r).length ? fl(r) : own(r));
-    add('approval -> activity started p50 (ms); runtime column: bare Temporal workflow, Update -> regular activity', (r) => percentile(floorOr((x) => x.approval, (x) => x.floorApproval)(r), 50), ms, (r) => floorOr((x) => x.approval, (x) => x.floorApproval)(r).length);
-    add('approval -> activity started p99 (ms); runtime column: bare Temporal workflow, Update -> regular activity', (r) => percentile(floorOr((x) => x.approval, (x) => x.floorApproval)(r), 99), ms, (r) => floorOr((x) => x.approval, (x) => x.floorApproval)(r).length);
-    add('approval -> activity started p50 (ms); runtime column: bare Temporal workflow, Update -> local activity', (r) => percentile(floorOr((x) => x.approval, (x) => x.floorApprovalLocal)(r), 50), ms, (r) => floorOr((x) => x.approval, (x) => x.floorApprovalLocal)(r).length);
+    const floorApproval = (r: SystemResults): number[] => (r.floorApproval.length ? r.floorApproval : r.approval);
+    const floorApprovalLocal = (r: SystemResults): number[] => (r.floorApprovalLocal.length ? r.floorApprovalLocal : r.approval);
+    add('approval -> activity started p50 (ms); runtime column: bare Temporal workflow, Update -> regular activity', (r) => percentile(floorApproval(r), 50), ms, (r) => floorApproval(r).length);
+    add('approval -> activity started p99 (ms); runtime column: bare Temporal workflow, Update -> regular activity', (r) => percentile(floorApproval(r), 99), ms, (r) => floorApproval(r).length);
+    add('approval -> activity started p50 (ms); runtime column: bare Temporal workflow, Update -> local activity', (r) => percentile(floorApprovalLocal(r), 50), ms, (r) => floorApprovalLocal(r).length);
   }
   add(`${cfg.parked} sessions: start until all parked on approval (s)`, (r) => median(r.parkedWallMs) / 1000, (x) => x.toFixed(2));
   if (hasRuntime) {
